@@ -1,0 +1,44 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import { randomUUID } from 'node:crypto';
+import { TokenVerifier } from './auth/token-verifier.js';
+import { Bus } from './bus/bus.js';
+import { CONFIG, type Config } from './config/config.js';
+import { EventsGateway } from './gateways/events.gateway.js';
+import { Metrics } from './ops/metrics.js';
+import { OpsController } from './ops/ops.controller.js';
+import { PublishController } from './ops/publish.controller.js';
+import { Fanout } from './sessions/fanout.js';
+import { EventTopics } from './topics/event-topics.js';
+import { TopicRouter } from './topics/topic-router.js';
+
+@Module({})
+export class AppModule {
+  static forConfig(config: Config): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: config.logLevel,
+            genReqId: (req) => (req.headers['x-request-id'] as string) ?? randomUUID(),
+            // Never log a token or a key.
+            redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]'],
+            autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+          },
+        }),
+      ],
+      controllers: [OpsController, PublishController],
+      providers: [
+        { provide: CONFIG, useValue: config },
+        Metrics,
+        TokenVerifier,
+        TopicRouter,
+        Fanout,
+        Bus,
+        EventsGateway,
+        EventTopics,
+      ],
+    };
+  }
+}

@@ -1,0 +1,98 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { CONFIG, type Config } from '../config/config.js';
+import { AuthError } from './auth-error.js';
+import { identityFromClaims, parseWorkspaces } from './claims.js';
+import type { Identity, Workspace } from './identity.js';
+
+type Algorithm = NonNullable<JwtVerifyOptions['algorithms']>[number];
+const HMAC: Algorithm[] = ['HS256', 'HS384', 'HS512'];
+const ASYMMETRIC: Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
+
+/** Verifies a subscribe JWT (HS secret, RS/ES public key, or JWKS URL) and turns it into an Identity. */
+@Injectable()
+export class TokenVerifier {
+  private readonly log = new Logger(TokenVerifier.name);
+  private readonly jwt = new JwtService({});
+  private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
+
+  constructor(@Inject(CONFIG) private readonly config: Config) {
+    const { jwksUrl } = config.jwt;
+    if (jwksUrl) this.jwks = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    if (!this.configured) this.log.warn('No JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL: every subscribe will be refused');
+  }
+
+  get configured(): boolean {
+    const { secret, publicKey, jwksUrl } = this.config.jwt;
+    return Boolean(secret || publicKey || jwksUrl);
+  }
+
+  async verify(token: unknown): Promise<Identity> {
+    if (typeof token !== 'string' || token.trim() === '') throw new AuthError('empty jwt');
+    if (!this.configured) throw new AuthError('no token verification key configured');
+    const { issuer, audience } = this.config.jwt;
+    let claims: Record<string, unknown>;
+    try {
+      claims = this.usesJwks(token)
+        ? (await jwtVerify(token, this.jwks!, { issuer, audience, algorithms: ASYMMETRIC })).payload
+        : await this.jwt.verifyAsync(token, { ...this.keyFor(token), issuer, audience });
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      throw new AuthError(reasonOf(err));
+    }
+    const identity = identityFromClaims(claims);
+    if (this.config.workspacesUrl) identity.workspaces = await this.resolveWorkspaces(token);
+    return identity;
+  }
+
+  private header(token: string): { alg?: string } {
+    const header = this.jwt.decode(token, { complete: true })?.header as { alg?: string } | undefined;
+    if (!header) throw new AuthError('malformed token');
+    return header;
+  }
+
+  /** Asymmetric tokens go to the JWKS when one is configured and no static key takes them. */
+  private usesJwks(token: string): boolean {
+    const alg = this.header(token).alg as Algorithm;
+    return Boolean(this.jwks) && ASYMMETRIC.includes(alg) && !this.config.jwt.publicKey;
+  }
+
+  /** Key and allowed algorithms for this token; `alg: none` is never among them. */
+  private keyFor(token: string): JwtVerifyOptions {
+    const { secret, publicKey } = this.config.jwt;
+    const alg = this.header(token).alg as Algorithm;
+    if (secret && HMAC.includes(alg)) return { secret, algorithms: HMAC };
+    if (publicKey && ASYMMETRIC.includes(alg)) return { publicKey, algorithms: ASYMMETRIC };
+    throw new AuthError(`algorithm not accepted: ${alg || 'none'}`);
+  }
+
+  private async resolveWorkspaces(token: string): Promise<Workspace[]> {
+    try {
+      const res = await fetch(this.config.workspacesUrl!, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return parseWorkspaces(await res.json());
+    } catch (err) {
+      this.log.warn(`workspace resolver failed: ${(err as Error).message}`);
+      throw new AuthError('workspaces unavailable');
+    }
+  }
+}
+
+/** Maps jsonwebtoken's and jose's errors to short client-facing reasons. */
+function reasonOf(err: unknown): string {
+  const name = (err as Error)?.name;
+  const code = (err as { code?: string })?.code;
+  const message = String((err as Error)?.message ?? '');
+  if (name === 'TokenExpiredError' || code === 'ERR_JWT_EXPIRED') return 'token expired';
+  if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_TIMEOUT') return 'unknown signing key';
+  if (name === 'NotBeforeError') return 'token not active yet';
+  if (message.includes('audience') || message.includes('"aud"')) return 'wrong audience';
+  if (message.includes('issuer') || message.includes('"iss"')) return 'wrong issuer';
+  if (message.includes('signature')) return 'invalid signature';
+  if (message.includes('algorithm')) return 'algorithm not accepted';
+  return 'malformed token';
+}

@@ -1,0 +1,67 @@
+import { ServerRedis, type Deserializer, type IncomingEvent } from '@nestjs/microservices';
+import { isRecord } from '../common/schema.js';
+
+/**
+ * A payload is a NestJS envelope only when it says so for this very channel
+ * (`{"pattern":"<this channel>","data":...}`); anything else is the bare event as sent by
+ * `redis-cli PUBLISH`. Nest's default deserializer takes any object with a top-level `data`
+ * or `pattern` key for an envelope, which would mangle such bare events. Every payload is
+ * an event (no `id`): the bus never answers.
+ */
+export class EnvelopeDeserializer implements Deserializer<unknown, IncomingEvent> {
+  deserialize(value: unknown, options?: { channel?: string }): IncomingEvent {
+    const channel = options?.channel ?? '';
+    if (isRecord(value) && value.pattern === channel && 'data' in value) return { pattern: channel, data: value.data };
+    return { pattern: channel, data: value };
+  }
+}
+
+/** ioredis connection options from a `redis://` or `rediss://` URL. */
+export function redisOptions(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(u.port || 6379),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: Number(u.pathname.slice(1) || 0),
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+  };
+}
+
+/**
+ * The Nest Redis transport, made to survive a Redis that is down at start-up: the stock
+ * server subscribes only after the first connection succeeds, so an instance started
+ * before its Redis would stay deaf for ever. Here the SUBSCRIBEs are queued at once
+ * (ioredis sends them on connect and again after every reconnect) and reconnection never
+ * gives up.
+ */
+export class RedisBusServer extends ServerRedis {
+  constructor(url: string, retryDelayMs = 1000) {
+    super({
+      ...redisOptions(url),
+      retryAttempts: Number.MAX_SAFE_INTEGER,
+      retryDelay: retryDelayMs,
+      deserializer: new EnvelopeDeserializer(),
+    });
+  }
+
+  start(callback?: () => void): void {
+    this.bindEvents(this.subClient, this.pubClient);
+    for (const client of [this.subClient, this.pubClient]) {
+      client.connect().catch((err: Error) => this.logger.warn(`Redis not reachable yet (${err.message}); retrying`));
+    }
+    callback?.();
+  }
+
+  /** True while the subscriber connection is up, i.e. while events can arrive. */
+  get connected(): boolean {
+    return this.subClient?.status === 'ready' && this.pubClient?.status === 'ready';
+  }
+
+  /** Publishes as a NestJS client would (`emit`): an envelope naming the channel. */
+  async publish(channel: string, data: unknown): Promise<void> {
+    if (!this.connected) throw new Error('bus not connected');
+    await this.pubClient.publish(channel, JSON.stringify({ pattern: channel, data }));
+  }
+}

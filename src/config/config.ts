@@ -1,0 +1,190 @@
+/**
+ * The one typed configuration object, read from the environment and validated at start-up.
+ * A bad value stops the start with a message that names the variable.
+ */
+
+export interface Channels {
+  tree: string;
+  meta: string;
+  tasks: string;
+  idm: string;
+  activity: string;
+  chat: string;
+  push: string;
+  pushCompat: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Unset: embedded in-memory bus, single instance. */
+  redisUrl?: string;
+  jwt: {
+    secret?: string;
+    publicKey?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    expiryGraceSeconds: number;
+  };
+  /** Optional HTTP resolver answering the workspaces of a token (PROTOCOL 3.1). */
+  workspacesUrl?: string;
+  nodeBatchWindowMs: number;
+  nodeBatchMaxWaitMs: number;
+  logLevel: string;
+  apiKey?: string;
+  channels: Channels;
+  limits: {
+    maxFrameBytes: number;
+    pingIntervalMs: number;
+    pongTimeoutMs: number;
+    /** Outbound token bucket per session (PROTOCOL 3.6). */
+    sessionRate: number;
+    sessionBurst: number;
+    /** Frames waiting in a session's queue before it is closed 4008. */
+    sessionQueueMax: number;
+    /** Bytes unsent on a socket before it is closed 4008. */
+    sessionMaxBufferedBytes: number;
+    /** Inbound frames per connection (close 4429 beyond). */
+    clientFrameRate: number;
+    clientFrameBurst: number;
+    /** Global limiter for `Silent` node events. */
+    silentRate: number;
+    silentBurst: number;
+    /** Pending coalesced nodes before the oldest is flushed early. */
+    maxPendingNodes: number;
+    publishBodyBytes: number;
+  };
+  chat: {
+    nodeAuthUrl?: string;
+    maxMessageLength: number;
+    historyLimit: number;
+    maxRoomsPerSession: number;
+    presenceTimeoutMs: number;
+    messageRate: number;
+  };
+  push: {
+    openRooms: string[];
+    maxRoomsPerSession: number;
+  };
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const str = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+    }
+    return n;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = str(name);
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+    }
+    return raw;
+  };
+  const channel = (name: string, def: string): string => {
+    const v = str(name) ?? def;
+    if (/\s/.test(v)) throw new ConfigError(`${name} must not contain spaces, got "${v}"`);
+    return v;
+  };
+
+  const logLevel = (str('LOG_LEVEL') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  // A PEM key passed through an env var often has its newlines escaped.
+  const publicKey = str('JWT_PUBLIC_KEY')?.replace(/\\n/g, '\n');
+  if (publicKey !== undefined && !publicKey.includes('-----BEGIN')) {
+    throw new ConfigError('JWT_PUBLIC_KEY must be a PEM key (-----BEGIN PUBLIC KEY-----...)');
+  }
+  const nodeBatchWindowMs = int('NODE_BATCH_WINDOW_MS', 1000, 0, 60_000);
+  const nodeBatchMaxWaitMs = int('NODE_BATCH_MAX_WAIT_MS', 3000, 0, 600_000);
+  if (nodeBatchMaxWaitMs < nodeBatchWindowMs) {
+    throw new ConfigError('NODE_BATCH_MAX_WAIT_MS must be at least NODE_BATCH_WINDOW_MS');
+  }
+  const openRooms = (str('PUSH_OPEN_ROOMS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+  return {
+    port: int('PORT', 5050, 0, 65535),
+    host: str('HOST') ?? '::',
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    jwt: {
+      secret: str('JWT_SECRET'),
+      publicKey,
+      jwksUrl: url('JWT_JWKS_URL', ['http:', 'https:']),
+      issuer: str('JWT_ISSUER'),
+      audience: str('JWT_AUDIENCE'),
+      expiryGraceSeconds: int('TOKEN_EXPIRY_GRACE_SECONDS', 30, 0, 86_400),
+    },
+    workspacesUrl: url('WORKSPACES_URL', ['http:', 'https:']),
+    nodeBatchWindowMs,
+    nodeBatchMaxWaitMs,
+    logLevel,
+    apiKey: str('API_KEY'),
+    channels: {
+      tree: channel('CHANNEL_TREE', 'topic.pydio.tree.nodes.changes'),
+      meta: channel('CHANNEL_META', 'topic.pydio.meta.nodes.changes'),
+      tasks: channel('CHANNEL_TASKS', 'topic.pydio.tasks.event'),
+      idm: channel('CHANNEL_IDM', 'topic.pydio.idm.event'),
+      activity: channel('CHANNEL_ACTIVITY', 'topic.pydio.activity.event'),
+      chat: channel('CHANNEL_CHAT', 'topic.pydio.chat.event'),
+      push: channel('CHANNEL_PUSH', 'switchboard.push'),
+      pushCompat: channel('CHANNEL_PUSH_COMPAT', 'BackgroundPush'),
+    },
+    limits: {
+      maxFrameBytes: int('MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+      pingIntervalMs: int('PING_INTERVAL_MS', 25_000, 100),
+      pongTimeoutMs: int('PONG_TIMEOUT_MS', 10_000, 100),
+      sessionRate: int('SESSION_RATE', 30, 1),
+      sessionBurst: int('SESSION_BURST', 20, 1),
+      sessionQueueMax: int('SESSION_QUEUE_MAX', 500, 1),
+      sessionMaxBufferedBytes: int('SESSION_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024),
+      clientFrameRate: int('CLIENT_FRAME_RATE', 20, 1),
+      clientFrameBurst: int('CLIENT_FRAME_BURST', 40, 1),
+      silentRate: int('SILENT_RATE', 20, 1),
+      silentBurst: int('SILENT_BURST', 10, 1),
+      maxPendingNodes: int('MAX_PENDING_NODES', 10_000, 1),
+      publishBodyBytes: int('PUBLISH_BODY_BYTES', 1024 * 1024, 1024),
+    },
+    chat: {
+      nodeAuthUrl: url('CHAT_NODE_AUTH_URL', ['http:', 'https:']),
+      maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),
+      historyLimit: int('CHAT_HISTORY_LIMIT', 1000, 1),
+      maxRoomsPerSession: int('CHAT_MAX_ROOMS_PER_SESSION', 50, 1),
+      presenceTimeoutMs: int('CHAT_PRESENCE_TIMEOUT_MS', 20_000, 100),
+      messageRate: int('CHAT_MESSAGE_RATE', 10, 1),
+    },
+    push: {
+      openRooms,
+      maxRoomsPerSession: int('PUSH_MAX_ROOMS_PER_SESSION', 50, 1),
+    },
+    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+  };
+}
+
+export const CONFIG = Symbol('CONFIG');

@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every Prometheus metric of the service, on a registry of its own (so that two
+ * instances in one process, as in the tests, do not collide).
+ */
+@Injectable()
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({ name: 'switchboard_connections', help: 'Open WebSocket connections', labelNames: ['endpoint'], registers: [this.registry] });
+  readonly sessions = new Gauge({ name: 'switchboard_sessions', help: 'Subscribed sessions', labelNames: ['endpoint'], registers: [this.registry] });
+  readonly subscribes = new Counter({ name: 'switchboard_subscribes_total', help: 'Subscribe attempts by result (ok or the refusal reason)', labelNames: ['endpoint', 'result'], registers: [this.registry] });
+  readonly busEvents = new Counter({ name: 'switchboard_bus_events_total', help: 'Events received from the bus, per topic', labelNames: ['topic'], registers: [this.registry] });
+  readonly busRejected = new Counter({ name: 'switchboard_bus_rejected_total', help: 'Bus payloads that did not parse or fit their schema', labelNames: ['topic', 'reason'], registers: [this.registry] });
+  readonly framesSent = new Counter({ name: 'switchboard_frames_sent_total', help: 'Frames written to sockets, per topic', labelNames: ['topic'], registers: [this.registry] });
+  readonly eventsDropped = new Counter({ name: 'switchboard_events_dropped_total', help: 'Events dropped on purpose (READ, unknown type, silent limiter...)', labelNames: ['topic', 'reason'], registers: [this.registry] });
+  readonly eventsCoalesced = new Counter({ name: 'switchboard_events_coalesced_total', help: 'Node events merged into a pending batch', registers: [this.registry] });
+  readonly closes = new Counter({ name: 'switchboard_closes_total', help: 'Connections closed by the server, per close code', labelNames: ['code'], registers: [this.registry] });
+  readonly outboxQueued = new Gauge({ name: 'switchboard_outbox_queued_frames', help: 'Frames waiting in session outboxes (all sessions)', registers: [this.registry] });
+  readonly busConnected = new Gauge({ name: 'switchboard_bus_connected', help: '1 when the bus (Redis) is connected; always 1 for the embedded bus', registers: [this.registry] });
+  readonly redisReconnects = new Counter({ name: 'switchboard_redis_reconnects_total', help: 'Redis reconnection attempts', registers: [this.registry] });
+  readonly resumes = new Counter({ name: 'switchboard_resume_total', help: 'History resumes by result (recovered, failed)', labelNames: ['result'], registers: [this.registry] });
+  readonly deliveryLatency = new Histogram({
+    name: 'switchboard_delivery_latency_seconds',
+    help: 'From an event reaching the service to its frame being written to a socket',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5],
+    registers: [this.registry],
+  });
+  readonly chatMessages = new Counter({ name: 'switchboard_chat_messages_total', help: 'Chat messages posted', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,54 @@
+import type { Session } from './session.js';
+
+type Job =
+  | { sessions: Session[]; data: string; topic: string; receivedAt: number; next: number }
+  | { then: () => void };
+
+/**
+ * Hands frames to session outboxes in the order events arrived, at most `chunk` sessions
+ * per tick: a fan-out to 100,000 sessions yields to the event loop between chunks
+ * instead of blocking it, and a later small event never overtakes an earlier big one.
+ */
+export class Fanout {
+  private readonly jobs: Job[] = [];
+  private scheduled = false;
+
+  constructor(private readonly chunk = 2000) {}
+
+  /** `data` is serialized once by the caller and shared by every session. */
+  send(sessions: Iterable<Session>, data: string, topic: string, receivedAt = Date.now()): void {
+    const list = [...sessions];
+    if (list.length) this.enqueue({ sessions: list, data, topic, receivedAt, next: 0 });
+  }
+
+  /** Runs `then` once every frame queued before it has been handed over. */
+  after(then: () => void): void {
+    this.enqueue({ then });
+  }
+
+  private enqueue(job: Job): void {
+    this.jobs.push(job);
+    if (!this.scheduled) this.run();
+  }
+
+  private run = (): void => {
+    this.scheduled = false;
+    let budget = this.chunk;
+    while (this.jobs.length && budget > 0) {
+      const job = this.jobs[0];
+      if ('then' in job) {
+        this.jobs.shift();
+        job.then();
+        continue;
+      }
+      while (job.next < job.sessions.length && budget-- > 0) {
+        job.sessions[job.next++].outbox.push(job.data, job.topic, job.receivedAt);
+      }
+      if (job.next >= job.sessions.length) this.jobs.shift();
+    }
+    if (this.jobs.length) {
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+  };
+}

@@ -1,0 +1,97 @@
+import type { WebSocket } from 'ws';
+import { TokenBucket } from '../common/token-bucket.js';
+
+export interface OutboxLimits {
+  rate: number;
+  burst: number;
+  queueMax: number;
+  maxBufferedBytes: number;
+}
+
+export interface OutboxHooks {
+  /** A frame reached the socket; `receivedAt` is when its event reached the service. */
+  sent(topic: string, receivedAt: number): void;
+  /** The queue length changed by `delta` (for the queued-frames gauge). */
+  queued(delta: number): void;
+  /** The session cannot keep up: the owner closes it with 4008. */
+  overflow(): void;
+}
+
+interface Pending {
+  data: string;
+  topic: string;
+  receivedAt: number;
+}
+
+/**
+ * Flow control for one session (PROTOCOL 3.6): a token bucket paces frames, the excess
+ * waits in order in a bounded queue, and a queue or socket buffer past its bound means a
+ * slow consumer, reported once through `overflow` instead of silently dropping frames.
+ */
+export class Outbox {
+  private readonly bucket: TokenBucket;
+  private readonly queue: Pending[] = [];
+  private timer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly limits: OutboxLimits,
+    private readonly hooks: OutboxHooks,
+  ) {
+    this.bucket = new TokenBucket(limits.rate, limits.burst);
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  /** Sends now if the pace allows, else queues. `data` is shared between sessions: never copied. */
+  push(data: string, topic: string, receivedAt: number): void {
+    if (this.closed) return;
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) return this.overflow();
+    if (this.queue.length === 0 && this.bucket.take()) return this.write(data, topic, receivedAt);
+    if (this.queue.length >= this.limits.queueMax) return this.overflow();
+    this.queue.push({ data, topic, receivedAt });
+    this.hooks.queued(1);
+    this.schedule();
+  }
+
+  /** Stops everything; the queued frames are forgotten. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.queue.length) this.hooks.queued(-this.queue.length);
+    this.queue.length = 0;
+  }
+
+  private drain = (): void => {
+    this.timer = undefined;
+    let sent = 0;
+    while (!this.closed && this.queue.length && this.bucket.take()) {
+      if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) return this.overflow();
+      const next = this.queue.shift()!;
+      sent++;
+      this.write(next.data, next.topic, next.receivedAt);
+    }
+    if (sent) this.hooks.queued(-sent);
+    this.schedule();
+  };
+
+  private schedule(): void {
+    if (this.closed || this.timer || !this.queue.length) return;
+    this.timer = setTimeout(this.drain, Math.max(1, this.bucket.waitMs()));
+  }
+
+  private write(data: string, topic: string, receivedAt: number): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(data);
+    this.hooks.sent(topic, receivedAt);
+  }
+
+  private overflow(): void {
+    this.close();
+    this.hooks.overflow();
+  }
+}

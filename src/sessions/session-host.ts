@@ -1,0 +1,163 @@
+import { Logger } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import { AuthError } from '../auth/auth-error.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import { isRecord, type Json } from '../common/schema.js';
+import { TokenBucket } from '../common/token-bucket.js';
+import type { Config } from '../config/config.js';
+import type { Metrics } from '../ops/metrics.js';
+import { Outbox } from './outbox.js';
+import { Session, type Endpoint } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
+
+/** Close codes of PROTOCOL 7. */
+export const Close = {
+  shuttingDown: 1001,
+  tooLarge: 1009,
+  unauthenticated: 4401,
+  forbidden: 4403,
+  slowConsumer: 4008,
+  tooManyFrames: 4429,
+} as const;
+
+export interface SessionEvents {
+  frame(session: Session, msg: Json): void;
+  /** After a successful (re-)subscribe; `previous` is the identity it replaced. */
+  subscribed?(session: Session, previous: Session['identity']): void;
+  closed?(session: Session): void;
+}
+
+/**
+ * What both gateways share: a session per socket, inbound frame limits, subscribe /
+ * unsubscribe with token expiry enforced for the life of the connection (PROTOCOL 2),
+ * and closing with the codes of PROTOCOL 7.
+ */
+export class SessionHost {
+  private readonly log: Logger;
+  private readonly bySocket = new WeakMap<WebSocket, Session>();
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    readonly registry: SessionRegistry,
+    private readonly verifier: TokenVerifier,
+    private readonly config: Config,
+    private readonly metrics: Metrics,
+    private readonly events: SessionEvents,
+  ) {
+    this.log = new Logger(`${endpoint}-sessions`);
+  }
+
+  open(socket: WebSocket): Session {
+    const { limits } = this.config;
+    const outbox = new Outbox(
+      socket,
+      { rate: limits.sessionRate, burst: limits.sessionBurst, queueMax: limits.sessionQueueMax, maxBufferedBytes: limits.sessionMaxBufferedBytes },
+      {
+        sent: (topic, receivedAt) => {
+          this.metrics.framesSent.inc({ topic });
+          this.metrics.deliveryLatency.observe((Date.now() - receivedAt) / 1000);
+        },
+        queued: (delta) => this.metrics.outboxQueued.inc(delta),
+        overflow: () => this.close(session, Close.slowConsumer, 'slow consumer'),
+      },
+    );
+    const session = new Session(this.endpoint, socket, outbox);
+    this.bySocket.set(socket, session);
+    this.registry.add(session);
+    this.metrics.connections.inc({ endpoint: this.endpoint });
+
+    const inbound = new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
+    socket.on('message', (raw) => {
+      if (!inbound.take()) return this.close(session, Close.tooManyFrames, 'too many frames');
+      let msg: unknown;
+      try {
+        msg = JSON.parse(raw.toString());
+      } catch {
+        msg = undefined;
+      }
+      if (!isRecord(msg)) {
+        // Before a subscribe, nothing but a subscribe is expected: treat it as a failed one.
+        if (!session.identity) return this.refuse(session, 'bad JSON');
+        return session.reply({ '@type': 'error', error: 'frame is not a JSON object' });
+      }
+      try {
+        this.events.frame(session, msg);
+      } catch (err) {
+        this.log.error(`frame handler failed for session ${session.id}: ${(err as Error).stack}`);
+        session.reply({ '@type': 'error', error: 'internal error' });
+      }
+    });
+    socket.once('close', () => this.closed(session));
+    return session;
+  }
+
+  async subscribe(session: Session, jwt: unknown): Promise<void> {
+    const seq = ++session.subscribeSeq;
+    try {
+      const identity = await this.verifier.verify(jwt);
+      if (seq !== session.subscribeSeq || !this.registry.get(session.id)) return; // superseded or gone
+      const previous = session.identity;
+      this.registry.setIdentity(session, identity);
+      if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
+      this.armExpiry(session);
+      this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'ok' });
+      this.log.log({ msg: 'subscribed', sessionId: session.id, user: identity.user, workspaces: identity.workspaces.length });
+      session.reply({
+        '@type': 'subscribed',
+        sessionId: session.id,
+        user: identity.user,
+        workspaces: identity.workspaces.map((w) => w.uuid),
+        expiresAt: identity.exp,
+      });
+      this.events.subscribed?.(session, previous);
+    } catch (err) {
+      if (seq !== session.subscribeSeq) return;
+      const reason = err instanceof AuthError ? err.message : 'authentication failed';
+      if (!(err instanceof AuthError)) this.log.error(`subscribe failed: ${(err as Error).stack}`);
+      this.metrics.subscribes.inc({ endpoint: this.endpoint, result: reason });
+      this.refuse(session, reason);
+    }
+  }
+
+  unsubscribe(session: Session): void {
+    session.subscribeSeq++;
+    clearTimeout(session.expiryTimer);
+    if (session.identity) this.metrics.sessions.dec({ endpoint: this.endpoint });
+    this.registry.setIdentity(session, undefined);
+  }
+
+  /** Sends the error frame (PROTOCOL 2: a text frame, not the close payload), then closes 4401. */
+  refuse(session: Session, reason: string): void {
+    session.reply({ '@type': 'error', error: reason });
+    this.close(session, Close.unauthenticated, reason);
+  }
+
+  close(session: Session, code: number, reason: string): void {
+    const { socket } = session;
+    if (socket.readyState === socket.CLOSING || socket.readyState === socket.CLOSED) return;
+    this.metrics.closes.inc({ code: String(code) });
+    this.log.log({ msg: 'closing session', sessionId: session.id, user: session.user, code, reason });
+    session.outbox.close();
+    socket.close(code, reason);
+  }
+
+  private armExpiry(session: Session): void {
+    clearTimeout(session.expiryTimer);
+    const exp = session.identity?.exp;
+    if (exp === undefined) return;
+    const delay = (exp + this.config.jwt.expiryGraceSeconds) * 1000 - Date.now();
+    // Timers overflow past ~24.8 days: wait in steps and look again.
+    const step = Math.min(Math.max(0, delay), 2 ** 31 - 1);
+    session.expiryTimer = setTimeout(() => (step < delay ? this.armExpiry(session) : this.refuse(session, 'token expired')), step);
+    session.expiryTimer.unref();
+  }
+
+  private closed(session: Session): void {
+    if (!this.registry.get(session.id)) return;
+    this.events.closed?.(session);
+    this.unsubscribe(session);
+    session.outbox.close();
+    this.registry.remove(session);
+    this.metrics.connections.dec({ endpoint: this.endpoint });
+  }
+}

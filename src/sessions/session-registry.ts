@@ -1,0 +1,132 @@
+import type { Identity, Workspace } from '../auth/identity.js';
+import type { Session } from './session.js';
+
+/** A session that holds a workspace with a root at some path. */
+export interface RootHolder {
+  session: Session;
+  workspace: Workspace;
+}
+
+/** The index keys a subscribed identity is found under (same vocabulary as the topic audiences). */
+export function identityKeys(identity: Identity): string[] {
+  return [
+    `user:${identity.user}`,
+    `subject:${identity.subject}`,
+    `profile:${identity.profile}`,
+    ...identity.roles.map((r) => `role:${r}`),
+    ...identity.workspaces.map((w) => `ws:${w.uuid}`),
+  ];
+}
+
+/**
+ * The sessions of one endpoint, indexed so that an event costs O(sessions that receive it):
+ * by id, by key (`user:`, `subject:`, `profile:`, `role:`, `ws:`, `room:`) and by workspace
+ * root path (to find, from a node path, the sessions that see it by walking its ancestors).
+ */
+export class SessionRegistry {
+  private readonly byId = new Map<string, Session>();
+  private readonly byKey = new Map<string, Set<Session>>();
+  private readonly byRoot = new Map<string, Map<Session, Workspace[]>>();
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  all(): IterableIterator<Session> {
+    return this.byId.values();
+  }
+
+  get(id: string): Session | undefined {
+    return this.byId.get(id);
+  }
+
+  add(session: Session): void {
+    this.byId.set(session.id, session);
+  }
+
+  remove(session: Session): void {
+    this.setIdentity(session, undefined);
+    for (const room of session.rooms) this.unindex(`room:${room}`, session);
+    session.rooms.clear();
+    this.byId.delete(session.id);
+  }
+
+  /** Replaces what the session is indexed under (subscribe, re-subscribe, unsubscribe). */
+  setIdentity(session: Session, identity: Identity | undefined): void {
+    if (session.identity) {
+      for (const key of identityKeys(session.identity)) this.unindex(key, session);
+      for (const w of session.identity.workspaces) for (const r of w.roots) this.unindexRoot(r.path, session);
+    }
+    session.identity = identity;
+    if (!identity) return;
+    for (const key of identityKeys(identity)) this.index(key, session);
+    for (const w of identity.workspaces) for (const r of w.roots) this.indexRoot(r.path, session, w);
+  }
+
+  /** Sessions holding any of the keys (a union, each session once). */
+  withKeys(keys: readonly string[]): Set<Session> {
+    if (keys.length === 1) return this.byKey.get(keys[0]) ?? new Set();
+    const out = new Set<Session>();
+    for (const key of keys) for (const s of this.byKey.get(key) ?? []) out.add(s);
+    return out;
+  }
+
+  /** Every (session, workspace) with a root at `path` or at one of its ancestors: O(depth). */
+  rootHolders(path: string | undefined): RootHolder[] {
+    if (!path) return [];
+    const out: RootHolder[] = [];
+    let end = path.indexOf('/');
+    for (;;) {
+      const prefix = end === -1 ? path : path.slice(0, end);
+      for (const [session, workspaces] of this.byRoot.get(prefix) ?? []) {
+        for (const workspace of workspaces) out.push({ session, workspace });
+      }
+      if (end === -1) return out;
+      end = path.indexOf('/', end + 1);
+    }
+  }
+
+  joinRoom(session: Session, room: string): void {
+    session.rooms.add(room);
+    this.index(`room:${room}`, session);
+  }
+
+  leaveRoom(session: Session, room: string): void {
+    session.rooms.delete(room);
+    this.unindex(`room:${room}`, session);
+  }
+
+  /** Takes a deleted workspace away from every session that held it; returns them. */
+  removeWorkspace(uuid: string): Session[] {
+    const holders = [...(this.byKey.get(`ws:${uuid}`) ?? [])];
+    for (const session of holders) {
+      const identity = session.identity!;
+      this.setIdentity(session, { ...identity, workspaces: identity.workspaces.filter((w) => w.uuid !== uuid) });
+    }
+    return holders;
+  }
+
+  private index(key: string, session: Session): void {
+    let set = this.byKey.get(key);
+    if (!set) this.byKey.set(key, (set = new Set()));
+    set.add(session);
+  }
+
+  private unindex(key: string, session: Session): void {
+    const set = this.byKey.get(key);
+    if (set?.delete(session) && set.size === 0) this.byKey.delete(key);
+  }
+
+  private indexRoot(path: string, session: Session, workspace: Workspace): void {
+    let holders = this.byRoot.get(path);
+    if (!holders) this.byRoot.set(path, (holders = new Map()));
+    const list = holders.get(session);
+    if (!list) holders.set(session, [workspace]);
+    else if (!list.includes(workspace)) list.push(workspace);
+  }
+
+  private unindexRoot(path: string, session: Session): void {
+    const holders = this.byRoot.get(path);
+    if (holders?.delete(session) && holders.size === 0) this.byRoot.delete(path);
+  }
+}

@@ -1,0 +1,135 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Workspace } from '../auth/identity.js';
+import { TokenBucket } from '../common/token-bucket.js';
+import { CONFIG, type Config } from '../config/config.js';
+import { EventsGateway } from '../gateways/events.gateway.js';
+import { Metrics } from '../ops/metrics.js';
+import { Fanout } from '../sessions/fanout.js';
+import type { Session } from '../sessions/session.js';
+import { Close } from '../sessions/session-host.js';
+import { parseActivityEvent, activityAudience } from './activity-event.js';
+import { parseIdmEvent, idmAudience, idmSideEffect } from './idm-event.js';
+import { NodeCoalescer, isCoalesced } from './node-coalescer.js';
+import { metaPolicyAllows, nodeFrame, parseNodeEvent, visibleRoot, type NodeChangeEvent } from './node-event.js';
+import { parseTaskEvent, taskAudience, type Audience } from './task-event.js';
+import { TopicRouter } from './topic-router.js';
+
+const DELIVERED_TYPES = new Set(['CREATE', 'UPDATE_PATH', 'UPDATE_CONTENT', 'UPDATE_META', 'UPDATE_USER_META', 'DELETE']);
+
+/**
+ * The five event topics of `/ws` (PROTOCOL 3.2 to 3.5): each route parses its payload,
+ * asks its pure audience function who may see it, and hands one serialized frame per
+ * distinct audience to the fan-out.
+ */
+@Injectable()
+export class EventTopics implements OnApplicationShutdown {
+  private readonly silent: TokenBucket;
+  private readonly coalescers: NodeCoalescer[] = [];
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly gateway: EventsGateway,
+    private readonly fanout: Fanout,
+    private readonly metrics: Metrics,
+    router: TopicRouter,
+  ) {
+    this.silent = new TokenBucket(config.limits.silentRate, config.limits.silentBurst);
+    const { channels } = config;
+    this.nodeRoute(router, channels.tree, 'tree');
+    this.nodeRoute(router, channels.meta, 'meta');
+    this.keyedRoute(router, channels.tasks, 'tasks', parseTaskEvent, taskAudience);
+    this.keyedRoute(router, channels.activity, 'activity', parseActivityEvent, activityAudience);
+    router.register(channels.idm, {
+      topic: 'idm',
+      parse: parseIdmEvent,
+      handle: (e) => {
+        this.deliverKeyed('idm', idmAudience(e));
+        const effect = idmSideEffect(e);
+        // After the idm frame has been handed over, so that the session sees why.
+        if (effect && 'removeWorkspace' in effect) this.fanout.after(() => this.registry.removeWorkspace(effect.removeWorkspace));
+        if (effect && 'closeUser' in effect) {
+          const { login, subject } = effect.closeUser;
+          const keys = [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
+          this.fanout.after(() => {
+            for (const s of this.registry.withKeys(keys)) this.gateway.host.close(s, Close.forbidden, 'user removed');
+          });
+        }
+      },
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const c of this.coalescers) c.flushAll();
+  }
+
+  private get registry() {
+    return this.gateway.host.registry;
+  }
+
+  private keyedRoute<T>(router: TopicRouter, channel: string, topic: string, parse: (raw: unknown) => T, audience: (e: T) => Audience): void {
+    router.register(channel, { topic, parse, handle: (e) => this.deliverKeyed(topic, audience(e)) });
+  }
+
+  private deliverKeyed(topic: string, { keys, frame }: Audience): void {
+    const sessions = keys.length ? this.registry.withKeys(keys) : [];
+    this.fanout.send(sessions, JSON.stringify(frame), topic);
+  }
+
+  private nodeRoute(router: TopicRouter, channel: string, topic: string): void {
+    const coalescer = new NodeCoalescer({
+      windowMs: this.config.nodeBatchWindowMs,
+      maxWaitMs: this.config.nodeBatchMaxWaitMs,
+      maxPending: this.config.limits.maxPendingNodes,
+      flush: (e) => this.deliverNode(topic, e),
+      onMerged: () => this.metrics.eventsCoalesced.inc(),
+    });
+    this.coalescers.push(coalescer);
+    router.register(channel, {
+      topic,
+      parse: parseNodeEvent,
+      handle: (e) => {
+        if (!DELIVERED_TYPES.has(e.Type)) return this.metrics.eventsDropped.inc({ topic, reason: e.Type === 'READ' ? 'read' : 'unknown_type' });
+        if (e.Silent && !this.silent.take()) return this.metrics.eventsDropped.inc({ topic, reason: 'silent_limit' });
+        if (isCoalesced(e)) coalescer.add(e);
+        else this.deliverNode(topic, e);
+      },
+    });
+  }
+
+  /**
+   * One frame per (session, visible workspace). Candidates come from the root index (an
+   * ancestor walk of each side's path), never from a scan of all sessions; frames that are
+   * identical for many sessions (same workspace, same roots) are serialized once.
+   */
+  private deliverNode(topic: string, e: NodeChangeEvent): void {
+    const receivedAt = Date.now();
+    const candidates = new Map<Session, Set<Workspace>>();
+    for (const side of [e.Target, e.Source]) {
+      for (const { session, workspace } of this.registry.rootHolders(side?.Path)) {
+        let set = candidates.get(session);
+        if (!set) candidates.set(session, (set = new Set()));
+        set.add(workspace);
+      }
+    }
+    const policyNode = e.Type === 'UPDATE_USER_META' ? (e.Target ?? e.Source) : undefined;
+    const frames = new Map<string, string | null>();
+    const audiences = new Map<string, Session[]>();
+    for (const [session, workspaces] of candidates) {
+      if (policyNode && !metaPolicyAllows(policyNode, session.identity!.subjects)) continue;
+      for (const ws of workspaces) {
+        const targetRoot = visibleRoot(e.Target?.Path, ws);
+        const sourceRoot = visibleRoot(e.Source?.Path, ws);
+        const key = JSON.stringify([ws.uuid, ws.slug, targetRoot, sourceRoot]);
+        if (!frames.has(key)) {
+          const frame = nodeFrame(e, ws, targetRoot, sourceRoot);
+          frames.set(key, frame && JSON.stringify(frame));
+        }
+        if (frames.get(key) === null) continue;
+        const list = audiences.get(key);
+        if (list) list.push(session);
+        else audiences.set(key, [session]);
+      }
+    }
+    for (const [key, sessions] of audiences) this.fanout.send(sessions, frames.get(key)!, topic, receivedAt);
+  }
+}

@@ -1,0 +1,80 @@
+/** IDM change events (PROTOCOL.md 3.4): schema, audience and security side effects. Pure. */
+import { SchemaError, requireRecord, type Json } from '../common/schema.js';
+import type { Audience } from './task-event.js';
+
+export interface IdmChangeEvent {
+  Type?: string;
+  User?: Json & { Uuid?: string; Login?: string };
+  Role?: Json & { Uuid?: string };
+  Workspace?: Json & { UUID?: string };
+  Acl?: Json & { RoleID?: string; Action?: Json & { Name?: string } };
+  [key: string]: unknown;
+}
+
+export type IdmSideEffect = { removeWorkspace: string } | { closeUser: { login?: string; subject?: string } } | null;
+
+function optRecord(obj: Json, key: string, what: string): Json | undefined {
+  const v = obj[key];
+  return v === undefined || v === null ? undefined : requireRecord(v, `${what}.${key}`);
+}
+
+function checkStrings(obj: Json | undefined, keys: string[], what: string): void {
+  if (!obj) return;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v !== undefined && v !== null && typeof v !== 'string') throw new SchemaError(`${what}.${k} must be a string`);
+  }
+}
+
+export function parseIdmEvent(raw: unknown): IdmChangeEvent {
+  const obj = requireRecord(raw, 'event');
+  checkStrings(obj, ['Type'], 'event');
+  checkStrings(optRecord(obj, 'User', 'event'), ['Uuid', 'Login'], 'event.User');
+  checkStrings(optRecord(obj, 'Role', 'event'), ['Uuid'], 'event.Role');
+  checkStrings(optRecord(obj, 'Workspace', 'event'), ['UUID'], 'event.Workspace');
+  const acl = optRecord(obj, 'Acl', 'event');
+  checkStrings(acl, ['RoleID'], 'event.Acl');
+  if (acl) checkStrings(optRecord(acl, 'Action', 'event.Acl'), ['Name'], 'event.Acl.Action');
+  return obj as IdmChangeEvent;
+}
+
+/** Role-scoped ACLs that change what a role may do; parameter/action ACLs only tune the UI. */
+function isRoleAcl(acl: IdmChangeEvent['Acl']): boolean {
+  if (!acl?.RoleID) return false;
+  const name = acl.Action?.Name ?? '';
+  return !name.startsWith('parameter:') && !name.startsWith('action:');
+}
+
+/** Which sessions to notify: the first matching rule of PROTOCOL.md 3.4 decides. */
+function idmKeys(e: IdmChangeEvent): string[] {
+  if (isRoleAcl(e.Acl)) return [`role:${e.Acl!.RoleID}`];
+  if (e.Role) return e.Role.Uuid ? [`role:${e.Role.Uuid}`] : [];
+  if (e.User?.Login) return [`user:${e.User.Login}`];
+  if (e.User) return e.User.Uuid ? [`subject:${e.User.Uuid}`] : [];
+  if (e.Workspace) return e.Workspace.UUID ? [`ws:${e.Workspace.UUID}`] : [];
+  return [];
+}
+
+export function idmAudience(e: IdmChangeEvent): Audience {
+  // '@type' first and always 'idm', whatever the publisher put there.
+  const { ['@type']: _ignored, ...rest } = e;
+  // A user's password (even hashed) never goes to a browser.
+  if (rest.User && 'Password' in rest.User) {
+    const { Password: _password, ...user } = rest.User;
+    rest.User = user;
+  }
+  return { keys: idmKeys(e), frame: { '@type': 'idm', ...rest } };
+}
+
+/** Deletions act on live sessions at once instead of waiting for the client to re-subscribe. */
+export function idmSideEffect(e: IdmChangeEvent): IdmSideEffect {
+  if (e.Type !== 'DELETE') return null;
+  if (e.Workspace?.UUID) return { removeWorkspace: e.Workspace.UUID };
+  if (e.User && (e.User.Login || e.User.Uuid)) {
+    const closeUser: { login?: string; subject?: string } = {};
+    if (e.User.Login) closeUser.login = e.User.Login;
+    if (e.User.Uuid) closeUser.subject = e.User.Uuid;
+    return { closeUser };
+  }
+  return null;
+}

@@ -1,0 +1,184 @@
+/**
+ * Node change events (PROTOCOL.md 3.2): input schema, workspace visibility and
+ * the per-workspace frame. Pure functions: no sockets, no bus, no Nest.
+ */
+import { SchemaError, isRecord, optString, requireRecord, type Json } from '../common/schema.js';
+import type { Workspace } from '../auth/identity.js';
+
+export type NodeEventType =
+  | 'CREATE'
+  | 'READ'
+  | 'UPDATE_PATH'
+  | 'UPDATE_CONTENT'
+  | 'UPDATE_META'
+  | 'UPDATE_USER_META'
+  | 'DELETE';
+
+export interface TreeNode {
+  Uuid?: string;
+  Path?: string;
+  /** `LEAF` or `COLLECTION`. */
+  Type?: string;
+  Size?: string;
+  MTime?: string;
+  Etag?: string;
+  /** Values are JSON strings (`"\"w1\""`). */
+  MetaStore?: Record<string, string>;
+  /** Other node fields are passed through untouched. */
+  [key: string]: unknown;
+}
+
+export interface NodeChangeEvent {
+  /** Kept as a string: unknown types must reach the handler so that it can drop (and count) them. */
+  Type: string;
+  Source?: TreeNode;
+  Target?: TreeNode;
+  Silent?: boolean;
+  Optimistic?: boolean;
+}
+
+const META_POLICIES = 'pydio:meta-policies';
+
+/** `/a/b/` -> `a/b`. */
+function trimSlashes(path: string): string {
+  return path.replace(/^\/+|\/+$/g, '');
+}
+
+function parseMetaStore(value: unknown, what: string): Record<string, string> {
+  const raw = requireRecord(value, what);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    // MetaStore values are JSON strings on the wire; tolerate publishers that sent the raw value.
+    out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return out;
+}
+
+function parseNode(value: unknown, what: string): TreeNode {
+  const raw = requireRecord(value, what);
+  const node: TreeNode = { ...raw };
+  for (const key of ['Uuid', 'Path', 'Type', 'Size', 'MTime', 'Etag'] as const) {
+    const v = optString(raw, key, what);
+    if (v === undefined) delete node[key];
+    else node[key] = v;
+  }
+  if (node.Path !== undefined) node.Path = trimSlashes(node.Path);
+  if (raw.MetaStore === undefined || raw.MetaStore === null) delete node.MetaStore;
+  else node.MetaStore = parseMetaStore(raw.MetaStore, `${what}.MetaStore`);
+  return node;
+}
+
+function optBoolean(obj: Json, key: string): boolean | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new SchemaError(`event.${key} must be a boolean`);
+  return v;
+}
+
+/** Validates and normalises a NodeChangeEvent; the input is not modified. */
+export function parseNodeEvent(raw: unknown): NodeChangeEvent {
+  const obj = requireRecord(raw, 'event');
+  let type: string = 'CREATE';
+  if (obj.Type !== undefined && obj.Type !== null) {
+    if (typeof obj.Type !== 'string') throw new SchemaError('event.Type must be a string');
+    type = obj.Type;
+  }
+  const event: NodeChangeEvent = { Type: type };
+  if (obj.Source !== undefined && obj.Source !== null) event.Source = parseNode(obj.Source, 'event.Source');
+  if (obj.Target !== undefined && obj.Target !== null) event.Target = parseNode(obj.Target, 'event.Target');
+  if (!event.Source && !event.Target) throw new SchemaError('event needs a Source or a Target');
+  const silent = optBoolean(obj, 'Silent');
+  if (silent !== undefined) event.Silent = silent;
+  const optimistic = optBoolean(obj, 'Optimistic');
+  if (optimistic !== undefined) event.Optimistic = optimistic;
+  return event;
+}
+
+/**
+ * The root of `ws` under which `path` is visible, normalised (no slashes at the ends).
+ * The outermost root wins so that a node under nested roots gets one stable path.
+ * An empty root path is ignored: it would expose the whole tree.
+ */
+export function visibleRoot(path: string | undefined, ws: Workspace): string | undefined {
+  if (path === undefined) return undefined;
+  const p = trimSlashes(path);
+  let best: string | undefined;
+  for (const root of ws.roots) {
+    const r = trimSlashes(root.path);
+    if (r === '') continue;
+    if ((p === r || p.startsWith(r + '/')) && (best === undefined || r.length < best.length)) best = r;
+  }
+  return best;
+}
+
+/** The node as seen from `ws`, or undefined when it is not under `root`. */
+function nodeInWorkspace(node: TreeNode | undefined, root: string | undefined, ws: Workspace): TreeNode | undefined {
+  if (!node || root === undefined || node.Path === undefined) return undefined;
+  const path = trimSlashes(node.Path);
+  const r = trimSlashes(root);
+  let rel: string;
+  if (path === r) rel = ws.slug;
+  else if (r !== '' && path.startsWith(r + '/')) rel = `${ws.slug}/${path.slice(r.length + 1)}`;
+  else return undefined; // the caller's root does not hold this node: treat it as hidden
+  const meta: Record<string, string> = {};
+  for (const [k, v] of Object.entries(node.MetaStore ?? {})) {
+    // pydio: metas are internal (policies, locks...), never sent to browsers.
+    if (!k.startsWith('pydio:')) meta[k] = v;
+  }
+  meta.EventWorkspaceId = JSON.stringify(ws.uuid);
+  return { ...node, Path: rel, MetaStore: meta };
+}
+
+/**
+ * The frame one session receives for `ws`, given the root each side is visible
+ * under (undefined: not visible). null when neither side is visible. A hidden
+ * side is left out entirely so that its path never leaks.
+ */
+export function nodeFrame(
+  event: NodeChangeEvent,
+  ws: Workspace,
+  targetRoot: string | undefined,
+  sourceRoot: string | undefined,
+): Record<string, unknown> | null {
+  const target = nodeInWorkspace(event.Target, targetRoot, ws);
+  const source = nodeInWorkspace(event.Source, sourceRoot, ws);
+  if (!target && !source) return null;
+  let type = event.Type;
+  // A move across the workspace boundary looks like an arrival or a departure from inside.
+  if (type === 'UPDATE_PATH' && !source) type = 'CREATE';
+  else if (type === 'UPDATE_PATH' && !target) type = 'DELETE';
+  const frame: Record<string, unknown> = { Type: type };
+  if (source) frame.Source = source;
+  if (target) frame.Target = target;
+  if (event.Silent !== undefined) frame.Silent = event.Silent;
+  if (event.Optimistic !== undefined) frame.Optimistic = event.Optimistic;
+  return frame;
+}
+
+/**
+ * Whether the node's `pydio:meta-policies` let one of `subjects` READ it.
+ * Deny by default (missing or unreadable policies); a matching deny wins over an allow.
+ */
+export function metaPolicyAllows(node: TreeNode | undefined, subjects: readonly string[]): boolean {
+  const raw = node?.MetaStore?.[META_POLICIES];
+  if (typeof raw !== 'string') return false;
+  let policies: unknown;
+  try {
+    policies = JSON.parse(raw);
+    // MetaStore values are JSON strings, so the list may arrive encoded twice.
+    if (typeof policies === 'string') policies = JSON.parse(policies);
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(policies)) return false;
+  let allowed = false;
+  for (const p of policies) {
+    if (!isRecord(p) || typeof p.Subject !== 'string' || !subjects.includes(p.Subject)) continue;
+    if (typeof p.Action !== 'string' || p.Action.toUpperCase() !== 'READ') continue;
+    const effect = typeof p.Effect === 'string' ? p.Effect.toLowerCase() : '';
+    if (effect === 'deny') return false;
+    if (effect === 'allow') allowed = true;
+  }
+  return allowed;
+}

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Backend, Client, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
+
+const W1 = ws('w1', 'projects', 'pydiods1/projects');
+const W2 = ws('w2', 'common', 'pydiods1/common');
+const PERSONAL_ALICE = ws('wp', 'personal', 'personal/alice');
+
+describe('/ws events over a real Redis', () => {
+  let app: Instance;
+  let backend: Backend;
+  let ch: Record<string, string>;
+  let alice: Client, bob: Client, admin: Client;
+
+  beforeAll(async () => {
+    ch = testChannels();
+    backend = new Backend();
+    app = await startInstance({ ...ch, REDIS_URL: 'redis://127.0.0.1:6379' });
+    await waitSubscribed(backend, ch.CHANNEL_TREE);
+    alice = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'alice', roles: ['r-alice', 'r-common'], workspaces: [W1, W2, PERSONAL_ALICE] }));
+    bob = await Client.subscribed(`${app.wsUrl}/ws/event`, token({ name: 'bob', roles: 'r-bob,r-common', workspaces: [W2] }));
+    admin = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'root', profile: 'admin', roles: ['r-admin'], workspaces: [] }));
+  });
+
+  afterAll(async () => {
+    for (const c of [alice, bob, admin]) c?.close();
+    await app?.close();
+    await backend?.close();
+  });
+
+  it('answers subscribe with the ack', () => {
+    const ack = alice.frames.find((f) => f['@type'] === 'subscribed')!;
+    expect(ack).toMatchObject({ user: 'alice', workspaces: ['w1', 'w2', 'wp'] });
+    expect(typeof ack.sessionId).toBe('string');
+    expect(typeof ack.expiresAt).toBe('number');
+  });
+
+  it.each(['bare', 'envelope'] as const)('delivers a DELETE (%s payload) only to sessions that see the node', async (form) => {
+    const uuid = `del-${form}`;
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: uuid, Path: 'pydiods1/projects/a.txt', MetaStore: { 'pydio:secret': '"x"', name: '"a.txt"' } } }, form);
+    const f = await alice.next((x) => (x.Source as { Uuid?: string })?.Uuid === uuid);
+    expect(f).toEqual({ Type: 'DELETE', Source: { Uuid: uuid, Path: 'projects/a.txt', MetaStore: { name: '"a.txt"', EventWorkspaceId: '"w1"' } } });
+    expect(await bob.settled((x) => (x.Source as { Uuid?: string })?.Uuid === uuid)).toEqual([]);
+    expect(await admin.settled((x) => (x.Source as { Uuid?: string })?.Uuid === uuid, 0)).toEqual([]);
+  });
+
+  it('coalesces a burst of updates on one node into one CREATE frame', async () => {
+    const node = (extra: object) => ({ Uuid: 'n-burst', Path: 'pydiods1/common/report.pdf', Type: 'LEAF', ...extra });
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'CREATE', Target: node({ Etag: 'temporary', Size: '0' }) });
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'UPDATE_CONTENT', Target: node({ Etag: 'abc', Size: 1200 }) });
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'UPDATE_META', Target: node({ Etag: 'temporary', MetaStore: { color: '"red"' } }) });
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'UPDATE_META', Target: node({ MetaStore: { size_hint: '"big"' } }) });
+    const isBurst = (x: Record<string, unknown>) => (x.Target as { Uuid?: string })?.Uuid === 'n-burst';
+    const f = await bob.next(isBurst);
+    expect(f).toEqual({
+      Type: 'CREATE',
+      Target: { Uuid: 'n-burst', Path: 'common/report.pdf', Type: 'LEAF', Etag: 'abc', Size: '1200', MetaStore: { color: '"red"', size_hint: '"big"', EventWorkspaceId: '"w2"' } },
+    });
+    expect(await bob.settled(isBurst, 500)).toHaveLength(1);
+    expect(await alice.settled(isBurst, 0)).toHaveLength(1);
+  });
+
+  it('turns a move across workspaces into DELETE for one side and CREATE for the other', async () => {
+    await backend.publish(ch.CHANNEL_TREE, {
+      Type: 'UPDATE_PATH',
+      Source: { Uuid: 'mv', Path: 'pydiods1/projects/x.txt' },
+      Target: { Uuid: 'mv', Path: 'pydiods1/common/x.txt', Type: 'LEAF' },
+    });
+    const isMove = (x: Record<string, unknown>) => ((x.Target ?? x.Source) as { Uuid?: string })?.Uuid === 'mv';
+    const b = await bob.next(isMove);
+    expect(b).toEqual({ Type: 'CREATE', Target: { Uuid: 'mv', Path: 'common/x.txt', Type: 'LEAF', MetaStore: { EventWorkspaceId: '"w2"' } } });
+    const a = await alice.settled(isMove);
+    expect(a).toHaveLength(2);
+    expect(a).toContainEqual({ Type: 'DELETE', Source: { Uuid: 'mv', Path: 'projects/x.txt', MetaStore: { EventWorkspaceId: '"w1"' } } });
+    expect(a).toContainEqual(b);
+  });
+
+  it('delivers task events to the owner, and system tasks to admins', async () => {
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 't1', TriggerOwner: 'alice', Status: 'Running', Progress: 0.4 }, Job: { ID: 'j1' } });
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 't2', TriggerOwner: 'pydio.system.user', Status: 'Finished' }, Job: { ID: 'j2' } }, 'envelope');
+    const isTask = (id: string) => (x: Record<string, unknown>) => (x.TaskUpdated as { ID?: string })?.ID === id;
+    expect(await alice.next(isTask('t1'))).toMatchObject({ TaskUpdated: { Progress: 0.4 } });
+    expect(await admin.next(isTask('t2'))).toMatchObject({ Job: { ID: 'j2' } });
+    expect(await bob.settled((x) => isTask('t1')(x) || isTask('t2')(x))).toEqual([]);
+    expect(await alice.settled(isTask('t2'), 0)).toEqual([]);
+    expect(await admin.settled(isTask('t1'), 0)).toEqual([]);
+  });
+
+  it('delivers IDM role events by role, and activity to the owner unless self-made', async () => {
+    await backend.publish(ch.CHANNEL_IDM, { Type: 'UPDATE', Role: { Uuid: 'r-common', Label: 'Common' } });
+    expect(await alice.next((x) => x['@type'] === 'idm')).toMatchObject({ Role: { Uuid: 'r-common' } });
+    expect(await bob.next((x) => x['@type'] === 'idm')).toMatchObject({ Type: 'UPDATE' });
+    expect(await admin.settled((x) => x['@type'] === 'idm', 100)).toEqual([]);
+
+    const act = (actor: string, name: string) => ({ OwnerType: 'USER', OwnerId: 'alice', BoxName: 'inbox', Activity: { actor: { id: actor }, object: { name } } });
+    await backend.publish(ch.CHANNEL_ACTIVITY, act('alice', 'pydiods1/projects/self.txt'));
+    await backend.publish(ch.CHANNEL_ACTIVITY, act('bob', 'pydiods1/projects/deep/file.txt'));
+    const f = await alice.next((x) => x['@type'] === 'activity');
+    expect(f.Activity).toMatchObject({ actor: { id: 'bob' }, object: { name: 'file.txt' } });
+    expect(await alice.settled((x) => x['@type'] === 'activity')).toHaveLength(1);
+  });
+
+  it('survives a burst of garbage on every channel and still delivers the next valid event', async () => {
+    const garbage = ['not json', '{"Type":', '42', 'null', '[]', '{"TaskUpdated":"no"}', '{"pattern":"x"}', JSON.stringify({ Type: 7 })];
+    for (const channel of Object.values(ch)) for (const g of garbage) await backend.publish(channel, g);
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-garbage', TriggerOwner: 'bob' } });
+    expect(await bob.next((x) => (x.TaskUpdated as { ID?: string })?.ID === 'after-garbage')).toBeTruthy();
+    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    const rejected = metrics.split('\n').filter((l) => l.startsWith('switchboard_bus_rejected_total')).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    expect(rejected).toBeGreaterThanOrEqual(30);
+  });
+});
