@@ -1,0 +1,40 @@
+/** Where chat rooms and their message history live (PROTOCOL.md 4). */
+import type { ChatMessage, ChatRoom, RoomType } from './chat-types.js';
+
+export const DEFAULT_CHAT_HISTORY_LIMIT = 1000;
+
+export interface ChatStoreOptions {
+  /** Messages kept per room; the oldest are dropped first. */
+  historyLimit?: number;
+}
+
+export interface ChatStore {
+  /** The room for (Type, RoomTypeObject), if one was saved. */
+  findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined>;
+  getRoom(uuid: string): Promise<ChatRoom | undefined>;
+  /** Creates or replaces the room, and points (Type, RoomTypeObject) at it. */
+  saveRoom(room: ChatRoom): Promise<void>;
+  /**
+   * Saves `room` unless a room already exists for its (Type, RoomTypeObject), atomically,
+   * and returns the room that won: two instances creating the same room end up sharing one.
+   */
+  createRoom(room: ChatRoom): Promise<ChatRoom>;
+  /** Appends a message (or replaces one with the same Uuid) and drops the oldest beyond the cap. */
+  addMessage(msg: ChatMessage): Promise<void>;
+  /**
+   * Up to `limit` messages, oldest first, ending `offset` messages before the newest:
+   * offset 0, limit 2 = the two newest messages.
+   */
+  listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]>;
+  getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined>;
+  /** True when the message existed. */
+  deleteMessage(roomUuid: string, uuid: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The [start, end) slice of a history of `length` messages (oldest at 0) that listMessages returns. */
+export function historyWindow(length: number, offset: number, limit: number): [number, number] {
+  const end = Math.max(0, length - Math.max(0, offset));
+  const start = Math.max(0, end - Math.max(0, limit));
+  return [start, end];
+}

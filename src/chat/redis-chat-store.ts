@@ -1,0 +1,193 @@
+/**
+ * ChatStore in Redis, so rooms and history survive a restart of every instance.
+ *
+ * Keys (prefix default `switchboard:chat:`):
+ *   room:<uuid>                          hash: the room's fields, Users as a JSON array
+ *   room-key:<Type>:<RoomTypeObject>     string: the room uuid (Type never holds ':')
+ *   messages:<roomUuid>                  list: message uuids, oldest first (capped)
+ *   message:<roomUuid>                   hash: message uuid -> message JSON
+ * Multi-key writes run as Lua scripts or MULTI, so the list and the hash never disagree.
+ */
+import type { Redis } from 'ioredis';
+import { DEFAULT_CHAT_HISTORY_LIMIT, type ChatStore, type ChatStoreOptions } from './chat-store.js';
+import { ROOM_TYPES, type ChatMessage, type ChatRoom, type RoomType } from './chat-types.js';
+import { isRecord } from '../common/schema.js';
+
+export interface RedisChatStoreOptions extends ChatStoreOptions {
+  prefix?: string;
+}
+
+/** KEYS: list, hash. ARGV: uuid, json, cap. Appends (or replaces in place), then trims the oldest. */
+const ADD_MESSAGE = `
+if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+local extra = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[3])
+for _ = 1, extra do redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[1])) end
+return 1`;
+
+/** KEYS: list, hash. ARGV: start, end (inclusive). The messages of that list range, oldest first. */
+const LIST_MESSAGES = `
+local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))`;
+
+/** KEYS: room-key, room hash. ARGV: uuid, then the hash's field/value pairs. Returns the winning uuid. */
+const CREATE_ROOM = `
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return ARGV[1]`;
+
+export class RedisChatStore implements ChatStore {
+  private readonly prefix: string;
+  private readonly historyLimit: number;
+
+  /** The store owns `redis`: close() quits it. */
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisChatStoreOptions = {},
+  ) {
+    this.prefix = opts.prefix ?? 'switchboard:chat:';
+    this.historyLimit = opts.historyLimit ?? DEFAULT_CHAT_HISTORY_LIMIT;
+  }
+
+  async findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined> {
+    const uuid = await this.redis.get(this.roomKeyKey(type, roomTypeObject));
+    return uuid === null ? undefined : this.getRoom(uuid);
+  }
+
+  async getRoom(uuid: string): Promise<ChatRoom | undefined> {
+    return decodeRoom(await this.redis.hgetall(this.roomKey(uuid)));
+  }
+
+  async saveRoom(room: ChatRoom): Promise<void> {
+    const key = this.roomKey(room.Uuid);
+    await this.redis
+      .multi()
+      .del(key) // so that a dropped RoomLabel does not linger
+      .hset(key, encodeRoom(room))
+      .set(this.roomKeyKey(room.Type, room.RoomTypeObject), room.Uuid)
+      .exec();
+  }
+
+  async createRoom(room: ChatRoom): Promise<ChatRoom> {
+    const fields = Object.entries(encodeRoom(room)).flat();
+    const keys = [this.roomKeyKey(room.Type, room.RoomTypeObject), this.roomKey(room.Uuid)];
+    const winner = String(await this.redis.eval(CREATE_ROOM, 2, ...keys, room.Uuid, ...fields));
+    if (winner === room.Uuid) return { ...room, Users: [...room.Users] };
+    const existing = await this.getRoom(winner);
+    if (existing) return existing;
+    // The lookup pointed at a room hash that is gone: repair it with ours.
+    await this.saveRoom(room);
+    return { ...room, Users: [...room.Users] };
+  }
+
+  async addMessage(msg: ChatMessage): Promise<void> {
+    await this.redis.eval(
+      ADD_MESSAGE,
+      2,
+      this.listKey(msg.RoomUuid),
+      this.messageKey(msg.RoomUuid),
+      msg.Uuid,
+      JSON.stringify(msg),
+      this.historyLimit,
+    );
+  }
+
+  async listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]> {
+    // Never more than the cap: the ids are unpacked onto the Lua stack.
+    const count = Math.min(limit, this.historyLimit);
+    if (count <= 0) return [];
+    // Negative indexes count back from the newest; Redis clamps a start before the oldest.
+    const from = Math.max(0, offset);
+    const reply = await this.redis.eval(
+      LIST_MESSAGES,
+      2,
+      this.listKey(roomUuid),
+      this.messageKey(roomUuid),
+      -(from + count),
+      -(from + 1),
+    );
+    return (Array.isArray(reply) ? reply : []).flatMap((json) => decodeMessage(json) ?? []);
+  }
+
+  async getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined> {
+    return decodeMessage(await this.redis.hget(this.messageKey(roomUuid), uuid));
+  }
+
+  async deleteMessage(roomUuid: string, uuid: string): Promise<boolean> {
+    const replies = await this.redis
+      .multi()
+      .hdel(this.messageKey(roomUuid), uuid)
+      .lrem(this.listKey(roomUuid), 0, uuid)
+      .exec();
+    return replies?.[0]?.[1] === 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status !== 'end') await this.redis.quit();
+  }
+
+  private roomKey(uuid: string): string {
+    return `${this.prefix}room:${uuid}`;
+  }
+
+  private roomKeyKey(type: RoomType, roomTypeObject: string): string {
+    return `${this.prefix}room-key:${type}:${roomTypeObject}`;
+  }
+
+  private listKey(roomUuid: string): string {
+    return `${this.prefix}messages:${roomUuid}`;
+  }
+
+  private messageKey(roomUuid: string): string {
+    return `${this.prefix}message:${roomUuid}`;
+  }
+}
+
+function encodeRoom(room: ChatRoom): Record<string, string> {
+  const fields: Record<string, string> = {
+    Uuid: room.Uuid,
+    Type: room.Type,
+    RoomTypeObject: room.RoomTypeObject,
+    Users: JSON.stringify(room.Users),
+    LastUpdated: room.LastUpdated,
+  };
+  if (room.RoomLabel !== undefined) fields.RoomLabel = room.RoomLabel;
+  return fields;
+}
+
+/** A hash that is missing or damaged reads as no room. */
+function decodeRoom(h: Record<string, string>): ChatRoom | undefined {
+  const type = ROOM_TYPES.find((t) => t === h.Type);
+  if (!h.Uuid || !type) return undefined;
+  const room: ChatRoom = {
+    Uuid: h.Uuid,
+    Type: type,
+    RoomTypeObject: h.RoomTypeObject ?? '',
+    Users: parseUsers(h.Users),
+    LastUpdated: h.LastUpdated ?? '0',
+  };
+  if (h.RoomLabel !== undefined) room.RoomLabel = h.RoomLabel;
+  return room;
+}
+
+function parseUsers(json: string | undefined): string[] {
+  try {
+    const users: unknown = JSON.parse(json ?? '[]');
+    return Array.isArray(users) ? users.filter((u): u is string => typeof u === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function decodeMessage(json: unknown): ChatMessage | undefined {
+  if (typeof json !== 'string') return undefined;
+  try {
+    const m: unknown = JSON.parse(json);
+    return isRecord(m) && typeof m.Uuid === 'string' ? (m as unknown as ChatMessage) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,90 @@
+/** RedisChatStore against the real Redis on 127.0.0.1:6379; every key lives under a random prefix removed afterwards. */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { RedisChatStore } from '../../src/chat/redis-chat-store.js';
+import { chatStoreContract, fill, freshUuid, message } from '../support/chat-store-contract.js';
+
+const prefix = `switchboard-test:${randomUUID()}:chat:`;
+const connect = () => new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
+let redis: Redis;
+
+async function keysUnderPrefix(client: Redis): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
+beforeAll(async () => {
+  redis = connect();
+  await redis.connect();
+});
+
+afterAll(async () => {
+  const keys = await keysUnderPrefix(redis);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+chatStoreContract('RedisChatStore', (historyLimit) => new RedisChatStore(redis, { prefix, historyLimit }));
+
+describe('RedisChatStore in Redis', () => {
+  it('rooms and messages survive a new client and a new store (a restart)', async () => {
+    const roomUuid = freshUuid('room');
+    const room = { Uuid: roomUuid, Type: 'WORKSPACE' as const, RoomTypeObject: freshUuid('ws'), RoomLabel: 'Projects', Users: ['alice'], LastUpdated: '1700000000' };
+    const first = connect();
+    const before = new RedisChatStore(first, { prefix });
+    await before.saveRoom(room);
+    await fill(before, roomUuid, 3);
+    await before.close();
+    await expect(first.ping()).rejects.toThrow(/closed/); // close() quit the client it owns
+
+    const after = new RedisChatStore(connect(), { prefix });
+    try {
+      expect(await after.findRoom('WORKSPACE', room.RoomTypeObject)).toEqual(room);
+      expect(await after.listMessages(roomUuid, 0, 40)).toEqual([0, 1, 2].map((i) => message(roomUuid, i)));
+      expect(await after.getMessage(roomUuid, message(roomUuid, 1).Uuid)).toEqual(message(roomUuid, 1));
+    } finally {
+      await after.close();
+    }
+  });
+
+  it('caps the stored list and hash on every add, not only what is listed', async () => {
+    const store = new RedisChatStore(redis, { prefix, historyLimit: 3 });
+    const roomUuid = freshUuid('room');
+    await fill(store, roomUuid, 10);
+    expect(await redis.llen(`${prefix}messages:${roomUuid}`)).toBe(3);
+    expect(await redis.hlen(`${prefix}message:${roomUuid}`)).toBe(3);
+    expect(await redis.lrange(`${prefix}messages:${roomUuid}`, 0, -1)).toEqual([7, 8, 9].map((i) => message(roomUuid, i).Uuid));
+  });
+
+  it('keeps the cap under concurrent adds', async () => {
+    const store = new RedisChatStore(redis, { prefix, historyLimit: 5 });
+    const roomUuid = freshUuid('room');
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.addMessage(message(roomUuid, i))));
+    expect(await redis.llen(`${prefix}messages:${roomUuid}`)).toBe(5);
+    expect(await redis.hlen(`${prefix}message:${roomUuid}`)).toBe(5);
+    expect(await store.listMessages(roomUuid, 0, 40)).toHaveLength(5);
+  });
+
+  it('writes only under its prefix', async () => {
+    const otherPrefix = `${prefix}other:`;
+    const store = new RedisChatStore(redis, { prefix: otherPrefix });
+    const roomUuid = freshUuid('room');
+    await store.addMessage(message(roomUuid, 0));
+    expect(await redis.exists(`${otherPrefix}messages:${roomUuid}`)).toBe(1);
+    expect(await new RedisChatStore(redis, { prefix }).listMessages(roomUuid, 0, 40)).toEqual([]);
+  });
+
+  it('reads a damaged room hash as no room', async () => {
+    const store = new RedisChatStore(redis, { prefix });
+    const uuid = freshUuid('uuid');
+    await redis.hset(`${prefix}room:${uuid}`, { Uuid: uuid, Type: 'CHANNEL' });
+    expect(await store.getRoom(uuid)).toBeUndefined();
+  });
+});
