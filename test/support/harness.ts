@@ -59,7 +59,8 @@ export interface TokenClaims {
 }
 
 export function token(claims: TokenClaims, options: { expiresIn?: number; secret?: string } = {}): string {
-  return jwt.sign({ sub: claims.name ?? 'anon', ...claims }, { secret: options.secret ?? SECRET, expiresIn: options.expiresIn ?? 3600 });
+  const expiry = claims.exp === undefined ? { expiresIn: options.expiresIn ?? 3600 } : {};
+  return jwt.sign({ sub: claims.name ?? 'anon', ...claims }, { secret: options.secret ?? SECRET, ...expiry });
 }
 
 export const ws = (uuid: string, slug: string, ...paths: string[]) => ({ uuid, slug, label: slug, roots: paths.map((path, i) => ({ uuid: `${uuid}-root${i}`, path })) });

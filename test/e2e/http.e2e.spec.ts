@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { API_KEY, Client, startInstance, token, ws, type Instance } from '../support/harness.js';
+
+const post = (url: string, body: unknown, key?: string) =>
+  fetch(`${url}/api/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+describe('embedded mode (no Redis): HTTP publish, health and readiness', () => {
+  let app: Instance;
+
+  beforeAll(async () => {
+    app = await startInstance({ REDIS_URL: undefined });
+  });
+  afterAll(() => app?.close());
+
+  it('is live and ready without Redis', async () => {
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${app.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ bus: 'embedded', connected: true });
+  });
+
+  it('delivers an event published over HTTP to the sessions that see it', async () => {
+    const alice = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'alice', workspaces: [ws('w1', 'projects', 'pydiods1/projects')] }));
+    const bob = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'bob' }));
+    const res = await post(app.url, { channel: 'topic.pydio.tree.nodes.changes', data: { Type: 'DELETE', Source: { Uuid: 'h1', Path: 'pydiods1/projects/h.txt' } } }, API_KEY);
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ published: true, channel: 'topic.pydio.tree.nodes.changes' });
+    expect(await alice.next((f) => f.Type === 'DELETE')).toMatchObject({ Source: { Path: 'projects/h.txt' } });
+    expect(await bob.settled((f) => f.Type !== undefined)).toEqual([]);
+    alice.close();
+    bob.close();
+  });
+
+  it.each([
+    ['no key', { channel: 'topic.pydio.tasks.event', data: { TaskUpdated: {} } }, undefined, 401, 'missing or wrong API key'],
+    ['wrong key', { channel: 'topic.pydio.tasks.event', data: { TaskUpdated: {} } }, 'nope', 401, 'missing or wrong API key'],
+    ['a body that is not an object', '[1,2]', API_KEY, 400, 'body must be a JSON object'],
+    ['a body that is not JSON', '{"channel":', API_KEY, 400, ''],
+    ['no channel', { data: {} }, API_KEY, 400, '"channel" must be a non-empty string'],
+    ['an unknown channel', { channel: 'nope', data: {} }, API_KEY, 400, 'unknown channel "nope"'],
+    ['no data', { channel: 'topic.pydio.tasks.event' }, API_KEY, 400, '"data" is required'],
+    ['data that does not fit the topic', { channel: 'topic.pydio.tasks.event', data: { Job: {} } }, API_KEY, 400, 'TaskUpdated'],
+  ])('refuses %s', async (_name, body, key, status, message) => {
+    const res = await post(app.url, body, key);
+    expect(res.status).toBe(status);
+    expect(String((await res.json()).message)).toContain(message);
+  });
+
+  it('serves Prometheus metrics', async () => {
+    const res = await fetch(`${app.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    for (const name of ['switchboard_connections', 'switchboard_bus_connected 1', 'switchboard_frames_sent_total', 'process_resident_memory_bytes']) {
+      expect(text).toContain(name);
+    }
+  });
+
+  it('answers 404 on the publish endpoint when API_KEY is unset', async () => {
+    const closed = await startInstance({ API_KEY: '' });
+    try {
+      const res = await post(closed.url, { channel: 'topic.pydio.tasks.event', data: {} }, 'anything');
+      expect(res.status).toBe(404);
+    } finally {
+      await closed.close();
+    }
+  });
+
+  it('refuses a WebSocket upgrade on an unknown path', async () => {
+    await expect(Client.connect(`${app.wsUrl}/nope`)).rejects.toThrow(/404/);
+  });
+});

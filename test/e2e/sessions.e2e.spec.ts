@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Backend, Client, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
+
+const W1 = ws('w1', 'projects', 'pydiods1/projects');
+const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+describe('subscribe, token life and limits on /ws', () => {
+  let app: Instance;
+  let backend: Backend;
+  let ch: Record<string, string>;
+
+  beforeAll(async () => {
+    ch = testChannels();
+    backend = new Backend();
+    app = await startInstance({
+      ...ch,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      TOKEN_EXPIRY_GRACE_SECONDS: '1',
+      CLIENT_FRAME_RATE: '5',
+      CLIENT_FRAME_BURST: '10',
+      SESSION_RATE: '100000',
+      SESSION_BURST: '100000',
+      SESSION_QUEUE_MAX: '100000',
+      SESSION_MAX_BUFFERED_BYTES: '65536',
+    });
+    await waitSubscribed(backend, ch.CHANNEL_IDM);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await backend?.close();
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  it.each([
+    ['empty jwt', { '@type': 'subscribe', jwt: '' }, 'empty jwt'],
+    ['no jwt', { '@type': 'subscribe' }, 'empty jwt'],
+    ['bad signature', { '@type': 'subscribe', jwt: token({ name: 'alice' }, { secret: 'other' }) }, 'invalid signature'],
+    ['expired', { '@type': 'subscribe', jwt: token({ name: 'alice', exp: now() - 60 }) }, 'token expired'],
+    ['alg none', { '@type': 'subscribe', jwt: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ name: 'alice', sub: 'alice' })}.` }, 'algorithm not accepted: none'],
+    ['garbage', { '@type': 'subscribe', jwt: 'not.a.token' }, 'malformed token'],
+    ['bad JSON', 'this is not json', 'bad JSON'],
+  ])('refuses %s with an error frame, then close 4401', async (_name, frame, reason) => {
+    const c = await Client.connect(`${app.wsUrl}/ws`);
+    c.send(frame);
+    expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: reason });
+    expect(await c.closed).toEqual({ code: 4401, reason });
+  });
+
+  it('keeps a re-subscribed session past its first token, and closes the other one 4401 after the grace', async () => {
+    const short = () => token({ name: 'alice', workspaces: [W1] }, { expiresIn: 1 });
+    const refreshed = await Client.subscribed(`${app.wsUrl}/ws`, short());
+    const stale = await Client.subscribed(`${app.wsUrl}/ws`, short());
+    refreshed.send({ '@type': 'subscribe', jwt: token({ name: 'alice', workspaces: [W1] }, { expiresIn: 3600 }) });
+    await refreshed.next((f) => f['@type'] === 'subscribed' && (f.expiresAt as number) > now() + 60);
+    expect(await stale.closed).toEqual({ code: 4401, reason: 'token expired' });
+    expect(stale.frames).toContainEqual({ '@type': 'error', error: 'token expired' });
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
+    expect(await refreshed.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'still-here')).toBeTruthy();
+    refreshed.close();
+  }, 10_000);
+
+  it('stops delivering after unsubscribe, answers frames without @type, ignores unknown types', async () => {
+    const c = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'carol' }));
+    c.send({ hello: 'world' });
+    expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: 'frame has no @type' });
+    c.send({ '@type': 'somethingNew' });
+    c.send({ '@type': 'unsubscribe' });
+    await sleep(100);
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-unsub', TriggerOwner: 'carol' } });
+    expect(await c.settled((f) => f.TaskUpdated !== undefined)).toEqual([]);
+    expect(c.socket.readyState).toBe(c.socket.OPEN);
+    expect(c.frames.filter((f) => f['@type'] === 'error')).toHaveLength(1);
+    c.close();
+  });
+
+  it('closes 1009 on a frame over 64 KiB and 4429 on a flood of frames', async () => {
+    const big = await Client.connect(`${app.wsUrl}/ws`);
+    big.send('x'.repeat(65 * 1024));
+    expect((await big.closed).code).toBe(1009);
+
+    const flood = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'dave' }));
+    for (let i = 0; i < 30; i++) flood.send({ '@type': 'noop' });
+    expect(await flood.closed).toEqual({ code: 4429, reason: 'too many frames' });
+  });
+
+  it('closes a slow consumer 4008 while a fast one keeps receiving', async () => {
+    const claims = { roles: ['r-flow'] };
+    const fast = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'fast', ...claims }));
+    const slow = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'slow', ...claims }));
+    // The slow browser stops reading: the server's socket buffer grows past its bound.
+    (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const filler = 'x'.repeat(60 * 1024);
+    for (let i = 0; i < 200; i++) await backend.publish(ch.CHANNEL_IDM, { Type: 'UPDATE', Role: { Uuid: 'r-flow', Label: `${i}`, filler } });
+    await fast.next((f) => (f.Role as { Label?: string })?.Label === '199', 10_000);
+    expect(fast.frames.filter((f) => f['@type'] === 'idm')).toHaveLength(200);
+    (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await slow.closed).toEqual({ code: 4008, reason: 'slow consumer' });
+    expect(slow.frames.filter((f) => f['@type'] === 'idm').length).toBeLessThan(200);
+    expect(fast.socket.readyState).toBe(fast.socket.OPEN);
+    fast.close();
+  }, 20_000);
+
+  it('takes a deleted workspace away at once and closes a deleted user 4403', async () => {
+    const erin = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'erin', sub: 'uuid-erin', workspaces: [W1] }));
+    const frank = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'frank', workspaces: [W1] }));
+    await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', Workspace: { UUID: 'w1', Slug: 'projects' } });
+    expect(await frank.next((f) => f['@type'] === 'idm')).toMatchObject({ Type: 'DELETE', Workspace: { UUID: 'w1' } });
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'gone', Path: 'pydiods1/projects/a' } });
+    expect(await frank.settled((f) => f.Source !== undefined)).toEqual([]);
+
+    await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', User: { Uuid: 'uuid-erin', Password: 'hash' } });
+    expect(await erin.closed).toEqual({ code: 4403, reason: 'user removed' });
+    const idm = erin.frames.find((f) => f['@type'] === 'idm' && f.User);
+    expect(idm).toEqual({ '@type': 'idm', Type: 'DELETE', User: { Uuid: 'uuid-erin' } });
+    expect(frank.socket.readyState).toBe(frank.socket.OPEN);
+    frank.close();
+  });
+
+  it('delivers UPDATE_USER_META only where the node policy allows READ and no deny matches', async () => {
+    const policies = JSON.stringify([
+      { Subject: 'role:r-readers', Action: 'READ', Effect: 'allow' },
+      { Subject: 'user:mallory', Action: 'READ', Effect: 'deny' },
+    ]);
+    const reader = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'grace', roles: ['r-readers'], workspaces: [W1] }));
+    const denied = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'mallory', roles: ['r-readers'], workspaces: [W1] }));
+    const outsider = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'heidi', workspaces: [W1] }));
+    await backend.publish(ch.CHANNEL_META, {
+      Type: 'UPDATE_USER_META',
+      Target: { Uuid: 'um', Path: 'pydiods1/projects/n.txt', MetaStore: { 'pydio:meta-policies': policies, tags: '"blue"' } },
+    });
+    expect(await reader.next((f) => f.Type === 'UPDATE_USER_META')).toEqual({
+      Type: 'UPDATE_USER_META',
+      Target: { Uuid: 'um', Path: 'projects/n.txt', MetaStore: { tags: '"blue"', EventWorkspaceId: '"w1"' } },
+    });
+    expect(await denied.settled((f) => f.Type !== undefined)).toEqual([]);
+    expect(await outsider.settled((f) => f.Type !== undefined, 0)).toEqual([]);
+    for (const c of [reader, denied, outsider]) c.close();
+  });
+
+  it('drops Silent events beyond the global limiter', async () => {
+    const c = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'ivan', workspaces: [W1] }));
+    for (let i = 0; i < 40; i++) {
+      await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Silent: true, Source: { Uuid: `s${i}`, Path: `pydiods1/projects/s${i}` } });
+    }
+    const got = await c.settled((f) => f.Type === 'DELETE', 500);
+    expect(got.length).toBeGreaterThanOrEqual(10);
+    expect(got.length).toBeLessThan(40);
+    c.close();
+  });
+});
+
