@@ -15,7 +15,7 @@ export async function startApp(config: Config): Promise<NestExpressApplication> 
   });
   app.useLogger(app.get(Logger));
   app.useBodyParser('json', { limit: config.limits.publishBodyBytes });
-  app.useWebSocketAdapter(new SocketAdapter(app, config.limits));
+  app.useWebSocketAdapter(new SocketAdapter(app, { ...config.limits, shutdownGraceMs: config.shutdownGraceMs }));
   app.enableShutdownHooks();
 
   const bus = app.get(Bus);

@@ -8,6 +8,8 @@ export interface SocketLimits {
   maxFrameBytes: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  /** On shutdown, how long sockets get to finish their close handshake before being cut. */
+  shutdownGraceMs: number;
 }
 
 /** Extra paths a gateway is also served at (PROTOCOL 1). */
@@ -54,10 +56,14 @@ export class SocketAdapter extends AbstractWsAdapter {
   /** Frames are read by the gateways themselves; see the class comment. */
   bindMessageHandlers(): void {}
 
+  /** Shutdown: every client is told 1001 (reconnect elsewhere), then cut after the grace. */
   async close(server: WebSocketServer): Promise<void> {
     this.timers.forEach(clearInterval);
     for (const [path, s] of this.servers) if (s === server) this.servers.delete(path);
     for (const socket of server.clients) socket.close(1001, 'server shutting down');
+    const end = Date.now() + this.limits.shutdownGraceMs;
+    while (server.clients.size && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    for (const socket of server.clients) socket.terminate();
     await new Promise((resolve) => server.close(resolve));
   }
 

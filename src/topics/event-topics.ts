@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Workspace } from '../auth/identity.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { CONFIG, type Config } from '../config/config.js';
@@ -22,7 +22,7 @@ const DELIVERED_TYPES = new Set(['CREATE', 'UPDATE_PATH', 'UPDATE_CONTENT', 'UPD
  * distinct audience to the fan-out.
  */
 @Injectable()
-export class EventTopics implements OnApplicationShutdown {
+export class EventTopics implements OnModuleDestroy {
   private readonly silent: TokenBucket;
   private readonly coalescers: NodeCoalescer[] = [];
 
@@ -58,7 +58,8 @@ export class EventTopics implements OnApplicationShutdown {
     });
   }
 
-  onApplicationShutdown(): void {
+  /** Shutdown: pending batches go out before the sockets are closed. */
+  onModuleDestroy(): void {
     for (const c of this.coalescers) c.flushAll();
   }
 

