@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from './config/config.js';
 import { startApp } from './app.js';
 
@@ -10,4 +11,4 @@ try {
   process.exit(2);
 }
 const app = await startApp(config);
-console.log(`switchboard listening on ${await app.getUrl()}`);
+new Logger('main').log(`listening on ${await app.getUrl()}`);
