@@ -68,14 +68,12 @@ export class Outbox {
 
   private drain = (): void => {
     this.timer = undefined;
-    let sent = 0;
     while (!this.closed && this.queue.length && this.bucket.take()) {
       if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) return this.overflow();
       const next = this.queue.shift()!;
-      sent++;
+      this.hooks.queued(-1);
       this.write(next.data, next.topic, next.receivedAt);
     }
-    if (sent) this.hooks.queued(-sent);
     this.schedule();
   };
 

@@ -63,7 +63,7 @@ export class SessionRegistry {
     for (const w of identity.workspaces) for (const r of w.roots) this.indexRoot(r.path, session, w);
   }
 
-  /** Sessions holding any of the keys (a union, each session once). */
+  /** Sessions holding any of the keys (a union, each session once). May be the live index set: copy before changing the registry. */
   withKeys(keys: readonly string[]): Set<Session> {
     if (keys.length === 1) return this.byKey.get(keys[0]) ?? new Set();
     const out = new Set<Session>();

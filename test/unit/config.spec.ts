@@ -1,0 +1,115 @@
+import { describe, it, expect } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+const PEM = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----';
+
+/** Runs loadConfig and returns the ConfigError it threw (fails the test when it did not throw one). */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
+}
+
+describe('loadConfig defaults', () => {
+  const config = loadConfig({});
+
+  it.each<[string, unknown, unknown]>([
+    ['port', config.port, 5050],
+    ['host', config.host, '::'],
+    ['redisUrl', config.redisUrl, undefined],
+    ['jwt.secret', config.jwt.secret, undefined],
+    ['jwt.publicKey', config.jwt.publicKey, undefined],
+    ['jwt.jwksUrl', config.jwt.jwksUrl, undefined],
+    ['jwt.issuer', config.jwt.issuer, undefined],
+    ['jwt.audience', config.jwt.audience, undefined],
+    ['jwt.expiryGraceSeconds', config.jwt.expiryGraceSeconds, 30],
+    ['workspacesUrl', config.workspacesUrl, undefined],
+    ['nodeBatchWindowMs', config.nodeBatchWindowMs, 1000],
+    ['nodeBatchMaxWaitMs', config.nodeBatchMaxWaitMs, 3000],
+    ['logLevel', config.logLevel, 'info'],
+    ['apiKey', config.apiKey, undefined],
+    ['limits.maxFrameBytes', config.limits.maxFrameBytes, 64 * 1024],
+    ['limits.pingIntervalMs', config.limits.pingIntervalMs, 25_000],
+    ['limits.pongTimeoutMs', config.limits.pongTimeoutMs, 10_000],
+    ['limits.sessionRate', config.limits.sessionRate, 30],
+    ['limits.sessionBurst', config.limits.sessionBurst, 20],
+    ['limits.silentRate', config.limits.silentRate, 20],
+    ['limits.silentBurst', config.limits.silentBurst, 10],
+    ['push.openRooms', config.push.openRooms, []],
+  ])('%s', (_name, actual, expected) => {
+    expect(actual).toEqual(expected);
+  });
+
+  it('uses the channel names of PROTOCOL 3', () => {
+    expect(config.channels).toEqual({
+      tree: 'topic.pydio.tree.nodes.changes',
+      meta: 'topic.pydio.meta.nodes.changes',
+      tasks: 'topic.pydio.tasks.event',
+      idm: 'topic.pydio.idm.event',
+      activity: 'topic.pydio.activity.event',
+      chat: 'topic.pydio.chat.event',
+      push: 'switchboard.push',
+      pushCompat: 'BackgroundPush',
+    });
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const c = loadConfig({ PORT: '', HOST: '   ', REDIS_URL: ' ', LOG_LEVEL: '' });
+    expect([c.port, c.host, c.redisUrl, c.logLevel]).toEqual([5050, '::', undefined, 'info']);
+  });
+});
+
+describe('loadConfig values', () => {
+  it.each<[string, Record<string, string>, (c: ReturnType<typeof loadConfig>) => unknown, unknown]>([
+    ['PORT', { PORT: '8080' }, (c) => c.port, 8080],
+    ['PORT 0 (any free port)', { PORT: '0' }, (c) => c.port, 0],
+    ['PORT 65535', { PORT: '65535' }, (c) => c.port, 65535],
+    ['HOST trimmed', { HOST: ' 0.0.0.0 ' }, (c) => c.host, '0.0.0.0'],
+    ['REDIS_URL', { REDIS_URL: 'redis://localhost:6379' }, (c) => c.redisUrl, 'redis://localhost:6379'],
+    ['REDIS_URL rediss', { REDIS_URL: 'rediss://h:6380/1' }, (c) => c.redisUrl, 'rediss://h:6380/1'],
+    ['LOG_LEVEL lower-cased', { LOG_LEVEL: 'DEBUG' }, (c) => c.logLevel, 'debug'],
+    ['JWT_JWKS_URL', { JWT_JWKS_URL: 'https://idp/jwks' }, (c) => c.jwt.jwksUrl, 'https://idp/jwks'],
+    ['JWT_SECRET', { JWT_SECRET: 's3cret' }, (c) => c.jwt.secret, 's3cret'],
+    ['NODE_BATCH_MAX_WAIT_MS equal to the window', { NODE_BATCH_WINDOW_MS: '2000', NODE_BATCH_MAX_WAIT_MS: '2000' }, (c) => [c.nodeBatchWindowMs, c.nodeBatchMaxWaitMs], [2000, 2000]],
+    ['CHANNEL_TREE renamed', { CHANNEL_TREE: 'my.tree' }, (c) => c.channels.tree, 'my.tree'],
+    ['PUSH_OPEN_ROOMS split on commas', { PUSH_OPEN_ROOMS: 'slidecast/*, lobby ,,news' }, (c) => c.push.openRooms, ['slidecast/*', 'lobby', 'news']],
+    ['PUSH_OPEN_ROOMS single', { PUSH_OPEN_ROOMS: 'lobby' }, (c) => c.push.openRooms, ['lobby']],
+    ['JWT_PUBLIC_KEY with escaped newlines', { JWT_PUBLIC_KEY: PEM.replace(/\n/g, '\\n') }, (c) => c.jwt.publicKey, PEM],
+    ['JWT_PUBLIC_KEY with real newlines', { JWT_PUBLIC_KEY: PEM }, (c) => c.jwt.publicKey, PEM],
+  ])('%s', (_name, env, pick, expected) => {
+    expect(pick(loadConfig(env))).toEqual(expected);
+  });
+});
+
+describe('loadConfig refuses bad values, naming the variable', () => {
+  it.each<[Record<string, string>, string]>([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ PORT: '80.5' }, 'PORT'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    [{ REDIS_URL: 'not a url' }, 'REDIS_URL'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ NODE_BATCH_WINDOW_MS: '2000', NODE_BATCH_MAX_WAIT_MS: '1000' }, 'NODE_BATCH_MAX_WAIT_MS'],
+    [{ NODE_BATCH_MAX_WAIT_MS: '500' }, 'NODE_BATCH_MAX_WAIT_MS'],
+    [{ NODE_BATCH_WINDOW_MS: 'soon' }, 'NODE_BATCH_WINDOW_MS'],
+    [{ JWT_PUBLIC_KEY: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE' }, 'JWT_PUBLIC_KEY'],
+    [{ JWT_JWKS_URL: 'notaurl' }, 'JWT_JWKS_URL'],
+    [{ JWT_JWKS_URL: 'ftp://idp/jwks' }, 'JWT_JWKS_URL'],
+    [{ WORKSPACES_URL: 'redis://x' }, 'WORKSPACES_URL'],
+    [{ CHAT_NODE_AUTH_URL: 'nope' }, 'CHAT_NODE_AUTH_URL'],
+    [{ CHANNEL_TREE: 'topic tree' }, 'CHANNEL_TREE'],
+    [{ CHANNEL_PUSH: 'switch\tboard' }, 'CHANNEL_PUSH'],
+    [{ TOKEN_EXPIRY_GRACE_SECONDS: '-5' }, 'TOKEN_EXPIRY_GRACE_SECONDS'],
+    [{ SESSION_RATE: '0' }, 'SESSION_RATE'],
+    [{ SESSION_QUEUE_MAX: 'many' }, 'SESSION_QUEUE_MAX'],
+    [{ MAX_FRAME_BYTES: '10' }, 'MAX_FRAME_BYTES'],
+    [{ SHUTDOWN_GRACE_MS: '1e9' }, 'SHUTDOWN_GRACE_MS'],
+  ])('%j', (env, variable) => {
+    expect(configError(env).message).toContain(variable);
+  });
+});

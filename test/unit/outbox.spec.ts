@@ -1,0 +1,207 @@
+import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals';
+import { Outbox, type OutboxLimits } from '../../src/sessions/outbox.js';
+
+interface FakeSocket {
+  readyState: number;
+  OPEN: number;
+  bufferedAmount: number;
+  sent: string[];
+  send(d: string): void;
+}
+
+const fakeSocket = (): FakeSocket => ({
+  readyState: 1,
+  OPEN: 1,
+  bufferedAmount: 0,
+  sent: [],
+  send(d: string) {
+    this.sent.push(d);
+  },
+});
+
+function setup(limits: Partial<OutboxLimits> = {}) {
+  const socket = fakeSocket();
+  const deltas: number[] = [];
+  const sentHook: [string, number][] = [];
+  const overflow = jest.fn();
+  const outbox = new Outbox(
+    socket as never,
+    { rate: 10, burst: 3, queueMax: 100, maxBufferedBytes: 1_000_000, ...limits },
+    { sent: (topic, at) => void sentHook.push([topic, at]), queued: (d) => void deltas.push(d), overflow },
+  );
+  const queuedNow = (): number => deltas.reduce((a, b) => a + b, 0);
+  return { socket, outbox, deltas, sentHook, overflow, queuedNow };
+}
+
+const frames = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i) => `f${from + i}`);
+
+describe('Outbox', () => {
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it.each<[number, number]>([
+    [1, 1],
+    [3, 5],
+    [20, 20],
+    [20, 50],
+  ])('burst %i: of %i frames the burst passes at once', (burst, n) => {
+    const { socket, outbox, queuedNow } = setup({ rate: 30, burst });
+    for (const f of frames(n)) outbox.push(f, 'tree', 0);
+    expect(socket.sent).toEqual(frames(Math.min(burst, n)));
+    expect(outbox.length).toBe(Math.max(0, n - burst));
+    expect(queuedNow()).toBe(Math.max(0, n - burst));
+  });
+
+  it('the excess waits in order and drains at the configured rate', () => {
+    const { socket, outbox, queuedNow } = setup({ rate: 10, burst: 3 });
+    for (const f of frames(13)) outbox.push(f, 'tree', 0);
+    expect(socket.sent).toEqual(frames(3));
+
+    jest.advanceTimersByTime(99);
+    expect(socket.sent).toHaveLength(3);
+    jest.advanceTimersByTime(1);
+    expect(socket.sent).toEqual(frames(4));
+
+    jest.advanceTimersByTime(400);
+    expect(socket.sent).toEqual(frames(8));
+    expect(queuedNow()).toBe(5);
+
+    jest.advanceTimersByTime(500);
+    expect(socket.sent).toEqual(frames(13));
+    expect(outbox.length).toBe(0);
+    expect(queuedNow()).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('a frame pushed while others wait goes behind them, even when a token is free', () => {
+    const { socket, outbox } = setup({ rate: 10, burst: 1 });
+    outbox.push('a', 't', 0);
+    outbox.push('b', 't', 0);
+    // The clock moves on without the drain timer firing: tokens are available, 'b' still waits.
+    jest.setSystemTime(Date.now() + 500);
+    outbox.push('c', 't', 0);
+    expect(socket.sent).toEqual(['a']);
+    jest.advanceTimersByTime(1000);
+    expect(socket.sent).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refills after idling, up to the burst', () => {
+    const { socket, outbox } = setup({ rate: 10, burst: 3 });
+    for (const f of frames(3)) outbox.push(f, 't', 0);
+    jest.advanceTimersByTime(10_000);
+    for (const f of frames(5, 4)) outbox.push(f, 't', 0);
+    expect(socket.sent).toEqual(frames(6));
+  });
+
+  it('reports each frame that reached the socket with its topic and receive time', () => {
+    const { outbox, sentHook } = setup({ rate: 10, burst: 1 });
+    outbox.push('a', 'tree', 111);
+    outbox.push('b', 'tasks', 222);
+    expect(sentHook).toEqual([['tree', 111]]);
+    jest.advanceTimersByTime(100);
+    expect(sentHook).toEqual([
+      ['tree', 111],
+      ['tasks', 222],
+    ]);
+  });
+
+  it('sends nothing to a socket that is no longer open', () => {
+    const { socket, outbox, sentHook } = setup();
+    socket.readyState = 3;
+    outbox.push('a', 't', 0);
+    expect(socket.sent).toEqual([]);
+    expect(sentHook).toEqual([]);
+  });
+
+  it.each<[number]>([[1], [2], [10]])('queue past queueMax %i: overflow once, nothing more sent', (queueMax) => {
+    const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, queueMax });
+    outbox.push('first', 't', 0);
+    for (const f of frames(queueMax)) outbox.push(f, 't', 0);
+    expect(overflow).not.toHaveBeenCalled();
+    expect(outbox.length).toBe(queueMax);
+
+    outbox.push('one too many', 't', 0);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(outbox.length).toBe(0);
+    expect(queuedNow()).toBe(0);
+
+    outbox.push('after', 't', 0);
+    jest.advanceTimersByTime(60_000);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(socket.sent).toEqual(['first']);
+  });
+
+  it('socket bufferedAmount past maxBufferedBytes on push: overflow', () => {
+    const { socket, outbox, overflow } = setup({ maxBufferedBytes: 1024 });
+    socket.bufferedAmount = 1024;
+    outbox.push('a', 't', 0);
+    expect(overflow).not.toHaveBeenCalled();
+    expect(socket.sent).toEqual(['a']);
+
+    socket.bufferedAmount = 1025;
+    outbox.push('b', 't', 0);
+    outbox.push('c', 't', 0);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(socket.sent).toEqual(['a']);
+  });
+
+  it('socket bufferedAmount past maxBufferedBytes while draining: overflow, queue dropped', () => {
+    const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, maxBufferedBytes: 1024 });
+    for (const f of frames(4)) outbox.push(f, 't', 0);
+    expect(queuedNow()).toBe(3);
+    socket.bufferedAmount = 5000;
+    jest.advanceTimersByTime(1000);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(socket.sent).toEqual(['f1']);
+    expect(outbox.length).toBe(0);
+    expect(queuedNow()).toBe(0);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('an overflow in the middle of a drain keeps the queued count balanced', () => {
+    const { socket, outbox, overflow, queuedNow } = setup({ rate: 3000, burst: 3, maxBufferedBytes: 450 });
+    // Like a real slow socket: what is sent stays buffered.
+    socket.send = function (d: string) {
+      this.sent.push(d);
+      this.bufferedAmount += 100;
+    };
+    for (const f of frames(7)) outbox.push(f.padEnd(100, '.'), 't', 0);
+    jest.advanceTimersByTime(10);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(socket.sent.length).toBeGreaterThan(3);
+    expect(socket.sent.length).toBeLessThan(7);
+    expect(queuedNow()).toBe(0);
+  });
+
+  it('close() drops the queue, stops the timer, and the queued deltas sum back to 0', () => {
+    const { socket, outbox, deltas, overflow, queuedNow } = setup({ rate: 10, burst: 2 });
+    for (const f of frames(7)) outbox.push(f, 't', 0);
+    jest.advanceTimersByTime(200);
+    expect(socket.sent).toEqual(frames(4));
+    expect(queuedNow()).toBe(3);
+
+    outbox.close();
+    expect(outbox.length).toBe(0);
+    expect(queuedNow()).toBe(0);
+    expect(deltas.at(-1)).toBe(-3);
+    expect(jest.getTimerCount()).toBe(0);
+
+    outbox.close();
+    outbox.push('late', 't', 0);
+    jest.advanceTimersByTime(10_000);
+    expect(socket.sent).toEqual(frames(4));
+    expect(queuedNow()).toBe(0);
+    expect(overflow).not.toHaveBeenCalled();
+  });
+
+  it('close() with an empty queue reports no delta', () => {
+    const { outbox, deltas } = setup();
+    outbox.push('a', 't', 0);
+    outbox.close();
+    expect(deltas).toEqual([]);
+  });
+});
