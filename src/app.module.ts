@@ -3,11 +3,14 @@ import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { Bus } from './bus/bus.js';
+import { ChatService } from './chat/chat.service.js';
 import { CONFIG, type Config } from './config/config.js';
+import { ChatGateway } from './gateways/chat.gateway.js';
 import { EventsGateway } from './gateways/events.gateway.js';
 import { Metrics } from './ops/metrics.js';
 import { OpsController } from './ops/ops.controller.js';
 import { PublishController } from './ops/publish.controller.js';
+import { PushService } from './push/push.service.js';
 import { Fanout } from './sessions/fanout.js';
 import { EventTopics } from './topics/event-topics.js';
 import { TopicRouter } from './topics/topic-router.js';
@@ -38,6 +41,9 @@ export class AppModule {
         Bus,
         EventsGateway,
         EventTopics,
+        ChatService,
+        ChatGateway,
+        PushService,
       ],
     };
   }

@@ -34,12 +34,12 @@ export class EventsGateway implements OnGatewayConnection {
     this.host.open(socket);
   }
 
-  private frame(session: Session, msg: Json): void {
+  private frame(session: Session, msg: Json): void | Promise<void> {
     // websocket-push sends `{"joinRoom":"name"}` with no @type.
     const type = msg['@type'] ?? (msg.joinRoom !== undefined ? 'joinRoom' : msg.leaveRoom !== undefined ? 'leaveRoom' : undefined);
     switch (type) {
       case 'subscribe':
-        return void this.host.subscribe(session, msg.jwt);
+        return this.host.subscribe(session, msg.jwt);
       case 'unsubscribe':
         this.host.unsubscribe(session);
         return this.rooms?.recheck(session);

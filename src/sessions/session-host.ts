@@ -21,7 +21,8 @@ export const Close = {
 } as const;
 
 export interface SessionEvents {
-  frame(session: Session, msg: Json): void;
+  /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
+  frame(session: Session, msg: Json): void | Promise<void>;
   /** After a successful (re-)subscribe; `previous` is the identity it replaced. */
   subscribed?(session: Session, previous: Session['identity']): void;
   closed?(session: Session): void;
@@ -80,15 +81,38 @@ export class SessionHost {
         if (!session.identity) return this.refuse(session, 'bad JSON');
         return session.reply({ '@type': 'error', error: 'frame is not a JSON object' });
       }
-      try {
-        this.events.frame(session, msg);
-      } catch (err) {
-        this.log.error(`frame handler failed for session ${session.id}: ${(err as Error).stack}`);
-        session.reply({ '@type': 'error', error: 'internal error' });
-      }
+      this.dispatch(session, msg);
     });
     socket.once('close', () => this.closed(session));
     return session;
+  }
+
+  /**
+   * Frames are handled in the order they came: while one is still at work (a subscribe
+   * verifying its token, a chat store call), the later ones wait behind it, so that a
+   * client may send `subscribe` and `join` back to back as Cells clients do.
+   */
+  private dispatch(session: Session, msg: Json): void {
+    const run = () => this.handle(session, msg);
+    const result = session.busy ? session.busy.then(run) : run();
+    if (!result) return;
+    const busy: Promise<void> = result.then(() => {
+      if (session.busy === busy) session.busy = undefined;
+    });
+    session.busy = busy;
+  }
+
+  /** Never throws, and its promise never rejects. */
+  private handle(session: Session, msg: Json): void | Promise<void> {
+    const failed = (err: unknown) => {
+      this.log.error(`frame handler failed for session ${session.id}: ${(err as Error)?.stack}`);
+      session.reply({ '@type': 'error', error: 'internal error' });
+    };
+    try {
+      return this.events.frame(session, msg)?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   async subscribe(session: Session, jwt: unknown): Promise<void> {

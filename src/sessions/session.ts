@@ -15,6 +15,8 @@ export class Session {
   /** Bumped at each subscribe so that a slow, older verification cannot overwrite a newer one. */
   subscribeSeq = 0;
   expiryTimer?: NodeJS.Timeout;
+  /** Settles when the frame being handled is done; later frames wait for it (SessionHost). */
+  busy?: Promise<void>;
 
   constructor(
     readonly endpoint: Endpoint,

@@ -1,0 +1,117 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type Config } from '../config/config.js';
+import { EventsGateway, type RoomCommands } from '../gateways/events.gateway.js';
+import { Fanout } from '../sessions/fanout.js';
+import type { Session } from '../sessions/session.js';
+import { TopicRouter } from '../topics/topic-router.js';
+import { admitRoom, parsePushCommand, pushTargets, roomNameProblem, type PushCommand } from './push-rules.js';
+
+/**
+ * Generic push (PROTOCOL 5), websocket-push and pakyow style, on `/ws` sessions.
+ *
+ * websocket-push greets each socket with a random `tabWindowId`; here that token is the
+ * `sessionId` of the `subscribed` ack, and `pushToSession`/`tabWindowId` target it.
+ *
+ * Every instance receives every push command and acts on its own sessions only, so a user
+ * or room spread over several instances is reached (or subscribed) everywhere.
+ */
+@Injectable()
+export class PushService implements RoomCommands {
+  private readonly log = new Logger(PushService.name);
+  /**
+   * Rooms the backend put a session in, with the user it did so for: they are kept across
+   * a token refresh although the client could not have joined them itself, and dropped when
+   * the session becomes another user or unsubscribes.
+   */
+  private readonly granted = new WeakMap<Session, Map<string, string>>();
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly gateway: EventsGateway,
+    private readonly fanout: Fanout,
+    router: TopicRouter,
+  ) {
+    gateway.rooms = this;
+    const route = { topic: 'push', parse: parsePushCommand, handle: (cmd: PushCommand) => this.handle(cmd) };
+    router.register(config.channels.push, route);
+    router.register(config.channels.pushCompat, route);
+  }
+
+  private get registry() {
+    return this.gateway.host.registry;
+  }
+
+  handle(cmd: PushCommand): void {
+    const sessions = this.sessionsFor(cmd);
+    if (cmd.kind === 'push') return this.fanout.send(sessions, JSON.stringify(cmd.payload), 'push');
+    // Backend-decided subscriptions skip admission and the per-session bound: the backend is trusted.
+    for (const session of sessions) {
+      if (cmd.kind === 'subscribe') {
+        this.registry.joinRoom(session, cmd.room);
+        this.grants(session).set(cmd.room, cmd.user);
+      } else {
+        this.drop(session, cmd.room);
+      }
+    }
+  }
+
+  join(session: Session, room: unknown): void {
+    // Already in (maybe by a backend grant the client could not get itself): say so.
+    if (typeof room === 'string' && session.rooms.has(room)) return session.reply({ '@type': 'room', room, joined: true });
+    const admission = admitRoom(room, session.identity, this.config.push.openRooms);
+    if (!admission.ok) return this.refuse(session, room, admission.reason);
+    if (session.rooms.size >= this.config.push.maxRoomsPerSession) return this.refuse(session, room, 'too many rooms');
+    this.registry.joinRoom(session, admission.room);
+    session.reply({ '@type': 'room', room: admission.room, joined: true });
+  }
+
+  leave(session: Session, room: unknown): void {
+    const bad = roomNameProblem(room);
+    if (bad) return this.refuse(session, room, bad);
+    this.drop(session, room as string);
+    session.reply({ '@type': 'room', room, joined: false, left: true });
+  }
+
+  recheck(session: Session): void {
+    const grants = this.granted.get(session);
+    for (const room of [...session.rooms]) {
+      const grantedTo = grants?.get(room);
+      if (grantedTo !== undefined && grantedTo === session.user) continue;
+      const admission = admitRoom(room, session.identity, this.config.push.openRooms);
+      if (admission.ok) {
+        grants?.delete(room); // still in, but now on the client's own right
+        continue;
+      }
+      this.drop(session, room);
+      this.log.log({ msg: 'room left on identity change', sessionId: session.id, room, reason: admission.reason });
+      // The client asked for the rooms it joined, so it hears about them; backend grants stay silent.
+      if (grantedTo === undefined) session.reply({ '@type': 'room', room, joined: false, left: true, reason: admission.reason });
+    }
+  }
+
+  /** Sessions of this instance that the command reaches; the session filter narrows, never widens. */
+  private sessionsFor(cmd: PushCommand): Iterable<Session> {
+    const { keys, session: id } = pushTargets(cmd);
+    if (id === undefined) return this.registry.withKeys(keys);
+    const session = this.registry.get(id);
+    if (!session?.identity) return []; // unsubscribed sessions receive nothing (PROTOCOL 2)
+    return keys.length === 0 || this.registry.withKeys(keys).has(session) ? [session] : [];
+  }
+
+  private drop(session: Session, room: string): void {
+    this.registry.leaveRoom(session, room);
+    this.granted.get(session)?.delete(room);
+  }
+
+  private grants(session: Session): Map<string, string> {
+    let map = this.granted.get(session);
+    if (!map) this.granted.set(session, (map = new Map()));
+    return map;
+  }
+
+  private refuse(session: Session, room: unknown, reason: string): void {
+    // Logs a bounded excerpt: the name comes from the client.
+    this.log.warn({ msg: 'room refused', sessionId: session.id, room: typeof room === 'string' ? room.slice(0, 200) : typeof room, reason });
+    session.reply({ '@type': 'room', room: typeof room === 'string' ? room : null, joined: false, reason });
+  }
+}
