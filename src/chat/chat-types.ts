@@ -59,7 +59,7 @@ export function parseRoomRef(raw: unknown): RoomRef {
   return RoomLabel === undefined ? { Type, RoomTypeObject } : { Type, RoomTypeObject, RoomLabel };
 }
 
-function parseRoomType(value: unknown): RoomType {
+export function parseRoomType(value: unknown): RoomType {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < ROOM_TYPES.length) {
     return ROOM_TYPES[value];
   }

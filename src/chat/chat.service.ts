@@ -1,0 +1,349 @@
+/**
+ * Chat on `/chat` (PROTOCOL.md 4): rooms, messages, presence, and the chat topic.
+ *
+ * Every change (post, deletion, room update) is published on the chat channel and reaches
+ * the sessions through the chat route, never directly: members on every instance, this one
+ * included, receive it exactly once, the same way as a ChatEvent published by a backend.
+ * Answers to one session (errors, HISTORY) are replied to it directly.
+ *
+ * Presence: `Presence` tracks this instance's sessions; the PresenceBoard (Redis with
+ * REDIS_URL) merges every instance's users, and the merged list travels in the ROOM_UPDATE.
+ */
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import type { Identity } from '../auth/identity.js';
+import { Bus } from '../bus/bus.js';
+import { isRecord, optString, requireRecord, type Json } from '../common/schema.js';
+import { TokenBucket } from '../common/token-bucket.js';
+import { CONFIG, type Config } from '../config/config.js';
+import { Metrics } from '../ops/metrics.js';
+import { Fanout } from '../sessions/fanout.js';
+import type { Session } from '../sessions/session.js';
+import { SessionRegistry } from '../sessions/session-registry.js';
+import { TopicRouter } from '../topics/topic-router.js';
+import { DELETE_DETAILS, chatFrame, parseChatEvent, type ChatEvent } from './chat-event.js';
+import type { ChatStore } from './chat-store.js';
+import { parseHistoryRequest, parseRoomRef, type ChatMessage, type ChatRoom, type RoomRef } from './chat-types.js';
+import { MemoryChatStore } from './memory-chat-store.js';
+import { NodeAccessClient } from './node-access.js';
+import { LocalPresenceBoard, RedisPresenceBoard, type PresenceBoard } from './presence-board.js';
+import { Presence } from './presence.js';
+import { RedisChatStore } from './redis-chat-store.js';
+import { roomAccess, type RoomAccess } from './room-access.js';
+import { sanitizeMessage } from './sanitize.js';
+
+/** What chat keeps per session, beside the Session. */
+interface ChatState {
+  /** Raw JWT of the last successful subscribe, for the NODE authorization endpoint. Never logged. */
+  jwt?: string;
+  /** Rooms this session joined read-only. */
+  readOnly: Set<string>;
+  /** POSTs per second (CHAT_MESSAGE_RATE). */
+  posts: TokenBucket;
+}
+
+@Injectable()
+export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
+  /** The `/chat` sessions, indexed by room (`room:<uuid>`); the gateway's SessionHost fills it. */
+  readonly registry = new SessionRegistry();
+  private readonly log = new Logger(ChatService.name);
+  private readonly store: ChatStore;
+  private readonly board: PresenceBoard;
+  private readonly presence = new Presence();
+  private readonly nodeAccess: NodeAccessClient;
+  private readonly states = new WeakMap<Session, ChatState>();
+  /** Rooms with sessions here -> the users last delivered to them (undefined: none yet). The sweep compares. */
+  private readonly shown = new Map<string, string | undefined>();
+  private readonly sweeper: NodeJS.Timeout;
+  private sweeping = false;
+  private stopping = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly bus: Bus,
+    private readonly fanout: Fanout,
+    private readonly metrics: Metrics,
+    router: TopicRouter,
+  ) {
+    const { chat } = config;
+    if (config.redisUrl) {
+      // A client of its own: the bus connections are in subscriber mode or owned by Nest.
+      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+      redis.on('error', (err: Error) => this.log.warn(`chat Redis: ${err.message}`));
+      this.store = new RedisChatStore(redis, { historyLimit: chat.historyLimit });
+      this.board = new RedisPresenceBoard(redis, randomUUID(), chat.presenceTimeoutMs);
+    } else {
+      this.store = new MemoryChatStore({ historyLimit: chat.historyLimit });
+      this.board = new LocalPresenceBoard();
+    }
+    this.nodeAccess = new NodeAccessClient({ url: chat.nodeAuthUrl });
+    router.register(config.channels.chat, { topic: 'chat', parse: parseChatEvent, handle: (e) => this.deliver(e) });
+    this.sweeper = setInterval(() => void this.sweep(), Math.max(25, Math.floor(chat.presenceTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  // ---------------------------------------------------------------- client frames
+
+  /** JOIN, and its PING form: find (or, unless a PING, create) the room, authorize, enter it. */
+  async join(session: Session, msg: Json): Promise<void> {
+    const identity = session.identity;
+    if (!identity) return refuse(session, 'not subscribed');
+    const ref = parseRoomRef(msg.Room);
+    const ping = isRecord(msg.Message) && msg.Message.Message === 'PING';
+    const access = await this.authorize(session, identity, ref);
+    let room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
+    if (!this.current(session, identity)) return;
+    if (!access.allowed) {
+      // A member whose access was revoked finds out at its next PING, and leaves.
+      if (room && session.rooms.has(room.Uuid)) this.removeFromRoom(session, room.Uuid);
+      return refuse(session, access.reason ?? 'forbidden', { Room: ref });
+    }
+    const max = this.config.chat.maxRoomsPerSession;
+    if (!room) {
+      // A heartbeat keeps a session in a room; it never creates one.
+      if (ping) return refuse(session, 'room not found', { Room: ref });
+      if (session.rooms.size >= max) return refuse(session, `more than ${max} rooms`, { Room: ref });
+      room = await this.store.createRoom(newRoom(ref));
+      if (!this.current(session, identity)) return;
+    }
+    if (!session.rooms.has(room.Uuid) && session.rooms.size >= max) {
+      return refuse(session, `more than ${max} rooms`, { Room: ref });
+    }
+    this.registry.joinRoom(session, room.Uuid);
+    const { readOnly } = this.state(session);
+    if (access.readOnly) readOnly.add(room.Uuid);
+    else readOnly.delete(room.Uuid);
+    if (!this.shown.has(room.Uuid)) this.shown.set(room.Uuid, undefined);
+    const changed = this.presence.join(room.Uuid, identity.user, session.id, Date.now()).length > 0;
+    // A JOIN always shows the room (so the joiner learns its Uuid); a PING only when presence changed.
+    if (changed || !ping) await this.syncRoom(room.Uuid);
+  }
+
+  /** LEAVE; leaving a room the session is not in is a no-op. */
+  async leave(session: Session, msg: Json): Promise<void> {
+    const ref = parseRoomRef(msg.Room);
+    const room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
+    if (room && session.rooms.has(room.Uuid)) this.removeFromRoom(session, room.Uuid);
+  }
+
+  /** HISTORY: ROOM_UPDATE, the messages oldest first, then MAY_HAVE_MORE when the page was full. */
+  async history(session: Session, msg: Json): Promise<void> {
+    const identity = session.identity;
+    if (!identity) return refuse(session, 'not subscribed');
+    const ref = parseRoomRef(msg.Room);
+    const { Offset, Limit } = parseHistoryRequest(isRecord(msg.Message) ? optString(msg.Message, 'Message', 'Message') : undefined);
+    const room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
+    // The same answer whether the room exists or not: a non-member learns nothing.
+    if (!room || !session.rooms.has(room.Uuid)) return refuse(session, 'room not joined', { Room: ref });
+    const [users, messages] = await Promise.all([this.board.read(room.Uuid), this.store.listMessages(room.Uuid, Offset, Limit)]);
+    if (!this.current(session, identity) || !session.rooms.has(room.Uuid)) return;
+    session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });
+    for (const m of messages) session.reply(m);
+    if (Limit > 0 && messages.length === Limit) {
+      // Timestamp: the oldest message of this page, i.e. where the next page continues.
+      session.reply({ '@type': 'MAY_HAVE_MORE', RoomUuid: room.Uuid, Timestamp: messages[0].Timestamp, Offset: Offset + Limit, Limit });
+    }
+  }
+
+  /** POST (alias msg): store the sanitized message and publish it to the room. */
+  async post(session: Session, msg: Json): Promise<void> {
+    const identity = session.identity;
+    if (!identity) return refuse(session, 'not subscribed');
+    const state = this.state(session);
+    const m = requireRecord(msg.Message, 'Message');
+    const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
+    const about = { Room: { Uuid: roomUuid } };
+    if (!state.posts.take()) return refuse(session, 'too many messages', about);
+    if (!session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
+    if (state.readOnly.has(roomUuid)) return refuse(session, 'room is read-only', about);
+    const text = sanitizeMessage(optString(m, 'Message', 'Message') ?? '');
+    if (text === '') return refuse(session, 'empty message', about);
+    const max = this.config.chat.maxMessageLength;
+    // Counted in code points, after stripping: what is stored and shown.
+    if ([...text].length > max) return refuse(session, `message longer than ${max} characters`, about);
+
+    const message: ChatMessage = { Uuid: randomUUID(), RoomUuid: roomUuid, Message: text, Author: identity.user, Timestamp: unixSeconds() };
+    await this.store.addMessage(message);
+    this.metrics.chatMessages.inc();
+    await this.publish({ Message: message });
+  }
+
+  /** DELETE_MSG: only the stored message's author, from inside the room. */
+  async deleteMessage(session: Session, msg: Json): Promise<void> {
+    const identity = session.identity;
+    if (!identity) return refuse(session, 'not subscribed');
+    const m = requireRecord(msg.Message, 'Message');
+    const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
+    const uuid = optString(m, 'Uuid', 'Message') ?? '';
+    const about = { Room: { Uuid: roomUuid }, Message: { Uuid: uuid, RoomUuid: roomUuid } };
+    if (!session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
+    if (this.state(session).readOnly.has(roomUuid)) return refuse(session, 'room is read-only', about);
+    // The stored author decides, never what the client claims (fix).
+    const stored = await this.store.getMessage(roomUuid, uuid);
+    if (!stored) return refuse(session, 'message not found', about);
+    if (stored.Author !== identity.user) return refuse(session, 'not the author of the message', about);
+    // False when a concurrent delete won: that one is announced already.
+    if (await this.store.deleteMessage(roomUuid, uuid)) await this.publish({ Message: stored, Details: DELETE_DETAILS });
+  }
+
+  // ---------------------------------------------------------------- session lifecycle
+
+  /** After a successful (re-)subscribe: keep the token, and re-check the rooms against the new claims. */
+  async subscribed(session: Session, previous: Identity | undefined, jwt: string | undefined): Promise<void> {
+    this.state(session).jwt = jwt;
+    const identity = session.identity;
+    if (!previous || !identity) return;
+    if (previous.user !== identity.user) return this.leaveAll(session);
+    for (const roomUuid of [...session.rooms]) {
+      const room = await this.store.getRoom(roomUuid);
+      const access = room ? await this.authorize(session, identity, room) : undefined;
+      if (!this.current(session, identity)) return;
+      if (!session.rooms.has(roomUuid)) continue;
+      if (access?.allowed) {
+        if (access.readOnly) this.state(session).readOnly.add(roomUuid);
+        else this.state(session).readOnly.delete(roomUuid);
+        continue;
+      }
+      this.removeFromRoom(session, roomUuid);
+      refuse(session, access?.reason ?? 'room not found', { Room: room ? roomRef(room) : { Uuid: roomUuid } });
+    }
+  }
+
+  /** `unsubscribe` clears the session: out of every room, token forgotten. */
+  unsubscribed(session: Session): void {
+    this.state(session).jwt = undefined;
+    this.leaveAll(session);
+  }
+
+  /** The socket closed; the SessionHost then drops the session from the registry. */
+  closed(session: Session): void {
+    this.announce(this.presence.dropSession(session.id));
+  }
+
+  // ---------------------------------------------------------------- bus and presence
+
+  /** The chat route: one frame, serialized once, to this instance's sessions in the room. */
+  private deliver(e: ChatEvent): void {
+    const { roomUuid, frame } = chatFrame(e);
+    const sessions = this.registry.withKeys([roomKey(roomUuid)]);
+    if (e.Room && !e.Message && sessions.size) this.shown.set(roomUuid, usersKey(e.Room.Users));
+    this.fanout.send(sessions, JSON.stringify(frame), 'chat');
+  }
+
+  private async publish(event: ChatEvent): Promise<void> {
+    await this.bus.publish(this.config.channels.chat, event);
+  }
+
+  /** Writes this instance's users of the room to the board, then publishes the room with everyone's. */
+  private async syncRoom(roomUuid: string): Promise<void> {
+    await this.publishRoom(roomUuid, await this.board.write(roomUuid, this.presence.users(roomUuid)));
+  }
+
+  private async publishRoom(roomUuid: string, users: string[]): Promise<void> {
+    const room = await this.store.getRoom(roomUuid);
+    if (!room) return;
+    await this.publish({ Room: { ...room, Users: users } });
+    // On its way: the sweep need not send it again.
+    if (this.shown.has(roomUuid)) this.shown.set(roomUuid, usersKey(users));
+  }
+
+  /** syncRoom for presence changes that no client frame waits for (close, leave). */
+  private announce(roomUuids: string[]): void {
+    if (this.stopping) return;
+    for (const roomUuid of roomUuids) {
+      this.syncRoom(roomUuid).catch((err: Error) => this.log.warn({ msg: 'room update failed', roomUuid, err: err.message }));
+    }
+  }
+
+  /**
+   * Every timeout/4: expires sessions that stopped pinging, refreshes this instance's board
+   * entries, and publishes every room whose merged users differ from what its members here
+   * were last shown (an expiry here, an instance gone elsewhere, or a lost update).
+   */
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.stopping) return;
+    this.sweeping = true;
+    try {
+      this.presence.expire(Date.now(), this.config.chat.presenceTimeoutMs);
+      const results = await Promise.allSettled([...this.shown.keys()].map((roomUuid) => this.refresh(roomUuid)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) this.log.warn({ msg: 'presence sweep failed', err: (failed.reason as Error).message });
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private async refresh(roomUuid: string): Promise<void> {
+    const here = this.registry.withKeys([roomKey(roomUuid)]).size > 0;
+    if (!here) this.shown.delete(roomUuid);
+    const users = await this.board.write(roomUuid, this.presence.users(roomUuid));
+    if (here && usersKey(users) !== this.shown.get(roomUuid)) await this.publishRoom(roomUuid, users);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private async authorize(session: Session, identity: Identity, room: Pick<RoomRef, 'Type' | 'RoomTypeObject'>): Promise<RoomAccess> {
+    const jwt = this.state(session).jwt;
+    const node = room.Type === 'NODE' && jwt ? await this.nodeAccess.check(jwt, room.RoomTypeObject) : undefined;
+    return roomAccess(room, identity, node);
+  }
+
+  private removeFromRoom(session: Session, roomUuid: string): void {
+    this.registry.leaveRoom(session, roomUuid);
+    this.state(session).readOnly.delete(roomUuid);
+    this.announce(this.presence.leave(roomUuid, session.user ?? '', session.id));
+  }
+
+  private leaveAll(session: Session): void {
+    for (const roomUuid of [...session.rooms]) this.registry.leaveRoom(session, roomUuid);
+    this.state(session).readOnly.clear();
+    this.announce(this.presence.dropSession(session.id));
+  }
+
+  /** False when, during an await, the session closed or subscribed again: its frame is dropped. */
+  private current(session: Session, identity: Identity): boolean {
+    return session.identity === identity && this.registry.get(session.id) === session;
+  }
+
+  private state(session: Session): ChatState {
+    let state = this.states.get(session);
+    if (!state) {
+      const rate = this.config.chat.messageRate;
+      this.states.set(session, (state = { readOnly: new Set(), posts: new TokenBucket(rate, rate) }));
+    }
+    return state;
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.sweeper);
+    // Withdraw this instance's users now rather than let the other instances wait for them to go stale.
+    await Promise.allSettled([...this.shown.keys()].map(async (roomUuid) => this.publishRoom(roomUuid, await this.board.write(roomUuid, []))));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+}
+
+/** A refusal answers the one session and names what it refused; nothing reaches the room. */
+function refuse(session: Session, error: string, about: object = {}): void {
+  session.reply({ '@type': 'error', error, ...about });
+}
+
+const roomKey = (roomUuid: string) => `room:${roomUuid}`;
+const unixSeconds = () => String(Math.floor(Date.now() / 1000));
+const usersKey = (users: string[]) => [...users].sort().join('\n');
+
+function newRoom(ref: RoomRef): ChatRoom {
+  const room: ChatRoom = { Uuid: randomUUID(), Type: ref.Type, RoomTypeObject: ref.RoomTypeObject, Users: [], LastUpdated: unixSeconds() };
+  if (ref.RoomLabel !== undefined) room.RoomLabel = ref.RoomLabel;
+  return room;
+}
+
+function roomRef(room: ChatRoom): RoomRef & { Uuid: string } {
+  return { Uuid: room.Uuid, Type: room.Type, RoomTypeObject: room.RoomTypeObject };
+}

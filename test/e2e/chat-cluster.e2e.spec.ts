@@ -1,0 +1,143 @@
+/**
+ * `/chat` across instances: two Switchboards on one Redis (same channels), members of one
+ * room on each. Posts, deletions and presence cross over exactly once, a crashed instance's
+ * users go stale, and the history outlives a restart of both instances.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+
+const tag = randomBytes(4).toString('hex');
+const PRESENCE_TIMEOUT_MS = 600;
+const W = ws(`w-${tag}-cluster`, 'cluster', 'pydiods1/cluster');
+const REF = { Type: 'WORKSPACE', RoomTypeObject: W.uuid };
+
+type Room = { Uuid?: string; Users?: string[] };
+const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
+const isUpdate = (uuid: string, users: string[]) => (f: Frame) =>
+  f['@type'] === 'ROOM_UPDATE' && roomOf(f).Uuid === uuid && JSON.stringify(roomOf(f).Users) === JSON.stringify(users);
+const isMessage = (text: string) => (f: Frame) => f.Message === text && f['@type'] === undefined;
+const nextSince = (c: Client, from: number, match: (f: Frame) => boolean) => c.next((f) => c.frames.indexOf(f) >= from && match(f));
+
+describe('/chat with two instances on one Redis', () => {
+  const ch = testChannels();
+  const env = { ...ch, REDIS_URL, CHAT_PRESENCE_TIMEOUT_MS: String(PRESENCE_TIMEOUT_MS) };
+  let a: Instance, b: Instance;
+  let backend: Backend;
+  const clients: Client[] = [];
+  const timers: NodeJS.Timeout[] = [];
+
+  async function member(instance: Instance, name: string): Promise<{ c: Client; room: Room & { Uuid: string } }> {
+    const c = await Client.subscribed(`${instance.wsUrl}/chat`, token({ name, workspaces: [W] }));
+    clients.push(c);
+    c.send({ '@type': 'JOIN', Room: REF });
+    const f = await c.next((x) => x['@type'] === 'ROOM_UPDATE' && roomOf(x).Users?.includes(name) === true);
+    timers.push(setInterval(() => c.send({ '@type': 'JOIN', Room: REF, Message: { Message: 'PING' } }), PRESENCE_TIMEOUT_MS / 4));
+    return { c, room: roomOf(f) as Room & { Uuid: string } };
+  }
+
+  async function startBoth(): Promise<void> {
+    [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
+    await waitSubscribed(backend, ch.CHANNEL_CHAT, 2);
+  }
+
+  async function closeBoth(): Promise<void> {
+    timers.splice(0).forEach(clearInterval);
+    clients.splice(0).forEach((c) => c.close());
+    await Promise.all([a?.close(), b?.close()]);
+  }
+
+  beforeAll(async () => {
+    backend = new Backend();
+    await startBoth();
+  });
+
+  afterEach(() => {
+    timers.splice(0).forEach(clearInterval);
+    clients.splice(0).forEach((c) => c.close());
+  });
+
+  afterAll(async () => {
+    await closeBoth();
+    await backend?.close();
+  });
+
+  it('shows the users of both instances, and delivers a post on one to a member on the other exactly once', async () => {
+    const alice = await member(a, 'alice');
+    const bob = await member(b, 'bob');
+    expect(bob.room.Uuid).toBe(alice.room.Uuid); // one room for both instances
+    expect(bob.room.Users).toEqual(['alice', 'bob']);
+    await alice.c.next(isUpdate(alice.room.Uuid, ['alice', 'bob']));
+
+    alice.c.send({ '@type': 'POST', Message: { RoomUuid: alice.room.Uuid, Message: 'across instances' } });
+    const got = await bob.c.next(isMessage('across instances'));
+    expect(got).toMatchObject({ Author: 'alice', RoomUuid: alice.room.Uuid });
+    expect(await bob.c.settled(isMessage('across instances'), 500)).toHaveLength(1);
+    expect(await alice.c.settled(isMessage('across instances'), 0)).toEqual([got]);
+
+    bob.c.send({ '@type': 'POST', Message: { RoomUuid: bob.room.Uuid, Message: 'and back' } });
+    const back = await alice.c.next(isMessage('and back'));
+    bob.c.send({ '@type': 'DELETE_MSG', Message: { Uuid: back.Uuid, RoomUuid: bob.room.Uuid } });
+    const isDelete = (f: Frame) => f['@type'] === 'DELETE_MSG';
+    expect(await alice.c.next(isDelete)).toEqual({ '@type': 'DELETE_MSG', Message: back });
+    expect(await alice.c.settled(isDelete, 300)).toHaveLength(1);
+    expect(await bob.c.settled(isDelete, 0)).toHaveLength(1);
+
+    // Presence changes cross over too.
+    const from = alice.c.frames.length;
+    bob.c.close();
+    await nextSince(alice.c, from, isUpdate(alice.room.Uuid, ['alice']));
+  });
+
+  it('drops the users of an instance that stopped refreshing them (a crash)', async () => {
+    const alice = await member(a, 'alice');
+    // What a crashed instance leaves behind: an entry nobody refreshes.
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.hset(`switchboard:chat:presence:${alice.room.Uuid}`, `crashed-${tag}`, JSON.stringify({ at: Date.now(), users: ['ghost'] }));
+    } finally {
+      await redis.quit();
+    }
+    const carol = await member(b, 'carol');
+    expect(carol.room.Users).toEqual(['alice', 'carol', 'ghost']);
+    const from = alice.c.frames.length;
+    await nextSince(alice.c, from, isUpdate(alice.room.Uuid, ['alice', 'carol']));
+  });
+
+  it('removes the users of an instance that shuts down from the other instances at once', async () => {
+    const c = await startInstance(env);
+    try {
+      await waitSubscribed(backend, ch.CHANNEL_CHAT, 3);
+      const alice = await member(a, 'alice');
+      await member(c, 'dave');
+      await alice.c.next(isUpdate(alice.room.Uuid, ['alice', 'dave']));
+      const from = alice.c.frames.length;
+      const closing = c.close();
+      await nextSince(alice.c, from, isUpdate(alice.room.Uuid, ['alice']));
+      await closing;
+    } finally {
+      await c.close().catch(() => undefined);
+    }
+  });
+
+  it('keeps rooms and history when every instance restarts', async () => {
+    const alice = await member(a, 'alice');
+    for (const text of ['before restart 1', 'before restart 2']) {
+      alice.c.send({ '@type': 'POST', Message: { RoomUuid: alice.room.Uuid, Message: text } });
+      await alice.c.next(isMessage(text));
+    }
+    await closeBoth();
+    await sleep(50);
+    await startBoth();
+
+    const bob = await member(b, 'bob');
+    expect(bob.room.Uuid).toBe(alice.room.Uuid);
+    const from = bob.c.frames.length;
+    bob.c.send({ '@type': 'HISTORY', Room: REF, Message: { Message: '{"Offset":0,"Limit":2}' } });
+    await nextSince(bob.c, from, (f) => f['@type'] === 'MAY_HAVE_MORE');
+    const answer = bob.c.frames.slice(from).filter((f) => f['@type'] !== 'ROOM_UPDATE');
+    expect(answer.map((f) => f.Message ?? f['@type'])).toEqual(['before restart 1', 'before restart 2', 'MAY_HAVE_MORE']);
+    expect(answer[0]).toMatchObject({ Author: 'alice', RoomUuid: alice.room.Uuid });
+  });
+});
