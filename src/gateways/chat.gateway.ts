@@ -18,8 +18,6 @@ import { SessionHost } from '../sessions/session-host.js';
 export class ChatGateway implements OnGatewayConnection {
   readonly host: SessionHost;
   private readonly log = new Logger(ChatGateway.name);
-  /** The jwt of the subscribe being verified; the chat service keeps it only once verified. */
-  private readonly pendingJwt = new WeakMap<Session, string>();
 
   constructor(
     verifier: TokenVerifier,
@@ -29,12 +27,7 @@ export class ChatGateway implements OnGatewayConnection {
   ) {
     this.host = new SessionHost('chat', chat.registry, verifier, config, metrics, {
       frame: (session, msg) => this.frame(session, msg),
-      // Only the latest subscribe can succeed (SessionHost drops superseded ones), so the pending jwt is its.
-      subscribed: (session, previous) => {
-        const jwt = this.pendingJwt.get(session);
-        this.pendingJwt.delete(session);
-        void this.run(session, this.chat.subscribed(session, previous, jwt));
-      },
+      subscribed: (session, previous, jwt) => void this.run(session, this.chat.subscribed(session, previous, jwt)),
       closed: (session) => this.chat.closed(session),
     });
   }
@@ -48,8 +41,6 @@ export class ChatGateway implements OnGatewayConnection {
     const type = typeof msg['@type'] === 'string' ? msg['@type'].toLowerCase() : undefined;
     switch (type) {
       case 'subscribe':
-        if (typeof msg.jwt === 'string') this.pendingJwt.set(session, msg.jwt);
-        else this.pendingJwt.delete(session);
         return this.host.subscribe(session, msg.jwt);
       case 'unsubscribe':
         this.host.unsubscribe(session);

@@ -23,8 +23,8 @@ export const Close = {
 export interface SessionEvents {
   /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
   frame(session: Session, msg: Json): void | Promise<void>;
-  /** After a successful (re-)subscribe; `previous` is the identity it replaced. */
-  subscribed?(session: Session, previous: Session['identity']): void;
+  /** After a successful (re-)subscribe; `previous` is the identity it replaced, `jwt` the verified token. */
+  subscribed?(session: Session, previous: Session['identity'], jwt: string): void;
   closed?(session: Session): void;
 }
 
@@ -133,7 +133,7 @@ export class SessionHost {
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
       });
-      this.events.subscribed?.(session, previous);
+      this.events.subscribed?.(session, previous, jwt as string);
     } catch (err) {
       if (seq !== session.subscribeSeq) return;
       const reason = err instanceof AuthError ? err.message : 'authentication failed';
