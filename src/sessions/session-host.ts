@@ -83,6 +83,10 @@ export class SessionHost {
       }
       this.dispatch(session, msg);
     });
+    socket.on('error', (err: Error & { code?: string }) => {
+      // ws closes with 1009 by itself past maxPayload: count it with the server's other closes.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.metrics.closes.inc({ code: String(Close.tooLarge) });
+    });
     socket.once('close', () => this.closed(session));
     return session;
   }

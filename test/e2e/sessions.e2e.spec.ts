@@ -78,6 +78,7 @@ describe('subscribe, token life and limits on /ws', () => {
     const big = await Client.connect(`${app.wsUrl}/ws`);
     big.send('x'.repeat(65 * 1024));
     expect((await big.closed).code).toBe(1009);
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/switchboard_closes_total\{code="1009"\} 1/);
 
     const flood = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'dave' }));
     for (let i = 0; i < 30; i++) flood.send({ '@type': 'noop' });
