@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Workspace } from '../auth/identity.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { ChatGateway } from '../gateways/chat.gateway.js';
 import { EventsGateway } from '../gateways/events.gateway.js';
 import { Metrics } from '../ops/metrics.js';
 import { Fanout } from '../sessions/fanout.js';
@@ -29,6 +30,7 @@ export class EventTopics implements OnModuleDestroy {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly gateway: EventsGateway,
+    private readonly chatGateway: ChatGateway,
     private readonly fanout: Fanout,
     private readonly metrics: Metrics,
     router: TopicRouter,
@@ -45,13 +47,17 @@ export class EventTopics implements OnModuleDestroy {
       handle: (e) => {
         this.deliverKeyed('idm', idmAudience(e));
         const effect = idmSideEffect(e);
-        // After the idm frame has been handed over, so that the session sees why.
-        if (effect && 'removeWorkspace' in effect) this.fanout.after(() => this.registry.removeWorkspace(effect.removeWorkspace));
+        // After the idm frame has been handed over, so that the session sees why; on both
+        // endpoints, so that a deleted user keeps no chat session either.
+        const hosts = [this.gateway.host, this.chatGateway.host];
+        if (effect && 'removeWorkspace' in effect) {
+          this.fanout.after(() => hosts.forEach((h) => h.registry.removeWorkspace(effect.removeWorkspace)));
+        }
         if (effect && 'closeUser' in effect) {
           const { login, subject } = effect.closeUser;
           const keys = [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
           this.fanout.after(() => {
-            for (const s of this.registry.withKeys(keys)) this.gateway.host.close(s, Close.forbidden, 'user removed');
+            for (const host of hosts) for (const s of [...host.registry.withKeys(keys)]) host.close(s, Close.forbidden, 'user removed');
           });
         }
       },

@@ -105,6 +105,7 @@ describe('subscribe, token life and limits on /ws', () => {
   it('takes a deleted workspace away at once and closes a deleted user 4403', async () => {
     const erin = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'erin', sub: 'uuid-erin', workspaces: [W1] }));
     const frank = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'frank', workspaces: [W1] }));
+    const erinChat = await Client.subscribed(`${app.wsUrl}/chat`, token({ name: 'erin', sub: 'uuid-erin' }));
     await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', Workspace: { UUID: 'w1', Slug: 'projects' } });
     expect(await frank.next((f) => f['@type'] === 'idm')).toMatchObject({ Type: 'DELETE', Workspace: { UUID: 'w1' } });
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'gone', Path: 'pydiods1/projects/a' } });
@@ -112,6 +113,7 @@ describe('subscribe, token life and limits on /ws', () => {
 
     await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', User: { Uuid: 'uuid-erin', Password: 'hash' } });
     expect(await erin.closed).toEqual({ code: 4403, reason: 'user removed' });
+    expect(await erinChat.closed).toEqual({ code: 4403, reason: 'user removed' });
     const idm = erin.frames.find((f) => f['@type'] === 'idm' && f.User);
     expect(idm).toEqual({ '@type': 'idm', Type: 'DELETE', User: { Uuid: 'uuid-erin' } });
     expect(frank.socket.readyState).toBe(frank.socket.OPEN);
