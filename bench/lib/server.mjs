@@ -1,0 +1,101 @@
+/**
+ * One server under test, in its own process: `node [--expose-gc] server.mjs <kind>`, with
+ * its options as JSON in BENCH_SERVER_OPTS. Sends `{type:'ready', port}` once listening,
+ * then answers `heap` (after forced gc, when --expose-gc is on), `cpu` and `exit`.
+ *
+ * kinds:
+ *   ws           bare `ws` WebSocketServer; acks any frame with `{"@type":"subscribed"}` and keeps nothing
+ *   ws-redis     the same, subscribed to one Redis channel, sending each message as-is to every client
+ *   switchboard  the built service (../../dist), configured from opts.env
+ *   nest-ws      stock @nestjs/platform-ws WsAdapter with one trivial @WebSocketGateway at /ws
+ */
+import { once } from 'node:events';
+import process from 'node:process';
+import { setImmediate, setTimeout } from 'node:timers';
+import { serve } from './common.mjs';
+
+const kind = process.argv[2];
+const opts = JSON.parse(process.env.BENCH_SERVER_OPTS ?? '{}');
+const ACK = JSON.stringify({ '@type': 'subscribed' });
+
+async function bareWs() {
+  const { WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (socket) => {
+    socket.on('message', () => socket.send(ACK));
+    socket.on('error', () => undefined);
+  });
+  await once(wss, 'listening');
+  return { wss, port: wss.address().port, close: () => new Promise((r) => wss.close(r)) };
+}
+
+async function wsRedis() {
+  const { Redis } = await import('ioredis');
+  const server = await bareWs();
+  const sub = new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379');
+  // No filtering, no parsing: the received string goes to every client, as-is.
+  sub.on('message', (_channel, message) => {
+    for (const client of server.wss.clients) client.send(message);
+  });
+  await sub.subscribe(opts.channel);
+  return { port: server.port, close: async () => (await sub.quit(), await server.close()) };
+}
+
+async function switchboard() {
+  const { startApp } = await import('../../dist/app.js');
+  const { loadConfig } = await import('../../dist/config/config.js');
+  const app = await startApp(loadConfig(opts.env));
+  return { port: app.getHttpServer().address().port, close: () => app.close() };
+}
+
+/** Decorators applied by hand: plain ESM has no decorator syntax. */
+async function nestWs() {
+  await import('reflect-metadata');
+  const { Module } = await import('@nestjs/common');
+  const { NestFactory } = await import('@nestjs/core');
+  const { SubscribeMessage, WebSocketGateway } = await import('@nestjs/websockets');
+  const { WsAdapter } = await import('@nestjs/platform-ws');
+
+  class Gateway {
+    subscribe() {
+      return { event: 'subscribed', data: {} };
+    }
+  }
+  SubscribeMessage('subscribe')(Gateway.prototype, 'subscribe', Object.getOwnPropertyDescriptor(Gateway.prototype, 'subscribe'));
+  WebSocketGateway({ path: '/ws' })(Gateway);
+  class AppModule {}
+  Module({ providers: [Gateway] })(AppModule);
+
+  const app = await NestFactory.create(AppModule, { logger: false });
+  app.useWebSocketAdapter(new WsAdapter(app));
+  await app.listen(0, '127.0.0.1');
+  return { port: app.getHttpServer().address().port, close: () => app.close() };
+}
+
+const starters = { ws: bareWs, 'ws-redis': wsRedis, switchboard, 'nest-ws': nestWs };
+if (!starters[kind]) throw new Error(`unknown server kind ${kind}`);
+const server = await starters[kind]();
+
+async function collect() {
+  if (typeof globalThis.gc !== 'function') return;
+  // Several passes: weak maps and finalizers can free more on a second and third pass.
+  for (let i = 0; i < 4; i++) {
+    globalThis.gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+serve({
+  /** CPU time of this process so far (µs): the bench takes deltas around its events. */
+  cpu: () => process.cpuUsage(),
+  heap: async () => {
+    await collect();
+    const m = process.memoryUsage();
+    return { heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers, gc: typeof globalThis.gc === 'function' };
+  },
+  exit: async () => {
+    // Bounded: a close that hangs must not keep the bench waiting.
+    await Promise.race([server.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  },
+});
+process.send({ type: 'ready', port: server.port });
