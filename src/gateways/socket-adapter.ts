@@ -23,7 +23,7 @@ type LiveSocket = WebSocket & { awaitingPong?: boolean };
  *
  * Unlike `WsAdapter` it builds no RxJS pipeline per connection: the gateways read their
  * own frames (see `FrameReader`), which keeps an idle socket near the cost of bare `ws`
- * (bench/idle-sockets.ts measures both).
+ * (bench/idle-sockets.mjs measures both).
  */
 export class SocketAdapter extends AbstractWsAdapter {
   private readonly servers = new Map<string, WebSocketServer>();

@@ -21,7 +21,7 @@ export class Metrics {
   readonly outboxQueued = new Gauge({ name: 'switchboard_outbox_queued_frames', help: 'Frames waiting in session outboxes (all sessions)', registers: [this.registry] });
   readonly busConnected = new Gauge({ name: 'switchboard_bus_connected', help: '1 when the bus (Redis) is connected; always 1 for the embedded bus', registers: [this.registry] });
   readonly redisReconnects = new Counter({ name: 'switchboard_redis_reconnects_total', help: 'Redis reconnection attempts', registers: [this.registry] });
-  readonly resumes = new Counter({ name: 'switchboard_resume_total', help: 'History resumes by result (recovered, failed)', labelNames: ['result'], registers: [this.registry] });
+  readonly resumes = new Counter({ name: 'switchboard_resume_total', help: 'History resumes by result (recovered, failed); stays 0 until PROTOCOL 6 (resume) is served', labelNames: ['result'], registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'switchboard_delivery_latency_seconds',
     help: 'From an event reaching the service to its frame being written to a socket',
