@@ -30,7 +30,17 @@ export class Metrics {
   });
   readonly chatMessages = new Counter({ name: 'switchboard_chat_messages_total', help: 'Chat messages posted', registers: [this.registry] });
 
+  private readonly sentByTopic = new Map<string, { inc(): void }>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Per frame written: the hot path, so the labelled child is looked up once per topic. */
+  frameSent(topic: string, receivedAt: number): void {
+    let counter = this.sentByTopic.get(topic);
+    if (!counter) this.sentByTopic.set(topic, (counter = this.framesSent.labels(topic)));
+    counter.inc();
+    this.deliveryLatency.observe((Date.now() - receivedAt) / 1000);
   }
 }

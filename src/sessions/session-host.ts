@@ -54,10 +54,7 @@ export class SessionHost {
       socket,
       { rate: limits.sessionRate, burst: limits.sessionBurst, queueMax: limits.sessionQueueMax, maxBufferedBytes: limits.sessionMaxBufferedBytes },
       {
-        sent: (topic, receivedAt) => {
-          this.metrics.framesSent.inc({ topic });
-          this.metrics.deliveryLatency.observe((Date.now() - receivedAt) / 1000);
-        },
+        sent: (topic, receivedAt) => this.metrics.frameSent(topic, receivedAt),
         queued: (delta) => this.metrics.outboxQueued.inc(delta),
         overflow: () => this.close(session, Close.slowConsumer, 'slow consumer'),
       },

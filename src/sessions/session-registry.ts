@@ -1,10 +1,11 @@
 import type { Identity, Workspace } from '../auth/identity.js';
 import type { Session } from './session.js';
 
-/** A session that holds a workspace with a root at some path. */
+/** A session that holds a workspace with a root at `root`. */
 export interface RootHolder {
   session: Session;
   workspace: Workspace;
+  root: string;
 }
 
 /** The index keys a subscribed identity is found under (same vocabulary as the topic audiences). */
@@ -71,15 +72,18 @@ export class SessionRegistry {
     return out;
   }
 
-  /** Every (session, workspace) with a root at `path` or at one of its ancestors: O(depth). */
+  /**
+   * Every (session, workspace, root) with a root at `path` or at one of its ancestors:
+   * O(depth). Outer roots come first.
+   */
   rootHolders(path: string | undefined): RootHolder[] {
     if (!path) return [];
     const out: RootHolder[] = [];
     let end = path.indexOf('/');
     for (;;) {
-      const prefix = end === -1 ? path : path.slice(0, end);
-      for (const [session, workspaces] of this.byRoot.get(prefix) ?? []) {
-        for (const workspace of workspaces) out.push({ session, workspace });
+      const root = end === -1 ? path : path.slice(0, end);
+      for (const [session, workspaces] of this.byRoot.get(root) ?? []) {
+        for (const workspace of workspaces) out.push({ session, workspace, root });
       }
       if (end === -1) return out;
       end = path.indexOf('/', end + 1);

@@ -11,7 +11,7 @@ import { Close } from '../sessions/session-host.js';
 import { parseActivityEvent, activityAudience } from './activity-event.js';
 import { parseIdmEvent, idmAudience, idmSideEffect } from './idm-event.js';
 import { NodeCoalescer, isCoalesced } from './node-coalescer.js';
-import { metaPolicyAllows, nodeFrame, parseNodeEvent, visibleRoot, type NodeChangeEvent } from './node-event.js';
+import { nodeFrame, parseNodeEvent, policiesAllowRead, readMetaPolicies, type NodeChangeEvent } from './node-event.js';
 import { parseTaskEvent, taskAudience, type Audience } from './task-event.js';
 import { TopicRouter } from './topic-router.js';
 
@@ -105,38 +105,34 @@ export class EventTopics implements OnModuleDestroy {
 
   /**
    * One frame per (session, visible workspace). Candidates come from the root index (an
-   * ancestor walk of each side's path), never from a scan of all sessions; frames that are
-   * identical for many sessions (same workspace, same roots) are serialized once.
+   * ancestor walk of each side's path, outer roots first), never from a scan of all
+   * sessions; frames that are identical for many sessions (same workspace, same roots) are
+   * serialized once.
    */
   private deliverNode(topic: string, e: NodeChangeEvent): void {
     const receivedAt = Date.now();
-    const candidates = new Map<Session, Set<Workspace>>();
-    for (const side of [e.Target, e.Source]) {
-      for (const { session, workspace } of this.registry.rootHolders(side?.Path)) {
-        let set = candidates.get(session);
-        if (!set) candidates.set(session, (set = new Set()));
-        set.add(workspace);
+    // Workspace objects belong to one session's identity, so they key (session, workspace).
+    const seen = new Map<Workspace, { session: Session; target?: string; source?: string }>();
+    for (const side of ['target', 'source'] as const) {
+      const path = side === 'target' ? e.Target?.Path : e.Source?.Path;
+      for (const { session, workspace, root } of this.registry.rootHolders(path)) {
+        let hit = seen.get(workspace);
+        if (!hit) seen.set(workspace, (hit = { session }));
+        hit[side] ??= root; // the first is the outermost root (PROTOCOL 3.2 rewrite)
       }
     }
-    const policyNode = e.Type === 'UPDATE_USER_META' ? (e.Target ?? e.Source) : undefined;
-    const frames = new Map<string, string | null>();
-    const audiences = new Map<string, Session[]>();
-    for (const [session, workspaces] of candidates) {
-      if (policyNode && !metaPolicyAllows(policyNode, session.identity!.subjects)) continue;
-      for (const ws of workspaces) {
-        const targetRoot = visibleRoot(e.Target?.Path, ws);
-        const sourceRoot = visibleRoot(e.Source?.Path, ws);
-        const key = JSON.stringify([ws.uuid, ws.slug, targetRoot, sourceRoot]);
-        if (!frames.has(key)) {
-          const frame = nodeFrame(e, ws, targetRoot, sourceRoot);
-          frames.set(key, frame && JSON.stringify(frame));
-        }
-        if (frames.get(key) === null) continue;
-        const list = audiences.get(key);
-        if (list) list.push(session);
-        else audiences.set(key, [session]);
+    const policies = e.Type === 'UPDATE_USER_META' ? readMetaPolicies(e.Target ?? e.Source) : undefined;
+    const frames = new Map<string, { data: string | null; sessions: Session[] }>();
+    for (const [ws, { session, target, source }] of seen) {
+      if (e.Type === 'UPDATE_USER_META' && !policiesAllowRead(policies, session.identity!.subjects)) continue;
+      const key = `${ws.uuid}\n${ws.slug}\n${target ?? ''}\n${source ?? ''}`;
+      let frame = frames.get(key);
+      if (!frame) {
+        const built = nodeFrame(e, ws, target, source);
+        frames.set(key, (frame = { data: built && JSON.stringify(built), sessions: [] }));
       }
+      if (frame.data !== null) frame.sessions.push(session);
     }
-    for (const [key, sessions] of audiences) this.fanout.send(sessions, frames.get(key)!, topic, receivedAt);
+    for (const { data, sessions } of frames.values()) if (data !== null) this.fanout.send(sessions, data, topic, receivedAt);
   }
 }

@@ -156,24 +156,24 @@ export function nodeFrame(
   return frame;
 }
 
-/**
- * Whether the node's `pydio:meta-policies` let one of `subjects` READ it.
- * Deny by default (missing or unreadable policies); a matching deny wins over an allow.
- */
-export function metaPolicyAllows(node: TreeNode | undefined, subjects: readonly string[]): boolean {
+/** A node's `pydio:meta-policies`, read once per event; undefined when missing or unreadable. */
+export function readMetaPolicies(node: TreeNode | undefined): unknown[] | undefined {
   const raw = node?.MetaStore?.[META_POLICIES];
-  if (typeof raw !== 'string') return false;
-  let policies: unknown;
+  if (typeof raw !== 'string') return undefined;
   try {
-    policies = JSON.parse(raw);
+    let policies: unknown = JSON.parse(raw);
     // MetaStore values are JSON strings, so the list may arrive encoded twice.
     if (typeof policies === 'string') policies = JSON.parse(policies);
+    return Array.isArray(policies) ? policies : undefined;
   } catch {
-    return false;
+    return undefined;
   }
-  if (!Array.isArray(policies)) return false;
+}
+
+/** Whether `policies` let one of `subjects` READ. Deny by default; a matching deny wins over an allow. */
+export function policiesAllowRead(policies: unknown[] | undefined, subjects: readonly string[]): boolean {
   let allowed = false;
-  for (const p of policies) {
+  for (const p of policies ?? []) {
     if (!isRecord(p) || typeof p.Subject !== 'string' || !subjects.includes(p.Subject)) continue;
     if (typeof p.Action !== 'string' || p.Action.toUpperCase() !== 'READ') continue;
     const effect = typeof p.Effect === 'string' ? p.Effect.toLowerCase() : '';
@@ -181,4 +181,9 @@ export function metaPolicyAllows(node: TreeNode | undefined, subjects: readonly 
     if (effect === 'allow') allowed = true;
   }
   return allowed;
+}
+
+/** Whether the node's `pydio:meta-policies` let one of `subjects` READ it. */
+export function metaPolicyAllows(node: TreeNode | undefined, subjects: readonly string[]): boolean {
+  return policiesAllowRead(readMetaPolicies(node), subjects);
 }

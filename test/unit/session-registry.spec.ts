@@ -2,6 +2,7 @@ import { describe, it, expect } from '@jest/globals';
 import { SessionRegistry, identityKeys, type RootHolder } from '../../src/sessions/session-registry.js';
 import { Session } from '../../src/sessions/session.js';
 import type { Identity, Workspace } from '../../src/auth/identity.js';
+import { visibleRoot } from '../../src/topics/node-event.js';
 
 const fakeSocket = { readyState: 1, OPEN: 1, send: () => undefined };
 const fakeOutbox = { push: () => undefined };
@@ -261,5 +262,22 @@ describe('SessionRegistry rooms and remove', () => {
     r.remove(s);
     expect(r.size).toBe(0);
     expect(r.withKeys(['room:lobby']).size).toBe(0);
+  });
+});
+
+describe('rootHolders agrees with visibleRoot (the rule of PROTOCOL 3.2, stated in node-event.ts)', () => {
+  it.each<[string, string[], string]>([
+    ['one root, deeper node', ['a/b'], 'a/b/c/d.txt'],
+    ['path equal to root', ['a/b'], 'a/b'],
+    ['boundary prefix', ['a/b'], 'a/bc/d'],
+    ['nested roots: outermost wins', ['a/b/c', 'a'], 'a/b/c/d'],
+    ['sibling roots', ['a/x', 'a/y'], 'a/y/z'],
+    ['no root on the way', ['q'], 'a/b'],
+  ])('%s', (_name, roots, path) => {
+    const registry = new SessionRegistry();
+    const workspace = ws('w', ...roots);
+    subscribed(registry, identity('alice', { workspaces: [workspace] }));
+    const firstRoot = registry.rootHolders(path)[0]?.root;
+    expect(firstRoot).toBe(visibleRoot(path, workspace));
   });
 });
