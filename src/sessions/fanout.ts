@@ -1,7 +1,7 @@
 import type { Session } from './session.js';
 
 type Job =
-  | { sessions: Session[]; data: string; topic: string; receivedAt: number; next: number }
+  | { sessions: Session[]; data: Buffer; topic: string; receivedAt: number; next: number }
   | { then: () => void };
 
 /**
@@ -15,10 +15,13 @@ export class Fanout {
 
   constructor(private readonly chunk = 2000) {}
 
-  /** `data` is serialized once by the caller and shared by every session. */
+  /**
+   * `data` is serialized once by the caller, and encoded to UTF-8 once here: every session
+   * gets the same Buffer (ws would otherwise encode the string again for each socket).
+   */
   send(sessions: Iterable<Session>, data: string, topic: string, receivedAt = Date.now()): void {
     const list = [...sessions];
-    if (list.length) this.enqueue({ sessions: list, data, topic, receivedAt, next: 0 });
+    if (list.length) this.enqueue({ sessions: list, data: Buffer.from(data), topic, receivedAt, next: 0 });
   }
 
   /** Runs `then` once every frame queued before it has been handed over. */

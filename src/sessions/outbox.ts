@@ -17,8 +17,11 @@ export interface OutboxHooks {
   overflow(): void;
 }
 
+/** Frames are UTF-8 text, shared as one Buffer by every session that receives them. */
+const TEXT = { binary: false } as const;
+
 interface Pending {
-  data: string;
+  data: Buffer;
   topic: string;
   receivedAt: number;
 }
@@ -47,7 +50,7 @@ export class Outbox {
   }
 
   /** Sends now if the pace allows, else queues. `data` is shared between sessions: never copied. */
-  push(data: string, topic: string, receivedAt: number): void {
+  push(data: Buffer, topic: string, receivedAt: number): void {
     if (this.closed) return;
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) return this.overflow();
     if (this.queue.length === 0 && this.bucket.take()) return this.write(data, topic, receivedAt);
@@ -82,9 +85,9 @@ export class Outbox {
     this.timer = setTimeout(this.drain, Math.max(1, this.bucket.waitMs()));
   }
 
-  private write(data: string, topic: string, receivedAt: number): void {
+  private write(data: Buffer, topic: string, receivedAt: number): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(data);
+    this.socket.send(data, TEXT);
     this.hooks.sent(topic, receivedAt);
   }
 

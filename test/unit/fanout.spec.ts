@@ -7,7 +7,7 @@ type Delivery = [name: string, data: string, topic: string, receivedAt: number];
 /** Sessions whose outbox records every frame handed to it, in one shared log. */
 function sessions(log: Delivery[], ...names: string[]): Session[] {
   return names.map((name) => {
-    const outbox = { push: (data: string, topic: string, at: number) => void log.push([name, data, topic, at]) };
+    const outbox = { push: (data: Buffer, topic: string, at: number) => void log.push([name, data.toString(), topic, at]) };
     return new Session('events', {} as never, outbox as never);
   });
 }

@@ -6,7 +6,7 @@ interface FakeSocket {
   OPEN: number;
   bufferedAmount: number;
   sent: string[];
-  send(d: string): void;
+  send(d: Buffer): void;
 }
 
 const fakeSocket = (): FakeSocket => ({
@@ -14,8 +14,8 @@ const fakeSocket = (): FakeSocket => ({
   OPEN: 1,
   bufferedAmount: 0,
   sent: [],
-  send(d: string) {
-    this.sent.push(d);
+  send(d: Buffer) {
+    this.sent.push(d.toString());
   },
 });
 
@@ -50,7 +50,7 @@ describe('Outbox', () => {
     [20, 50],
   ])('burst %i: of %i frames the burst passes at once', (burst, n) => {
     const { socket, outbox, queuedNow } = setup({ rate: 30, burst });
-    for (const f of frames(n)) outbox.push(f, 'tree', 0);
+    for (const f of frames(n)) outbox.push(Buffer.from(f), 'tree', 0);
     expect(socket.sent).toEqual(frames(Math.min(burst, n)));
     expect(outbox.length).toBe(Math.max(0, n - burst));
     expect(queuedNow()).toBe(Math.max(0, n - burst));
@@ -58,7 +58,7 @@ describe('Outbox', () => {
 
   it('the excess waits in order and drains at the configured rate', () => {
     const { socket, outbox, queuedNow } = setup({ rate: 10, burst: 3 });
-    for (const f of frames(13)) outbox.push(f, 'tree', 0);
+    for (const f of frames(13)) outbox.push(Buffer.from(f), 'tree', 0);
     expect(socket.sent).toEqual(frames(3));
 
     jest.advanceTimersByTime(99);
@@ -79,11 +79,11 @@ describe('Outbox', () => {
 
   it('a frame pushed while others wait goes behind them, even when a token is free', () => {
     const { socket, outbox } = setup({ rate: 10, burst: 1 });
-    outbox.push('a', 't', 0);
-    outbox.push('b', 't', 0);
+    outbox.push(Buffer.from('a'), 't', 0);
+    outbox.push(Buffer.from('b'), 't', 0);
     // The clock moves on without the drain timer firing: tokens are available, 'b' still waits.
     jest.setSystemTime(Date.now() + 500);
-    outbox.push('c', 't', 0);
+    outbox.push(Buffer.from('c'), 't', 0);
     expect(socket.sent).toEqual(['a']);
     jest.advanceTimersByTime(1000);
     expect(socket.sent).toEqual(['a', 'b', 'c']);
@@ -91,16 +91,16 @@ describe('Outbox', () => {
 
   it('refills after idling, up to the burst', () => {
     const { socket, outbox } = setup({ rate: 10, burst: 3 });
-    for (const f of frames(3)) outbox.push(f, 't', 0);
+    for (const f of frames(3)) outbox.push(Buffer.from(f), 't', 0);
     jest.advanceTimersByTime(10_000);
-    for (const f of frames(5, 4)) outbox.push(f, 't', 0);
+    for (const f of frames(5, 4)) outbox.push(Buffer.from(f), 't', 0);
     expect(socket.sent).toEqual(frames(6));
   });
 
   it('reports each frame that reached the socket with its topic and receive time', () => {
     const { outbox, sentHook } = setup({ rate: 10, burst: 1 });
-    outbox.push('a', 'tree', 111);
-    outbox.push('b', 'tasks', 222);
+    outbox.push(Buffer.from('a'), 'tree', 111);
+    outbox.push(Buffer.from('b'), 'tasks', 222);
     expect(sentHook).toEqual([['tree', 111]]);
     jest.advanceTimersByTime(100);
     expect(sentHook).toEqual([
@@ -112,24 +112,24 @@ describe('Outbox', () => {
   it('sends nothing to a socket that is no longer open', () => {
     const { socket, outbox, sentHook } = setup();
     socket.readyState = 3;
-    outbox.push('a', 't', 0);
+    outbox.push(Buffer.from('a'), 't', 0);
     expect(socket.sent).toEqual([]);
     expect(sentHook).toEqual([]);
   });
 
   it.each<[number]>([[1], [2], [10]])('queue past queueMax %i: overflow once, nothing more sent', (queueMax) => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, queueMax });
-    outbox.push('first', 't', 0);
-    for (const f of frames(queueMax)) outbox.push(f, 't', 0);
+    outbox.push(Buffer.from('first'), 't', 0);
+    for (const f of frames(queueMax)) outbox.push(Buffer.from(f), 't', 0);
     expect(overflow).not.toHaveBeenCalled();
     expect(outbox.length).toBe(queueMax);
 
-    outbox.push('one too many', 't', 0);
+    outbox.push(Buffer.from('one too many'), 't', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(outbox.length).toBe(0);
     expect(queuedNow()).toBe(0);
 
-    outbox.push('after', 't', 0);
+    outbox.push(Buffer.from('after'), 't', 0);
     jest.advanceTimersByTime(60_000);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(socket.sent).toEqual(['first']);
@@ -138,20 +138,20 @@ describe('Outbox', () => {
   it('socket bufferedAmount past maxBufferedBytes on push: overflow', () => {
     const { socket, outbox, overflow } = setup({ maxBufferedBytes: 1024 });
     socket.bufferedAmount = 1024;
-    outbox.push('a', 't', 0);
+    outbox.push(Buffer.from('a'), 't', 0);
     expect(overflow).not.toHaveBeenCalled();
     expect(socket.sent).toEqual(['a']);
 
     socket.bufferedAmount = 1025;
-    outbox.push('b', 't', 0);
-    outbox.push('c', 't', 0);
+    outbox.push(Buffer.from('b'), 't', 0);
+    outbox.push(Buffer.from('c'), 't', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(socket.sent).toEqual(['a']);
   });
 
   it('socket bufferedAmount past maxBufferedBytes while draining: overflow, queue dropped', () => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, maxBufferedBytes: 1024 });
-    for (const f of frames(4)) outbox.push(f, 't', 0);
+    for (const f of frames(4)) outbox.push(Buffer.from(f), 't', 0);
     expect(queuedNow()).toBe(3);
     socket.bufferedAmount = 5000;
     jest.advanceTimersByTime(1000);
@@ -165,11 +165,11 @@ describe('Outbox', () => {
   it('an overflow in the middle of a drain keeps the queued count balanced', () => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 3000, burst: 3, maxBufferedBytes: 450 });
     // Like a real slow socket: what is sent stays buffered.
-    socket.send = function (d: string) {
-      this.sent.push(d);
+    socket.send = function (d: Buffer) {
+      this.sent.push(d.toString());
       this.bufferedAmount += 100;
     };
-    for (const f of frames(7)) outbox.push(f.padEnd(100, '.'), 't', 0);
+    for (const f of frames(7)) outbox.push(Buffer.from(f.padEnd(100, '.')), 't', 0);
     jest.advanceTimersByTime(10);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(socket.sent.length).toBeGreaterThan(3);
@@ -179,7 +179,7 @@ describe('Outbox', () => {
 
   it('close() drops the queue, stops the timer, and the queued deltas sum back to 0', () => {
     const { socket, outbox, deltas, overflow, queuedNow } = setup({ rate: 10, burst: 2 });
-    for (const f of frames(7)) outbox.push(f, 't', 0);
+    for (const f of frames(7)) outbox.push(Buffer.from(f), 't', 0);
     jest.advanceTimersByTime(200);
     expect(socket.sent).toEqual(frames(4));
     expect(queuedNow()).toBe(3);
@@ -191,7 +191,7 @@ describe('Outbox', () => {
     expect(jest.getTimerCount()).toBe(0);
 
     outbox.close();
-    outbox.push('late', 't', 0);
+    outbox.push(Buffer.from('late'), 't', 0);
     jest.advanceTimersByTime(10_000);
     expect(socket.sent).toEqual(frames(4));
     expect(queuedNow()).toBe(0);
@@ -200,7 +200,7 @@ describe('Outbox', () => {
 
   it('close() with an empty queue reports no delta', () => {
     const { outbox, deltas } = setup();
-    outbox.push('a', 't', 0);
+    outbox.push(Buffer.from('a'), 't', 0);
     outbox.close();
     expect(deltas).toEqual([]);
   });
