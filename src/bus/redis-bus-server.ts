@@ -47,11 +47,20 @@ export class RedisBusServer extends ServerRedis {
   }
 
   start(callback?: () => void): void {
-    this.bindEvents(this.subClient, this.pubClient);
     for (const client of [this.subClient, this.pubClient]) {
       client.connect().catch((err: Error) => this.logger.warn(`Redis not reachable yet (${err.message}); retrying`));
     }
+    this.bindEvents(this.subClient, this.pubClient);
     callback?.();
+  }
+
+  /** Shutdown must not fail because Redis is gone: QUIT what answers, drop the rest. */
+  async close(): Promise<void> {
+    this.isManuallyClosed = true;
+    for (const client of [this.pubClient, this.subClient]) {
+      if (client?.status === 'ready') await client.quit().catch(() => client.disconnect());
+      else client?.disconnect();
+    }
   }
 
   /** True while the subscriber connection is up, i.e. while events can arrive. */

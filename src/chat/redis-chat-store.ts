@@ -125,8 +125,10 @@ export class RedisChatStore implements ChatStore {
     return replies?.[0]?.[1] === 1;
   }
 
+  /** QUIT when connected; a Redis that is gone cannot answer it, so just drop the socket. */
   async close(): Promise<void> {
-    if (this.redis.status !== 'end') await this.redis.quit();
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
   }
 
   private roomKey(uuid: string): string {
