@@ -46,7 +46,7 @@ import { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
-import { Child, args, benchChannels, machine, median, percentile, printMachine, sleep } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
 
 const opt = args({ members: 1000, events: 20, rounds: 3, warmup: 3, gap: 100, messages: 200, senders: 10, procs: 2, redis: 'redis://127.0.0.1:6379', prof: '' });
 const N = opt.members;
@@ -79,27 +79,6 @@ procs.forEach((p, k) => p.on('done', (msg) => waiters[k].get(msg.id)?.(msg)));
 /** Member (and /ws socket) i lives in process i % procs, at index floor(i / procs) there. */
 const where = (i) => ({ k: i % opt.procs, socket: Math.floor(i / opt.procs) });
 const perProc = procs.map((_, k) => Math.floor(N / opt.procs) + (k < N % opt.procs ? 1 : 0));
-
-async function clockCheck() {
-  const deltas = [];
-  for (let i = 0; i < 5; i++) {
-    for (const p of procs) {
-      const { sent, now } = await p.call('clock', { sent: process.hrtime.bigint() });
-      deltas.push(Number(now - sent) / 1e6);
-    }
-  }
-  if (Math.min(...deltas) < 0) throw new Error(`hrtime not comparable across processes: ${deltas}`);
-  return { min: Math.min(...deltas), max: Math.max(...deltas) };
-}
-
-async function waitSubscribed(channel) {
-  for (let i = 0; i < 250; i++) {
-    const [, n] = await pub.pubsub('NUMSUB', channel);
-    if (Number(n) >= 1) return;
-    await sleep(20);
-  }
-  throw new Error(`nobody subscribed to ${channel}`);
-}
 
 function startServer() {
   const env = {
@@ -269,7 +248,7 @@ async function cleanRedis() {
 // Read before the run: the source tree may move while it runs.
 const m = machine();
 const started = Date.now();
-const clock = await clockCheck();
+const clock = await clockCheck(procs);
 console.error(`clock check: IPC mark seen by the client processes ${clock.min.toFixed(3)}..${clock.max.toFixed(3)} ms later (>= 0: one clock)`);
 
 console.error(`signing ${N} tokens...`);
@@ -283,8 +262,8 @@ const tput = [];
 let joinMs, wsMs, joinUpdates, cleanup;
 try {
   const { port } = await server.once('ready');
-  await waitSubscribed(channelEnv.CHANNEL_CHAT);
-  await waitSubscribed(channelEnv.CHANNEL_PUSH);
+  await waitSubscribed(pub, channelEnv.CHANNEL_CHAT);
+  await waitSubscribed(pub, channelEnv.CHANNEL_PUSH);
 
   // Members: subscribe, then JOIN, each waiting for its answer; in process i % procs.
   const chatFrames = procs.map(() => []);

@@ -32,7 +32,7 @@ import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
-import { Child, args, benchChannels, machine, median, percentile, printMachine, sleep } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
 
 const opt = args({ sizes: '1000,4000', events: 20, rounds: 3, warmup: 3, gap: 100, selective: 4000, share: 40, procs: 2, redis: 'redis://127.0.0.1:6379', prof: '' });
 const SIZES = opt.sizes.split(',').map(Number);
@@ -74,28 +74,6 @@ await Promise.all(procs.map((p) => p.once('ready')));
 // One 'done' listener per client process, dispatching to the waiter of that event.
 const waiters = procs.map(() => new Map());
 procs.forEach((p, k) => p.on('done', (msg) => waiters[k].get(msg.id)?.(msg)));
-
-/** The clock check: a mark sent over IPC must be seen later (>= 0) and soon (IPC latency) by each child. */
-async function clockCheck() {
-  const deltas = [];
-  for (let i = 0; i < 5; i++) {
-    for (const p of procs) {
-      const { sent, now } = await p.call('clock', { sent: process.hrtime.bigint() });
-      deltas.push(Number(now - sent) / 1e6);
-    }
-  }
-  if (Math.min(...deltas) < 0) throw new Error(`hrtime not comparable across processes: ${deltas}`);
-  return { min: Math.min(...deltas), max: Math.max(...deltas) };
-}
-
-async function waitSubscribed(channel) {
-  for (let i = 0; i < 250; i++) {
-    const [, n] = await pub.pubsub('NUMSUB', channel);
-    if (Number(n) >= 1) return;
-    await sleep(20);
-  }
-  throw new Error(`nobody subscribed to ${channel}`);
-}
 
 function startServer(kind) {
   const opts =
@@ -161,7 +139,7 @@ async function scenario(name, kind, sessions) {
   const server = startServer(kind);
   try {
     const { port } = await server.once('ready');
-    await waitSubscribed(CHANNEL);
+    await waitSubscribed(pub, CHANNEL);
     const url = `ws://127.0.0.1:${port}/ws`;
     const share = procs.map(() => []);
     const expected = procs.map(() => 0);
@@ -209,7 +187,7 @@ async function scenario(name, kind, sessions) {
 // Read before the run: the source tree may move while it runs (others commit and rebuild).
 const m = machine();
 const started = Date.now();
-const clock = await clockCheck();
+const clock = await clockCheck(procs);
 console.error(`clock check: IPC mark seen by the client processes ${clock.min.toFixed(3)}..${clock.max.toFixed(3)} ms later (>= 0: one clock)`);
 
 const everyone = (n) => Array.from({ length: n }, (_, i) => ({ frame: subscribeFrame(i, BENCH_WS), receives: true }));

@@ -176,3 +176,26 @@ export function printMachine(m) {
   console.log(`node: ${m.node}; source tree at start: ${m.commit}`);
   console.log(`command: ${m.command}`);
 }
+
+/** The clock check: a mark sent over IPC must be seen later (>= 0) and soon (IPC latency) by each child. */
+export async function clockCheck(procs) {
+  const deltas = [];
+  for (let i = 0; i < 5; i++) {
+    for (const p of procs) {
+      const { sent, now } = await p.call('clock', { sent: process.hrtime.bigint() });
+      deltas.push(Number(now - sent) / 1e6);
+    }
+  }
+  if (Math.min(...deltas) < 0) throw new Error(`hrtime not comparable across processes: ${deltas}`);
+  return { min: Math.min(...deltas), max: Math.max(...deltas) };
+}
+
+/** Waits until someone is subscribed to `channel` (PUBSUB NUMSUB through the `pub` client). */
+export async function waitSubscribed(pub, channel) {
+  for (let i = 0; i < 250; i++) {
+    const [, n] = await pub.pubsub('NUMSUB', channel);
+    if (Number(n) >= 1) return;
+    await sleep(20);
+  }
+  throw new Error(`nobody subscribed to ${channel}`);
+}
