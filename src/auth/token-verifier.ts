@@ -34,9 +34,10 @@ export class TokenVerifier {
     const { issuer, audience } = this.config.jwt;
     let claims: Record<string, unknown>;
     try {
-      claims = this.usesJwks(token)
+      const alg = this.algorithmOf(token);
+      claims = this.usesJwks(alg)
         ? (await jwtVerify(token, this.jwks!, { issuer, audience, algorithms: ASYMMETRIC })).payload
-        : await this.jwt.verifyAsync(token, { ...this.keyFor(token), issuer, audience });
+        : await this.jwt.verifyAsync(token, { ...this.keyFor(alg), issuer, audience });
     } catch (err) {
       if (err instanceof AuthError) throw err;
       throw new AuthError(reasonOf(err));
@@ -46,22 +47,20 @@ export class TokenVerifier {
     return identity;
   }
 
-  private header(token: string): { alg?: string } {
+  private algorithmOf(token: string): Algorithm {
     const header = this.jwt.decode(token, { complete: true })?.header as { alg?: string } | undefined;
     if (!header) throw new AuthError('malformed token');
-    return header;
+    return (header.alg ?? '') as Algorithm;
   }
 
   /** Asymmetric tokens go to the JWKS when one is configured and no static key takes them. */
-  private usesJwks(token: string): boolean {
-    const alg = this.header(token).alg as Algorithm;
+  private usesJwks(alg: Algorithm): boolean {
     return Boolean(this.jwks) && ASYMMETRIC.includes(alg) && !this.config.jwt.publicKey;
   }
 
   /** Key and allowed algorithms for this token; `alg: none` is never among them. */
-  private keyFor(token: string): JwtVerifyOptions {
+  private keyFor(alg: Algorithm): JwtVerifyOptions {
     const { secret, publicKey } = this.config.jwt;
-    const alg = this.header(token).alg as Algorithm;
     if (secret && HMAC.includes(alg)) return { secret, algorithms: HMAC };
     if (publicKey && ASYMMETRIC.includes(alg)) return { publicKey, algorithms: ASYMMETRIC };
     throw new AuthError(`algorithm not accepted: ${alg || 'none'}`);
