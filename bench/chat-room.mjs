@@ -46,7 +46,7 @@ import { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
-import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, serviceEnv, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
 
 const opt = args({ members: 1000, events: 20, rounds: 3, warmup: 3, gap: 100, messages: 200, senders: 10, procs: 2, redis: 'redis://127.0.0.1:6379', prof: '' });
 const N = opt.members;
@@ -81,12 +81,7 @@ const where = (i) => ({ k: i % opt.procs, socket: Math.floor(i / opt.procs) });
 const perProc = procs.map((_, k) => Math.floor(N / opt.procs) + (k < N % opt.procs ? 1 : 0));
 
 function startServer() {
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    JWT_SECRET: SECRET,
-    API_KEY: 'bench-api-key',
+  const env = serviceEnv(SECRET, {
     REDIS_URL: opt.redis,
     ...channelEnv,
     // The sender bursts `messages` POSTs: neither the chat rate nor the inbound frame limit may refuse them.
@@ -100,7 +95,7 @@ function startServer() {
     PING_INTERVAL_MS: '600000',
     CHAT_PRESENCE_TIMEOUT_MS: '600000',
     SHUTDOWN_GRACE_MS: '1000',
-  };
+  });
   const execArgv = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${opt.prof}`] : [];
   return new Child('server.mjs', ['switchboard'], { name: 'switchboard', execArgv, env: { BENCH_SERVER_OPTS: JSON.stringify({ env }) } });
 }

@@ -32,7 +32,7 @@ import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
-import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, serviceEnv, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
 
 const opt = args({ sizes: '1000,4000', events: 20, rounds: 3, warmup: 3, gap: 100, selective: 4000, share: 40, procs: 2, redis: 'redis://127.0.0.1:6379', prof: '' });
 const SIZES = opt.sizes.split(',').map(Number);
@@ -80,12 +80,7 @@ function startServer(kind) {
     kind === 'ws-redis'
       ? { channel: CHANNEL, redisUrl: opt.redis }
       : {
-          env: {
-            HOST: '127.0.0.1',
-            PORT: '0',
-            LOG_LEVEL: 'silent',
-            JWT_SECRET: SECRET,
-            API_KEY: 'bench-api-key',
+          env: serviceEnv(SECRET, {
             REDIS_URL: opt.redis,
             ...channelEnv,
             // Flow control must not pace the bench: a few events/s per session, far below this.
@@ -94,7 +89,7 @@ function startServer(kind) {
             // No liveness pings in the middle of a measurement (the baseline sends none either).
             PING_INTERVAL_MS: '600000',
             SHUTDOWN_GRACE_MS: '1000',
-          },
+          }),
         };
   // --prof DIR: a V8 CPU profile of each server process, written to DIR when it exits.
   const execArgv = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${opt.prof}`] : [];

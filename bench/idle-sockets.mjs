@@ -15,7 +15,7 @@
  */
 import { JwtService } from '@nestjs/jwt';
 import { randomBytes } from 'node:crypto';
-import { Child, args, machine, median, printMachine, sleep } from './lib/common.mjs';
+import { Child, args, machine, median, printMachine, sleep, serviceEnv } from './lib/common.mjs';
 
 const opt = args({ n: 2000, reps: 3, warmup: 200, servers: 'ws,switchboard,nest-ws,switchboard-connected' });
 const KINDS = opt.servers.split(',');
@@ -54,13 +54,7 @@ const tokens = Array.from({ length: total }, (_, i) => token(i));
 const frameFor = (kind, jwtToken) =>
   kind === 'nest-ws' ? JSON.stringify({ event: 'subscribe', data: { jwt: jwtToken } }) : JSON.stringify({ '@type': 'subscribe', jwt: jwtToken });
 
-const serverEnv = {
-  HOST: '127.0.0.1',
-  PORT: '0',
-  LOG_LEVEL: 'silent',
-  JWT_SECRET: SECRET,
-  API_KEY: 'bench-api-key',
-};
+const serverEnv = serviceEnv(SECRET);
 
 const clients = new Child('clients.mjs', [], { name: 'clients' });
 await clients.once('ready');

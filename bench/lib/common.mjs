@@ -199,3 +199,8 @@ export async function waitSubscribed(pub, channel) {
   }
   throw new Error(`nobody subscribed to ${channel}`);
 }
+
+/** The environment of a Switchboard under test: loopback, random port, quiet, plus `extra`. */
+export function serviceEnv(secret, extra = {}) {
+  return { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', JWT_SECRET: secret, API_KEY: 'bench-api-key', ...extra };
+}
