@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
@@ -14,7 +14,7 @@ describe('/ws events over a real Redis', () => {
   beforeAll(async () => {
     ch = testChannels();
     backend = new Backend();
-    app = await startInstance({ ...ch, REDIS_URL: 'redis://127.0.0.1:6379' });
+    app = await startInstance({ ...ch, REDIS_URL });
     await waitSubscribed(backend, ch.CHANNEL_TREE);
     alice = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'alice', roles: ['r-alice', 'r-common'], workspaces: [W1, W2, PERSONAL_ALICE] }));
     bob = await Client.subscribed(`${app.wsUrl}/ws/event`, token({ name: 'bob', roles: 'r-bob,r-common', workspaces: [W2] }));

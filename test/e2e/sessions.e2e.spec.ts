@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -14,7 +14,7 @@ describe('subscribe, token life and limits on /ws', () => {
     backend = new Backend();
     app = await startInstance({
       ...ch,
-      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_URL,
       TOKEN_EXPIRY_GRACE_SECONDS: '1',
       CLIENT_FRAME_RATE: '5',
       CLIENT_FRAME_BURST: '10',
