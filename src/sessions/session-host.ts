@@ -177,8 +177,9 @@ export class SessionHost {
   }
 
   /**
-   * Renewal (PROTOCOL 2): the `expiring` frame, the `idm` prompts an unmodified Cells client
-   * renews on (events endpoint only), then, at the end of the grace, 4401 `token expired`.
+   * Renewal (PROTOCOL 2): the `expiring` frame and the `idm` prompts an unmodified Cells
+   * client renews on, then, at the end of the grace, 4401 `token expired`. Both notices go
+   * to `/ws` only: the Cells chat UI does not renew, and may show an unknown frame as a message.
    * Each (re-)subscribe plans again; steps already past are skipped, so a client that
    * re-sends the same token is not prompted in a loop.
    */
@@ -191,7 +192,8 @@ export class SessionHost {
       const now = Date.now();
       const iat = typeof identity.claims.iat === 'number' ? identity.claims.iat : now / 1000;
       const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
-      steps = pendingSteps(renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds, prompt: this.endpoint === 'events' }), now);
+      const events = this.endpoint === 'events';
+      steps = pendingSteps(renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events }), now);
     }
     const [step, ...rest] = steps;
     if (!step) return;

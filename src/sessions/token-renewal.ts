@@ -5,8 +5,10 @@
  * - `prompt`: an `idm` frame about the session's own user. The Cells web client never
  *   renews by itself, but on any `idm` frame it reloads its workspaces and then subscribes
  *   again with `getOrUpdateJwt()`, which fetches a fresh token once the current one is
- *   within 5 s of its expiry. So the first prompt goes 3 s before `exp`, and a second one
- *   halfway through the grace (the token has expired by then, whatever the client's clock).
+ *   within 5 s of its expiry (by the client's clock). So the first prompt goes 3 s before
+ *   `exp`, and a second one halfway through the grace, for a client whose clock is behind.
+ *   A client more than that behind re-sends its expired token, which is refused (4401), as
+ *   it would have been closed at the end of the grace anyway.
  * - `expired`: the end of the grace: error frame and close 4401.
  */
 export type RenewalKind = 'expiring' | 'prompt' | 'expired';

@@ -115,7 +115,7 @@ export interface LocatingQueueOptions {
   locator: NodeLocator;
   /** Receives events in node order, with a path. Must not throw. */
   deliver: (e: NodeChangeEvent, topic: string) => void;
-  /** An event dropped: `no_path` (no lookup endpoint), `lookup_failed`, `lookup_busy`. */
+  /** An event dropped: `no_path` (no lookup endpoint), `lookup_failed`, `lookup_busy`, `error` (deliver threw). */
   drop: (topic: string, reason: string) => void;
   /** Lookups under way at once. */
   maxLookups?: number;
@@ -159,9 +159,20 @@ export class LocatingQueue {
     void locator.locate(uuid).then((path) => {
       const later = this.waiting.get(uuid) ?? [];
       this.waiting.delete(uuid);
-      if (path === undefined) this.opts.drop(topic, 'lookup_failed');
-      else this.opts.deliver(withPath(e, path), topic);
-      for (const next of later) this.push(next.e, next.topic);
+      // From a promise: a throw here would be an unhandled rejection, and strand `later`.
+      try {
+        if (path === undefined) this.opts.drop(topic, 'lookup_failed');
+        else this.opts.deliver(withPath(e, path), topic);
+      } catch {
+        this.opts.drop(topic, 'error');
+      }
+      for (const next of later) {
+        try {
+          this.push(next.e, next.topic);
+        } catch {
+          this.opts.drop(next.topic, 'error');
+        }
+      }
     });
   }
 }

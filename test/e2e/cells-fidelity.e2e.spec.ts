@@ -280,6 +280,8 @@ describe('token renewal without a gap', () => {
       awareRenewals++;
       aware.send({ '@type': 'subscribe', jwt: token({ name: 'alice' }, { expiresIn: LIFETIME }) });
     });
+    // /chat gets neither notice (the Cells chat UI could show it as a message): it expires as before.
+    const chat = await Client.subscribed(`${app.wsUrl}/chat`, token({ name: 'alice' }, { expiresIn: LIFETIME }));
     let closedEarly = false;
     void cells.closed.then(() => (closedEarly = true));
     void aware.closed.then(() => (closedEarly = true));
@@ -306,6 +308,8 @@ describe('token renewal without a gap', () => {
     // The aware client renewed on `expiring`, before any prompt was due.
     expect(aware.frames.filter((f) => f['@type'] === 'idm')).toEqual([]);
     expect(aware.frames.find((f) => f['@type'] === 'expiring')).toEqual({ '@type': 'expiring', expiresAt: expect.any(Number) });
+    expect(await chat.closed).toEqual({ code: 4401, reason: 'token expired' });
+    expect(chat.frames.filter((f) => f['@type'] === 'expiring' || f['@type'] === 'idm')).toEqual([]);
     cells.close();
     aware.close();
   }, 25_000);
