@@ -50,7 +50,7 @@ export class Revocations implements OnApplicationShutdown {
    */
   async isRevoked(identity: Identity): Promise<boolean> {
     const keys = keysOf(identity.user, identity.subject);
-    let revokedAt = Math.max(0, ...keys.map((k) => this.localAt(k)));
+    let revokedAt = 0;
     if (this.redis) {
       try {
         const values = await this.redis.mget(...keys.map((k) => KEY_PREFIX + k));
@@ -60,21 +60,28 @@ export class Revocations implements OnApplicationShutdown {
         this.failing(`revocations not readable, using this instance's: ${(err as Error).message}`);
       }
     }
-    if (revokedAt === 0) return false;
-    const iat = identity.claims.iat;
-    return typeof iat !== 'number' || iat * 1000 < revokedAt;
+    // Read after the await: a deletion seen on the bus meanwhile counts too.
+    return issuedBefore(identity, Math.max(revokedAt, this.localRevokedAt(keys)));
+  }
+
+  /** The same check against what this instance saw on the bus only: synchronous. */
+  revokedLocally(identity: Identity): boolean {
+    return issuedBefore(identity, this.localRevokedAt(keysOf(identity.user, identity.subject)));
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.redis?.quit().catch(() => this.redis?.disconnect());
   }
 
-  private localAt(key: string): number {
-    const at = this.local.get(key);
-    if (at === undefined) return 0;
-    if (at + this.ttlMs > Date.now()) return at;
-    this.local.delete(key);
-    return 0;
+  private localRevokedAt(keys: string[]): number {
+    let latest = 0;
+    for (const key of keys) {
+      const at = this.local.get(key);
+      if (at === undefined) continue;
+      if (at + this.ttlMs > Date.now()) latest = Math.max(latest, at);
+      else this.local.delete(key);
+    }
+    return latest;
   }
 
   /** Logged once per outage, not per subscribe. */
@@ -83,6 +90,13 @@ export class Revocations implements OnApplicationShutdown {
     this.redisFailing = true;
     this.log.warn(message);
   }
+}
+
+/** Whether the token may have been issued before `revokedAt` (ms; 0: never revoked). */
+function issuedBefore(identity: Identity, revokedAt: number): boolean {
+  if (revokedAt === 0) return false;
+  const iat = identity.claims.iat;
+  return typeof iat !== 'number' || iat * 1000 < revokedAt;
 }
 
 function keysOf(login: string | undefined, subject: string | undefined): string[] {

@@ -125,7 +125,8 @@ export class SessionHost {
       const identity = await this.verifier.verify(jwt);
       const revoked = await this.revocations?.isRevoked(identity);
       if (seq !== session.subscribeSeq || !this.registry.get(session.id)) return; // superseded or gone
-      if (revoked) {
+      // Checked again now: a deletion handled here while Redis answered must not slip through.
+      if (revoked || this.revocations?.revokedLocally(identity)) {
         // A deleted user's token, issued before the deletion: refused everywhere (PROTOCOL 2).
         this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'user removed' });
         session.reply({ '@type': 'error', error: 'user removed' });

@@ -28,6 +28,7 @@ describe('Revocations (embedded: in memory)', () => {
     const r = new Revocations(loadConfig({}));
     r.revoke(user, deletedAt);
     expect(await r.isRevoked(who)).toBe(expected);
+    expect(r.revokedLocally(who)).toBe(expected);
   });
 
   it('forgets a deletion once no token issued before it can be alive (max lifetime + grace)', async () => {
