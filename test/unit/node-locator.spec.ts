@@ -64,6 +64,21 @@ describe('NodeLocator', () => {
     expect(locator.cached('b')).toBeUndefined();
   });
 
+  it.each<[string, typeof fetch]>([
+    ['unreachable (fetch rejects)', (() => Promise.reject(new TypeError('fetch failed'))) as unknown as typeof fetch],
+    [
+      'too slow (aborted by the timeout)',
+      ((_url: URL, init: RequestInit) =>
+        new Promise((_resolve, reject) => init.signal!.addEventListener('abort', () => reject(init.signal!.reason)))) as unknown as typeof fetch,
+    ],
+    ['a body that is not JSON', (() => Promise.resolve(new Response('<html>', { status: 200 }))) as unknown as typeof fetch],
+    ['a body past 64 KiB', (() => Promise.resolve(new Response(JSON.stringify({ Path: 'x'.repeat(70_000) }), { status: 200 }))) as unknown as typeof fetch],
+  ])('%s: undefined, not cached', async (_name, fetchFn) => {
+    const locator = new NodeLocator({ url: 'http://lookup/nodes', fetchFn, timeoutMs: 50 });
+    expect(await locator.locate('u')).toBeUndefined();
+    expect(locator.size).toBe(0);
+  });
+
   it('without a URL, never asks', async () => {
     const f = fakeFetch({});
     const locator = new NodeLocator({ fetchFn: f.fn });
