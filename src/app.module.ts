@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
+import { Revocations } from './auth/revocations.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { Bus } from './bus/bus.js';
 import { ChatService } from './chat/chat.service.js';
@@ -36,6 +37,7 @@ export class AppModule {
         { provide: CONFIG, useValue: config },
         Metrics,
         TokenVerifier,
+        Revocations,
         TopicRouter,
         Fanout,
         Bus,

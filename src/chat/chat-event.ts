@@ -7,8 +7,10 @@ import { parseRoomType, type ChatMessage, type ChatRoom } from './chat-types.js'
 
 /**
  * Cells `chat.ChatEvent`: `{"Message"?, "Room"?, "Details"?}`.
- * A deletion is `{"Message": <the deleted message>, "Details": "DELETE_MSG"}`, as Cells
- * publishes it; any other Details is free text and does not change the meaning.
+ * A deletion is `{"Message": <the deleted message>, "Details": "DELETE"}`: what the Cells
+ * chat service publishes (broker/chat DeleteMessage); `"DELETE_MSG"` (what Switchboard
+ * itself publishes) is accepted too. Any other Details is free text and does not change the
+ * meaning (Cells sends "PUT" with a Room).
  */
 export interface ChatEvent {
   Message?: ChatMessage;
@@ -17,6 +19,12 @@ export interface ChatEvent {
 }
 
 export const DELETE_DETAILS = 'DELETE_MSG';
+/** The Details values that make a ChatEvent with a Message a deletion. */
+const DELETIONS = new Set([DELETE_DETAILS, 'DELETE']);
+
+export function isDeletion(e: ChatEvent): boolean {
+  return e.Details !== undefined && DELETIONS.has(e.Details);
+}
 
 /** Throws SchemaError unless the payload is a ChatEvent with a Message or a Room. */
 export function parseChatEvent(raw: unknown): ChatEvent {
@@ -38,7 +46,7 @@ export function parseChatEvent(raw: unknown): ChatEvent {
  */
 export function chatFrame(e: ChatEvent): { roomUuid: string; frame: object } {
   if (e.Message) {
-    const frame = e.Details === DELETE_DETAILS ? { '@type': DELETE_DETAILS, Message: e.Message } : e.Message;
+    const frame = isDeletion(e) ? { '@type': DELETE_DETAILS, Message: e.Message } : e.Message;
     return { roomUuid: e.Message.RoomUuid, frame };
   }
   return { roomUuid: e.Room!.Uuid, frame: { '@type': 'ROOM_UPDATE', Room: e.Room } };

@@ -134,8 +134,11 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     const ref = parseRoomRef(msg.Room);
     const { Offset, Limit } = parseHistoryRequest(isRecord(msg.Message) ? optString(msg.Message, 'Message', 'Message') : undefined);
     const room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
-    // The same answer whether the room exists or not: a non-member learns nothing.
-    if (!room || !session.rooms.has(room.Uuid)) return refuse(session, 'room not joined', { Room: ref });
+    // Not a member (yet): no answer, whether the room exists or not, so a non-member learns
+    // nothing. The Cells chat UI sends HISTORY before its JOIN and asks again on the
+    // ROOM_UPDATE the JOIN brings; it would show an error frame as a message. Cells itself
+    // answers nothing for a room it does not know.
+    if (!room || !session.rooms.has(room.Uuid)) return;
     const [users, messages] = await Promise.all([this.board.read(room.Uuid), this.store.listMessages(room.Uuid, Offset, Limit)]);
     if (!this.current(session, identity) || !session.rooms.has(room.Uuid)) return;
     session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });

@@ -26,9 +26,15 @@ export interface Config {
     issuer?: string;
     audience?: string;
     expiryGraceSeconds: number;
+    /** The `expiring` frame goes out this long before `exp` (at most half the token's lifetime); 0: never. */
+    renewBeforeSeconds: number;
+    /** The longest a token lives: how long a user deletion is remembered (with the grace). */
+    maxLifetimeSeconds: number;
   };
   /** Optional HTTP resolver answering the workspaces of a token (PROTOCOL 3.1). */
   workspacesUrl?: string;
+  /** Optional HTTP endpoint answering a node's path from its uuid (PROTOCOL 3.2). */
+  nodeLookupUrl?: string;
   nodeBatchWindowMs: number;
   nodeBatchMaxWaitMs: number;
   logLevel: string;
@@ -140,8 +146,11 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: str('JWT_ISSUER'),
       audience: str('JWT_AUDIENCE'),
       expiryGraceSeconds: int('TOKEN_EXPIRY_GRACE_SECONDS', 30, 0, 86_400),
+      renewBeforeSeconds: int('TOKEN_RENEW_BEFORE_SECONDS', 60, 0, 86_400),
+      maxLifetimeSeconds: int('TOKEN_MAX_LIFETIME_SECONDS', 86_400, 60, 31 * 86_400),
     },
     workspacesUrl: url('WORKSPACES_URL', ['http:', 'https:']),
+    nodeLookupUrl: url('NODE_LOOKUP_URL', ['http:', 'https:']),
     nodeBatchWindowMs,
     nodeBatchMaxWaitMs,
     logLevel,

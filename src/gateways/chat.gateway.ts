@@ -1,6 +1,7 @@
 import { Inject, Logger } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { Revocations } from '../auth/revocations.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { ChatService } from '../chat/chat.service.js';
 import { SchemaError, type Json } from '../common/schema.js';
@@ -24,12 +25,24 @@ export class ChatGateway implements OnGatewayConnection {
     @Inject(CONFIG) config: Config,
     metrics: Metrics,
     private readonly chat: ChatService,
+    revocations: Revocations,
   ) {
-    this.host = new SessionHost('chat', chat.registry, verifier, config, metrics, {
-      frame: (session, msg) => this.frame(session, msg),
-      subscribed: (session, previous, jwt) => void this.run(session, this.chat.subscribed(session, previous, jwt)),
-      closed: (session) => this.chat.closed(session),
-    });
+    this.host = new SessionHost(
+      'chat',
+      chat.registry,
+      verifier,
+      config,
+      metrics,
+      {
+        frame: (session, msg) => this.frame(session, msg),
+        subscribed: (session, previous, jwt) => void this.run(session, this.chat.subscribed(session, previous, jwt)),
+        closed: (session) => this.chat.closed(session),
+      },
+      revocations,
+    );
+    if (!config.chat.nodeAuthUrl) {
+      this.log.warn('CHAT_NODE_AUTH_URL is not set: every JOIN of a NODE chat room (comments on a file or folder) is refused');
+    }
   }
 
   handleConnection(socket: WebSocket): void {

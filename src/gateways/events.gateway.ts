@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { Revocations } from '../auth/revocations.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
@@ -23,11 +24,19 @@ export class EventsGateway implements OnGatewayConnection {
   readonly host: SessionHost;
   rooms?: RoomCommands;
 
-  constructor(verifier: TokenVerifier, @Inject(CONFIG) config: Config, metrics: Metrics) {
-    this.host = new SessionHost('events', new SessionRegistry(), verifier, config, metrics, {
-      frame: (session, msg) => this.frame(session, msg),
-      subscribed: (session) => this.rooms?.recheck(session),
-    });
+  constructor(verifier: TokenVerifier, @Inject(CONFIG) config: Config, metrics: Metrics, revocations: Revocations) {
+    this.host = new SessionHost(
+      'events',
+      new SessionRegistry(),
+      verifier,
+      config,
+      metrics,
+      {
+        frame: (session, msg) => this.frame(session, msg),
+        subscribed: (session) => this.rooms?.recheck(session),
+      },
+      revocations,
+    );
   }
 
   handleConnection(socket: WebSocket): void {

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { AuthError } from '../auth/auth-error.js';
+import type { Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { isRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
@@ -9,6 +10,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { Outbox } from './outbox.js';
 import { Session, type Endpoint } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
+import { pendingSteps, renewalPlan, type RenewalStep } from './token-renewal.js';
 
 /** Close codes of PROTOCOL 7. */
 export const Close = {
@@ -44,6 +46,7 @@ export class SessionHost {
     private readonly config: Config,
     private readonly metrics: Metrics,
     private readonly events: SessionEvents,
+    private readonly revocations?: Revocations,
   ) {
     this.log = new Logger(`${endpoint}-sessions`);
   }
@@ -120,7 +123,15 @@ export class SessionHost {
     const seq = ++session.subscribeSeq;
     try {
       const identity = await this.verifier.verify(jwt);
+      const revoked = await this.revocations?.isRevoked(identity);
       if (seq !== session.subscribeSeq || !this.registry.get(session.id)) return; // superseded or gone
+      // Checked again now: a deletion handled here while Redis answered must not slip through.
+      if (revoked || this.revocations?.revokedLocally(identity)) {
+        // A deleted user's token, issued before the deletion: refused everywhere (PROTOCOL 2).
+        this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'user removed' });
+        session.reply({ '@type': 'error', error: 'user removed' });
+        return this.close(session, Close.forbidden, 'user removed');
+      }
       const previous = session.identity;
       this.registry.setIdentity(session, identity);
       if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
@@ -166,14 +177,38 @@ export class SessionHost {
     socket.close(code, reason);
   }
 
-  private armExpiry(session: Session): void {
+  /**
+   * Renewal (PROTOCOL 2): the `expiring` frame and the `idm` prompts an unmodified Cells
+   * client renews on, then, at the end of the grace, 4401 `token expired`. Both notices go
+   * to `/ws` only: the Cells chat UI does not renew, and may show an unknown frame as a message.
+   * Each (re-)subscribe plans again; steps already past are skipped, so a client that
+   * re-sends the same token is not prompted in a loop.
+   */
+  private armExpiry(session: Session, steps?: RenewalStep[]): void {
     clearTimeout(session.expiryTimer);
-    const exp = session.identity?.exp;
-    if (exp === undefined) return;
-    const delay = (exp + this.config.jwt.expiryGraceSeconds) * 1000 - Date.now();
+    const identity = session.identity;
+    if (!identity || identity.exp === undefined) return;
+    const { exp } = identity;
+    if (!steps) {
+      const now = Date.now();
+      const iat = typeof identity.claims.iat === 'number' ? identity.claims.iat : now / 1000;
+      const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
+      const events = this.endpoint === 'events';
+      steps = pendingSteps(renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events }), now);
+    }
+    const [step, ...rest] = steps;
+    if (!step) return;
+    const delay = step.at - Date.now();
     // Timers overflow past ~24.8 days: wait in steps and look again.
-    const step = Math.min(Math.max(0, delay), 2 ** 31 - 1);
-    session.expiryTimer = setTimeout(() => (step < delay ? this.armExpiry(session) : this.refuse(session, 'token expired')), step);
+    const wait = Math.min(Math.max(0, delay), 2 ** 31 - 1);
+    session.expiryTimer = setTimeout(() => {
+      if (wait < delay) return this.armExpiry(session, steps);
+      if (step.kind === 'expired') return this.refuse(session, 'token expired');
+      if (step.kind === 'expiring') session.reply({ '@type': 'expiring', expiresAt: exp });
+      // No Uuid: the Cells admin user editor reloads a user only on an UPDATE naming its Uuid.
+      else session.reply({ '@type': 'idm', Type: 'UPDATE', User: { Login: identity.user } });
+      this.armExpiry(session, rest);
+    }, wait);
     session.expiryTimer.unref();
   }
 

@@ -1,5 +1,6 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Workspace } from '../auth/identity.js';
+import { Revocations } from '../auth/revocations.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatGateway } from '../gateways/chat.gateway.js';
@@ -10,8 +11,9 @@ import type { Session } from '../sessions/session.js';
 import { Close } from '../sessions/session-host.js';
 import { parseActivityEvent, activityAudience } from './activity-event.js';
 import { parseIdmEvent, idmAudience, idmSideEffect } from './idm-event.js';
-import { NodeCoalescer, isCoalesced } from './node-coalescer.js';
-import { nodeFrame, parseNodeEvent, policiesAllowRead, readMetaPolicies, type NodeChangeEvent } from './node-event.js';
+import { NodeCoalescer } from './node-coalescer.js';
+import { nodeFrame, parseNodeEvent, policiesAllowRead, userMetaPolicies, type NodeChangeEvent } from './node-event.js';
+import { LocatingQueue, NodeLocator } from './node-locator.js';
 import { parseTaskEvent, taskAudience, type Audience } from './task-event.js';
 import { TopicRouter } from './topic-router.js';
 
@@ -24,8 +26,13 @@ const DELIVERED_TYPES = new Set(['CREATE', 'UPDATE_PATH', 'UPDATE_CONTENT', 'UPD
  */
 @Injectable()
 export class EventTopics implements OnModuleDestroy {
+  private readonly log = new Logger(EventTopics.name);
   private readonly silent: TokenBucket;
-  private readonly coalescers: NodeCoalescer[] = [];
+  /** One for both node topics, so that a node's events keep their order across them (PROTOCOL 3.2). */
+  private readonly coalescer: NodeCoalescer;
+  private readonly locator: NodeLocator;
+  private readonly locating: LocatingQueue;
+  private warnedNoLookup = false;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -33,9 +40,23 @@ export class EventTopics implements OnModuleDestroy {
     private readonly chatGateway: ChatGateway,
     private readonly fanout: Fanout,
     private readonly metrics: Metrics,
+    private readonly revocations: Revocations,
     router: TopicRouter,
   ) {
     this.silent = new TokenBucket(config.limits.silentRate, config.limits.silentBurst);
+    this.locator = new NodeLocator({ url: config.nodeLookupUrl });
+    this.locating = new LocatingQueue({
+      locator: this.locator,
+      deliver: (e, topic) => this.deliverNode(topic, e),
+      drop: (topic, reason) => this.dropUnlocated(topic, reason),
+    });
+    this.coalescer = new NodeCoalescer({
+      windowMs: config.nodeBatchWindowMs,
+      maxWaitMs: config.nodeBatchMaxWaitMs,
+      maxPending: config.limits.maxPendingNodes,
+      flush: (e, topic) => this.locating.push(e, topic),
+      onMerged: () => this.metrics.eventsCoalesced.inc(),
+    });
     const { channels } = config;
     this.nodeRoute(router, channels.tree, 'tree');
     this.nodeRoute(router, channels.meta, 'meta');
@@ -55,6 +76,8 @@ export class EventTopics implements OnModuleDestroy {
         }
         if (effect && 'closeUser' in effect) {
           const { login, subject } = effect.closeUser;
+          // Before the sockets close: the client reconnects at once, to any instance.
+          this.revocations.revoke(effect.closeUser);
           const keys = [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
           this.fanout.after(() => {
             for (const host of hosts) for (const s of [...host.registry.withKeys(keys)]) host.close(s, Close.forbidden, 'user removed');
@@ -66,7 +89,7 @@ export class EventTopics implements OnModuleDestroy {
 
   /** Shutdown: pending batches go out before the sockets are closed. */
   onModuleDestroy(): void {
-    for (const c of this.coalescers) c.flushAll();
+    this.coalescer.flushAll();
   }
 
   private get registry() {
@@ -82,25 +105,29 @@ export class EventTopics implements OnModuleDestroy {
     this.fanout.send(sessions, JSON.stringify(frame), topic);
   }
 
+  /**
+   * Both node topics go through the one coalescer (which hands a node's uncoalesced events
+   * over only after its pending batch), then through the locating queue (which holds a
+   * node's later events while an earlier one is looked up by uuid).
+   */
   private nodeRoute(router: TopicRouter, channel: string, topic: string): void {
-    const coalescer = new NodeCoalescer({
-      windowMs: this.config.nodeBatchWindowMs,
-      maxWaitMs: this.config.nodeBatchMaxWaitMs,
-      maxPending: this.config.limits.maxPendingNodes,
-      flush: (e) => this.deliverNode(topic, e),
-      onMerged: () => this.metrics.eventsCoalesced.inc(),
-    });
-    this.coalescers.push(coalescer);
     router.register(channel, {
       topic,
       parse: parseNodeEvent,
       handle: (e) => {
         if (!DELIVERED_TYPES.has(e.Type)) return this.metrics.eventsDropped.inc({ topic, reason: e.Type === 'READ' ? 'read' : 'unknown_type' });
         if (e.Silent && !this.silent.take()) return this.metrics.eventsDropped.inc({ topic, reason: 'silent_limit' });
-        if (isCoalesced(e)) coalescer.add(e);
-        else this.deliverNode(topic, e);
+        this.coalescer.add(e, topic);
       },
     });
+  }
+
+  private dropUnlocated(topic: string, reason: string): void {
+    this.metrics.eventsDropped.inc({ topic, reason });
+    if (reason === 'no_path' && !this.warnedNoLookup) {
+      this.warnedNoLookup = true;
+      this.log.warn('node events without a path (e.g. comment counts of NODE chat rooms) are dropped: set NODE_LOOKUP_URL to locate them');
+    }
   }
 
   /**
@@ -111,6 +138,13 @@ export class EventTopics implements OnModuleDestroy {
    */
   private deliverNode(topic: string, e: NodeChangeEvent): void {
     const receivedAt = Date.now();
+    const policies = e.Type === 'UPDATE_USER_META' ? userMetaPolicies(e) : undefined;
+    if (e.Type === 'UPDATE_USER_META') {
+      if (!policies) return this.metrics.eventsDropped.inc({ topic, reason: 'no_policies' });
+      // As Cells does: the Source only carries the policies and the previous values.
+      const { Source: _previous, ...rest } = e;
+      e = rest;
+    }
     // Workspace objects belong to one session's identity, so they key (session, workspace).
     const seen = new Map<Workspace, { session: Session; target?: string; source?: string }>();
     for (const side of ['target', 'source'] as const) {
@@ -121,10 +155,9 @@ export class EventTopics implements OnModuleDestroy {
         hit[side] ??= root; // the first is the outermost root (PROTOCOL 3.2 rewrite)
       }
     }
-    const policies = e.Type === 'UPDATE_USER_META' ? readMetaPolicies(e.Target ?? e.Source) : undefined;
     const frames = new Map<string, { data: string | null; sessions: Session[] }>();
     for (const [ws, { session, target, source }] of seen) {
-      if (e.Type === 'UPDATE_USER_META' && !policiesAllowRead(policies, session.identity!.subjects)) continue;
+      if (Array.isArray(policies) && !policiesAllowRead(policies, session.identity!.subjects)) continue;
       const key = `${ws.uuid}\n${ws.slug}\n${target ?? ''}\n${source ?? ''}`;
       let frame = frames.get(key);
       if (!frame) {

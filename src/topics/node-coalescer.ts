@@ -1,11 +1,18 @@
 /**
  * Coalescing of node events per Target.Uuid (PROTOCOL.md 3.2): a burst of
- * writes on one node reaches browsers as one event.
+ * writes on one node reaches browsers as one event. One coalescer serves both node
+ * topics (tree and meta), as Cells feeds both into one batcher per node: events of one
+ * node leave in the order they came, whatever topic they came on.
  */
 import type { NodeChangeEvent, TreeNode } from './node-event.js';
 
 const COALESCED_TYPES = new Set(['CREATE', 'UPDATE_CONTENT', 'UPDATE_META']);
 const TEMPORARY_ETAG = 'temporary';
+
+/** The node an event is about: its Target's uuid, else its Source's (a DELETE has only a Source). */
+export function nodeUuid(e: NodeChangeEvent): string | undefined {
+  return e.Target?.Uuid || e.Source?.Uuid || undefined;
+}
 
 /** CREATE, UPDATE_CONTENT and UPDATE_META events that name their target node. */
 export function isCoalesced(e: NodeChangeEvent): boolean {
@@ -52,14 +59,18 @@ export interface NodeCoalescerOptions {
   maxWaitMs: number;
   /** Most nodes pending at once; the oldest is flushed early to make room. */
   maxPending: number;
-  /** Receives each merged event. Must not throw: it runs from timers. */
-  flush: (e: NodeChangeEvent) => void;
+  /**
+   * Receives each merged event, with the topic of the event that opened its batch (the
+   * frames it becomes are counted under that topic). Must not throw: it runs from timers.
+   */
+  flush: (e: NodeChangeEvent, topic: string) => void;
   /** Called once per event merged into an existing batch (for metrics). */
   onMerged?: () => void;
 }
 
 interface Pending {
   event: NodeChangeEvent;
+  topic: string;
   firstAt: number;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -74,9 +85,15 @@ export class NodeCoalescer {
     return this.pending.size;
   }
 
-  add(e: NodeChangeEvent): void {
+  /**
+   * Coalesces `e`, or hands it over at once when it is not coalesced; in that case a batch
+   * pending for the same node goes first, so that the node's events keep their order.
+   */
+  add(e: NodeChangeEvent, topic = ''): void {
     if (!isCoalesced(e)) {
-      this.opts.flush(e);
+      const uuid = nodeUuid(e);
+      if (uuid !== undefined) this.flushOne(uuid);
+      this.opts.flush(e, topic);
       return;
     }
     const uuid = e.Target!.Uuid!;
@@ -93,7 +110,7 @@ export class NodeCoalescer {
       this.flushOne(this.pending.keys().next().value!);
     }
     const delay = Math.min(this.opts.windowMs, this.opts.maxWaitMs);
-    this.pending.set(uuid, { event: e, firstAt: now, timer: this.schedule(uuid, delay) });
+    this.pending.set(uuid, { event: e, topic, firstAt: now, timer: this.schedule(uuid, delay) });
   }
 
   /** Flushes every pending batch now (shutdown). */
@@ -113,6 +130,6 @@ export class NodeCoalescer {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(uuid);
-    this.opts.flush(p.event);
+    this.opts.flush(p.event, p.topic);
   }
 }

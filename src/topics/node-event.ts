@@ -170,13 +170,47 @@ export function readMetaPolicies(node: TreeNode | undefined): unknown[] | undefi
   }
 }
 
+/**
+ * Metas that Cells publishes as UPDATE_USER_META with no policies at all and that whoever
+ * sees the node may read: the last comment of a NODE chat room (broker/chat PostMessage).
+ */
+const PUBLIC_USER_METAS = new Set(['comments']);
+
+/**
+ * Who may see an UPDATE_USER_META: its policies (Cells' user-meta service puts them on the
+ * Source, with the previous values; the Target is read as a fallback), `'public'` for the
+ * policy-less shape of the chat service (no Source, only public metas), else undefined (deny).
+ */
+export function userMetaPolicies(e: NodeChangeEvent): unknown[] | 'public' | undefined {
+  const policies = readMetaPolicies(e.Source) ?? readMetaPolicies(e.Target);
+  if (policies) return policies;
+  const metas = Object.keys(e.Target?.MetaStore ?? {});
+  if (!e.Source && metas.length > 0 && metas.every((k) => PUBLIC_USER_METAS.has(k))) return 'public';
+  return undefined;
+}
+
+/** `common/proto/service` ResourcePolicyAction, by enum number. */
+const POLICY_ACTIONS = ['ANY', 'OWNER', 'READ', 'WRITE', 'EDIT_RULES'];
+/** ResourcePolicy.PolicyEffect, by enum number. */
+const POLICY_EFFECTS = ['deny', 'allow'];
+
+/**
+ * An enum field as Go writes it: protojson gives the name, encoding/json (what Cells uses
+ * for `pydio:meta-policies`) the number; both omit the zero value (ANY, deny).
+ */
+function enumName(value: unknown, names: string[]): string | undefined {
+  if (value === undefined || value === null) return names[0];
+  if (typeof value === 'number') return names[value];
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** Whether `policies` let one of `subjects` READ. Deny by default; a matching deny wins over an allow. */
 export function policiesAllowRead(policies: unknown[] | undefined, subjects: readonly string[]): boolean {
   let allowed = false;
   for (const p of policies ?? []) {
     if (!isRecord(p) || typeof p.Subject !== 'string' || !subjects.includes(p.Subject)) continue;
-    if (typeof p.Action !== 'string' || p.Action.toUpperCase() !== 'READ') continue;
-    const effect = typeof p.Effect === 'string' ? p.Effect.toLowerCase() : '';
+    if (enumName(p.Action, POLICY_ACTIONS)?.toUpperCase() !== 'READ') continue;
+    const effect = enumName(p.Effect, POLICY_EFFECTS)?.toLowerCase();
     if (effect === 'deny') return false;
     if (effect === 'allow') allowed = true;
   }

@@ -248,4 +248,32 @@ describe('NodeCoalescer', () => {
     c.flushAll();
     expect(a).toEqual(copy);
   });
+
+  describe('one coalescer for both node topics: a node keeps its publish order', () => {
+    let out: Array<[string, string, string | undefined]>;
+    const shared = () => {
+      out = [];
+      return new NodeCoalescer({ windowMs: 1000, maxWaitMs: 3000, maxPending: 100, flush: (e, topic) => out.push([topic, e.Type, e.Target?.Uuid ?? e.Source?.Uuid]) });
+    };
+    const del = (uuid: string) => ev('DELETE', undefined, { Source: { Uuid: uuid, Path: 'a' } });
+    const move = (uuid: string) => ev('UPDATE_PATH', { Uuid: uuid, Path: 'b' }, { Source: { Uuid: uuid, Path: 'a' } });
+    const userMeta = (uuid: string) => ev('UPDATE_USER_META', { Uuid: uuid, Path: 'a' });
+
+    type Out = Array<[string, string, string]>;
+    // Rows: input (topic, event), what is handed over at once, then what flushAll adds.
+    it.each<[string, Array<[string, NodeChangeEvent]>, Out, Out]>([
+      ['tree CREATE, meta UPDATE_META, tree UPDATE_CONTENT: one CREATE counted under tree', [['tree', ev('CREATE', { Uuid: 'n' })], ['meta', meta('n', 'tags')], ['tree', ev('UPDATE_CONTENT', { Uuid: 'n' })]], [], [['tree', 'CREATE', 'n']]],
+      ['meta UPDATE_META first: the batch counts under meta', [['meta', meta('n', 'tags')], ['tree', ev('CREATE', { Uuid: 'n' })]], [], [['meta', 'CREATE', 'n']]],
+      ['meta UPDATE_META then tree DELETE: the batch goes first', [['meta', meta('n', 'a')], ['tree', del('n')]], [['meta', 'UPDATE_META', 'n'], ['tree', 'DELETE', 'n']], []],
+      ['tree CREATE then tree UPDATE_PATH: the batch goes first', [['tree', ev('CREATE', { Uuid: 'n' })], ['tree', move('n')]], [['tree', 'CREATE', 'n'], ['tree', 'UPDATE_PATH', 'n']], []],
+      ['tree CREATE then meta UPDATE_USER_META: the batch goes first', [['tree', ev('CREATE', { Uuid: 'n' })], ['meta', userMeta('n')]], [['tree', 'CREATE', 'n'], ['meta', 'UPDATE_USER_META', 'n']], []],
+      ["another node's DELETE leaves the batch pending", [['tree', ev('CREATE', { Uuid: 'n' })], ['tree', del('m')]], [['tree', 'DELETE', 'm']], [['tree', 'CREATE', 'n']]],
+    ])('%s', (_name, input, atOnce, later) => {
+      const c = shared();
+      for (const [topic, e] of input) c.add(e, topic);
+      expect(out).toEqual(atOnce);
+      c.flushAll();
+      expect(out).toEqual([...atOnce, ...later]);
+    });
+  });
 });

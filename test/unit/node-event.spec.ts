@@ -5,6 +5,8 @@ import {
   metaPolicyAllows,
   nodeFrame,
   parseNodeEvent,
+  policiesAllowRead,
+  userMetaPolicies,
   visibleRoot,
   type NodeChangeEvent,
   type TreeNode,
@@ -309,5 +311,45 @@ describe('metaPolicyAllows', () => {
 
   it('no subjects means no access', () => {
     expect(metaPolicyAllows(withPolicies([{ Subject: '*', Action: 'READ', Effect: 'allow' }]), [])).toBe(false);
+  });
+});
+
+describe('policiesAllowRead: enums as Go writes them (names from protojson, numbers from encoding/json, zero values left out)', () => {
+  const subjects = ['*', 'user:alice', 'profile:standard'];
+  it.each<[string, unknown[], boolean]>([
+    ['numbers: READ=2, allow=1 (what idm/meta publishes)', [{ Resource: 'n', Action: 2, Subject: 'user:alice', Effect: 1 }], true],
+    ['names: READ, allow (protojson)', [{ Action: 'READ', Subject: 'user:alice', Effect: 'allow' }], true],
+    ['mixed: number action, name effect', [{ Action: 2, Subject: '*', Effect: 'allow' }], true],
+    ['WRITE=3 does not give READ', [{ Action: 3, Subject: 'user:alice', Effect: 1 }], false],
+    ['OWNER=1 does not give READ', [{ Action: 1, Subject: 'user:alice', Effect: 1 }], false],
+    ['Action left out is ANY (0), which does not give READ', [{ Subject: 'user:alice', Effect: 1 }], false],
+    ['Effect left out is deny (0)', [{ Action: 2, Subject: 'user:alice' }], false],
+    ['Effect 0 is deny and wins over an allow', [{ Action: 2, Subject: '*', Effect: 1 }, { Action: 2, Subject: 'user:alice', Effect: 0 }], false],
+    ['Effect left out (deny) for someone else does not matter', [{ Action: 2, Subject: '*', Effect: 1 }, { Action: 2, Subject: 'user:bob' }], true],
+    ['unknown action number', [{ Action: 9, Subject: 'user:alice', Effect: 1 }], false],
+    ['unknown effect number', [{ Action: 2, Subject: 'user:alice', Effect: 7 }], false],
+    ['non-integer action', [{ Action: 2.5, Subject: 'user:alice', Effect: 1 }], false],
+    ['action of the wrong type', [{ Action: true, Subject: 'user:alice', Effect: 1 }], false],
+    ['null Effect is the zero value: deny', [{ Action: 2, Subject: 'user:alice', Effect: 1 }, { Action: 2, Subject: 'user:alice', Effect: null }], false],
+  ])('%s -> %s', (_name, policies, expected) => {
+    expect(policiesAllowRead(policies, subjects)).toBe(expected);
+  });
+});
+
+describe('userMetaPolicies', () => {
+  const pol = JSON.stringify([{ Action: 2, Subject: 'user:alice', Effect: 1 }]);
+  const other = JSON.stringify([{ Action: 2, Subject: 'user:bob', Effect: 1 }]);
+  const e = (Source?: TreeNode, Target?: TreeNode): NodeChangeEvent => ({ Type: 'UPDATE_USER_META', ...(Source && { Source }), ...(Target && { Target }) });
+  it.each<[string, NodeChangeEvent, unknown]>([
+    ['idm/meta shape: policies on a Source without Path', e({ Uuid: 'n', MetaStore: { 'pydio:meta-policies': pol } }, { Uuid: 'n', Path: 'a' }), [{ Action: 2, Subject: 'user:alice', Effect: 1 }]],
+    ['Source wins over Target', e({ Uuid: 'n', MetaStore: { 'pydio:meta-policies': pol } }, { Uuid: 'n', MetaStore: { 'pydio:meta-policies': other } }), [{ Action: 2, Subject: 'user:alice', Effect: 1 }]],
+    ['Target as a fallback', e({ Uuid: 'n', MetaStore: { bookmark: '' } }, { Uuid: 'n', MetaStore: { 'pydio:meta-policies': other } }), [{ Action: 2, Subject: 'user:bob', Effect: 1 }]],
+    ['chat service shape: no Source, only comments', e(undefined, { Uuid: 'n', MetaStore: { comments: '"hi"' } }), 'public'],
+    ['no Source but a private meta: denied', e(undefined, { Uuid: 'n', MetaStore: { comments: '"hi"', bookmark: 'true' } }), undefined],
+    ['a Source without policies: denied', e({ Uuid: 'n', MetaStore: { bookmark: '' } }, { Uuid: 'n', MetaStore: { comments: '"hi"' } }), undefined],
+    ['no metas at all: denied', e(undefined, { Uuid: 'n' }), undefined],
+    ['unreadable policies: denied', e({ Uuid: 'n', MetaStore: { 'pydio:meta-policies': '[{' } }, { Uuid: 'n', Path: 'a' }), undefined],
+  ])('%s', (_name, event, expected) => {
+    expect(userMetaPolicies(event)).toEqual(expected);
   });
 });

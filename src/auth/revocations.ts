@@ -1,0 +1,104 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { CONFIG, type Config } from '../config/config.js';
+import type { Identity } from './identity.js';
+
+/** Local entries kept at most (embedded mode, and the fast path in Redis mode). */
+const MAX_LOCAL = 100_000;
+const KEY_PREFIX = 'switchboard:revoked:';
+
+/**
+ * Users deleted through IDM (PROTOCOL 2, Revocation): their tokens issued before the
+ * deletion are refused on every instance, for as long as such a token can live. Shared
+ * through Redis (one key per user, with that TTL) so that an instance that restarts, or
+ * starts later, knows too; kept in a bounded map as well (the only store in embedded mode).
+ */
+@Injectable()
+export class Revocations implements OnApplicationShutdown {
+  private readonly log = new Logger(Revocations.name);
+  /** `user:<login>` / `subject:<uuid>` -> deletion time (ms); Map order is insertion order, oldest first. */
+  private readonly local = new Map<string, number>();
+  private readonly redis?: Redis;
+  private readonly ttlMs: number;
+  private redisFailing = false;
+
+  constructor(@Inject(CONFIG) config: Config) {
+    this.ttlMs = (config.jwt.maxLifetimeSeconds + config.jwt.expiryGraceSeconds) * 1000;
+    if (config.redisUrl) {
+      this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+      this.redis.on('error', (err: Error) => this.failing(`revocations Redis: ${err.message}`));
+    }
+  }
+
+  /** The user was deleted now: tokens issued before now are refused from here on. */
+  revoke(user: { login?: string; subject?: string }, at = Date.now()): void {
+    for (const key of keysOf(user.login, user.subject)) {
+      this.local.delete(key);
+      this.local.set(key, at);
+      this.redis?.set(KEY_PREFIX + key, String(at), 'PX', this.ttlMs).then(
+        () => (this.redisFailing = false),
+        (err: Error) => this.failing(`revocation not shared: ${err.message}`),
+      );
+    }
+    while (this.local.size > MAX_LOCAL) this.local.delete(this.local.keys().next().value!);
+  }
+
+  /**
+   * Whether this token belongs to a deleted user and was issued before the deletion (`iat`
+   * in whole seconds: a token of the deletion's own second is refused; one without `iat`
+   * always is). When Redis does not answer, what this instance saw on the bus decides.
+   */
+  async isRevoked(identity: Identity): Promise<boolean> {
+    const keys = keysOf(identity.user, identity.subject);
+    let revokedAt = 0;
+    if (this.redis) {
+      try {
+        const values = await this.redis.mget(...keys.map((k) => KEY_PREFIX + k));
+        for (const v of values) if (v !== null && Number(v) > revokedAt) revokedAt = Number(v);
+        this.redisFailing = false;
+      } catch (err) {
+        this.failing(`revocations not readable, using this instance's: ${(err as Error).message}`);
+      }
+    }
+    // Read after the await: a deletion seen on the bus meanwhile counts too.
+    return issuedBefore(identity, Math.max(revokedAt, this.localRevokedAt(keys)));
+  }
+
+  /** The same check against what this instance saw on the bus only: synchronous. */
+  revokedLocally(identity: Identity): boolean {
+    return issuedBefore(identity, this.localRevokedAt(keysOf(identity.user, identity.subject)));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis?.quit().catch(() => this.redis?.disconnect());
+  }
+
+  private localRevokedAt(keys: string[]): number {
+    let latest = 0;
+    for (const key of keys) {
+      const at = this.local.get(key);
+      if (at === undefined) continue;
+      if (at + this.ttlMs > Date.now()) latest = Math.max(latest, at);
+      else this.local.delete(key);
+    }
+    return latest;
+  }
+
+  /** Logged once per outage, not per subscribe. */
+  private failing(message: string): void {
+    if (this.redisFailing) return;
+    this.redisFailing = true;
+    this.log.warn(message);
+  }
+}
+
+/** Whether the token may have been issued before `revokedAt` (ms; 0: never revoked). */
+function issuedBefore(identity: Identity, revokedAt: number): boolean {
+  if (revokedAt === 0) return false;
+  const iat = identity.claims.iat;
+  return typeof iat !== 'number' || iat * 1000 < revokedAt;
+}
+
+function keysOf(login: string | undefined, subject: string | undefined): string[] {
+  return [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
+}

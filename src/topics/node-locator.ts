@@ -1,0 +1,178 @@
+/**
+ * Finding a node by uuid (PROTOCOL 3.2): Cells publishes some node events with no path
+ * at all (the `comments` UPDATE_USER_META of NODE chat rooms) and looks the node up before
+ * broadcasting. Switchboard does the same through an optional HTTP endpoint
+ * (NODE_LOOKUP_URL); without one, or when it fails, such an event is dropped and counted,
+ * never delivered blindly.
+ */
+import { isRecord } from '../common/schema.js';
+import { nodeUuid } from './node-coalescer.js';
+import type { NodeChangeEvent } from './node-event.js';
+
+export interface NodeLocatorOptions {
+  /** `GET <url>?uuid=<uuid>` answers `{"Path":"..."}` or `{"Node":{"Path":"..."}}`; unset: no lookups. */
+  url?: string;
+  /** How long an answer is reused; moves and deletions seen on the bus update it before that. */
+  ttlMs?: number;
+  /** Whole request budget, body included. */
+  timeoutMs?: number;
+  /** Cache bound; the oldest entry goes first. */
+  maxEntries?: number;
+  fetchFn?: typeof fetch;
+  now?: () => number;
+}
+
+const MAX_BODY_CHARS = 64 * 1024;
+const MAX_PATH_CHARS = 4096;
+
+export class NodeLocator {
+  private readonly ttlMs: number;
+  private readonly timeoutMs: number;
+  private readonly maxEntries: number;
+  private readonly fetchFn: typeof fetch;
+  private readonly now: () => number;
+  /** uuid -> path; Map order is insertion order, so the first key is the oldest entry. */
+  private readonly cache = new Map<string, { path: string; expiresAt: number }>();
+
+  constructor(private readonly opts: NodeLocatorOptions = {}) {
+    this.ttlMs = opts.ttlMs ?? 60_000;
+    this.timeoutMs = opts.timeoutMs ?? 2_000;
+    this.maxEntries = opts.maxEntries ?? 10_000;
+    this.fetchFn = opts.fetchFn ?? fetch;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return Boolean(this.opts.url);
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** The cached path, if any and fresh. */
+  cached(uuid: string): string | undefined {
+    const hit = this.cache.get(uuid);
+    if (!hit) return undefined;
+    if (hit.expiresAt > this.now()) return hit.path;
+    this.cache.delete(uuid);
+    return undefined;
+  }
+
+  /** The node's path, or undefined when not found, failing or slow. Never rejects; failures are not cached. */
+  async locate(uuid: string): Promise<string | undefined> {
+    const cached = this.cached(uuid);
+    if (cached !== undefined || !this.opts.url) return cached;
+    try {
+      const url = new URL(this.opts.url);
+      url.searchParams.set('uuid', uuid);
+      const res = await this.fetchFn(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
+      if (!res.ok) return undefined;
+      const text = await res.text();
+      const path = text.length <= MAX_BODY_CHARS ? pathOf(JSON.parse(text)) : undefined;
+      if (path !== undefined) this.remember(uuid, path);
+      return path;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Keeps cached paths true to what the bus says: a move updates its entry, a deletion drops it. */
+  observe(e: NodeChangeEvent): void {
+    const uuid = nodeUuid(e);
+    if (uuid === undefined || !this.cache.has(uuid)) return;
+    if (e.Type === 'DELETE') this.cache.delete(uuid);
+    else if (e.Target?.Uuid === uuid && e.Target.Path) this.remember(uuid, e.Target.Path);
+  }
+
+  private remember(uuid: string, path: string): void {
+    this.cache.delete(uuid);
+    this.cache.set(uuid, { path, expiresAt: this.now() + this.ttlMs });
+    while (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+  }
+}
+
+/** `{"Path"}` or Cells' ReadNodeResponse `{"Node":{"Path"}}`, normalised; undefined when absent or unfit. */
+function pathOf(body: unknown): string | undefined {
+  const node = isRecord(body) && isRecord(body.Node) ? body.Node : body;
+  if (!isRecord(node) || typeof node.Path !== 'string') return undefined;
+  const path = node.Path.replace(/^\/+|\/+$/g, '');
+  return path !== '' && path.length <= MAX_PATH_CHARS ? path : undefined;
+}
+
+/** Neither side names a path: visibility cannot be decided without a lookup. */
+export function needsLookup(e: NodeChangeEvent): boolean {
+  return !e.Target?.Path && !e.Source?.Path;
+}
+
+/** A copy of `e` whose Target (else Source) has `path`. */
+export function withPath(e: NodeChangeEvent, path: string): NodeChangeEvent {
+  if (e.Target) return { ...e, Target: { ...e.Target, Path: path } };
+  return { ...e, Source: { ...e.Source, Path: path } };
+}
+
+export interface LocatingQueueOptions {
+  locator: NodeLocator;
+  /** Receives events in node order, with a path. Must not throw. */
+  deliver: (e: NodeChangeEvent, topic: string) => void;
+  /** An event dropped: `no_path` (no lookup endpoint), `lookup_failed`, `lookup_busy`, `error` (deliver threw). */
+  drop: (topic: string, reason: string) => void;
+  /** Lookups under way at once. */
+  maxLookups?: number;
+  /** Events of one node waiting behind its lookup. */
+  maxWaiting?: number;
+}
+
+/**
+ * Locates pathless events without reordering a node's events: while one is being looked
+ * up, the later events of that node wait behind it (bounded); other nodes are not held up.
+ */
+export class LocatingQueue {
+  private readonly waiting = new Map<string, Array<{ e: NodeChangeEvent; topic: string }>>();
+  private readonly maxLookups: number;
+  private readonly maxWaiting: number;
+
+  constructor(private readonly opts: LocatingQueueOptions) {
+    this.maxLookups = opts.maxLookups ?? 1000;
+    this.maxWaiting = opts.maxWaiting ?? 100;
+  }
+
+  push(e: NodeChangeEvent, topic: string): void {
+    const uuid = nodeUuid(e);
+    const queue = uuid === undefined ? undefined : this.waiting.get(uuid);
+    if (queue) {
+      if (queue.length >= this.maxWaiting) return this.opts.drop(topic, 'lookup_busy');
+      queue.push({ e, topic });
+      return;
+    }
+    const { locator } = this.opts;
+    if (!needsLookup(e)) {
+      // In node order, so that a move seen while a lookup was under way still wins.
+      locator.observe(e);
+      return this.opts.deliver(e, topic);
+    }
+    if (uuid === undefined || !locator.enabled) return this.opts.drop(topic, 'no_path');
+    const cached = locator.cached(uuid);
+    if (cached !== undefined) return this.opts.deliver(withPath(e, cached), topic);
+    if (this.waiting.size >= this.maxLookups) return this.opts.drop(topic, 'lookup_busy');
+    this.waiting.set(uuid, []);
+    void locator.locate(uuid).then((path) => {
+      const later = this.waiting.get(uuid) ?? [];
+      this.waiting.delete(uuid);
+      // From a promise: a throw here would be an unhandled rejection, and strand `later`.
+      try {
+        if (path === undefined) this.opts.drop(topic, 'lookup_failed');
+        else this.opts.deliver(withPath(e, path), topic);
+      } catch {
+        this.opts.drop(topic, 'error');
+      }
+      for (const next of later) {
+        try {
+          this.push(next.e, next.topic);
+        } catch {
+          this.opts.drop(next.topic, 'error');
+        }
+      }
+    });
+  }
+}

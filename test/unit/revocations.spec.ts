@@ -1,0 +1,41 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Identity } from '../../src/auth/identity.js';
+import { Revocations } from '../../src/auth/revocations.js';
+import { loadConfig } from '../../src/config/config.js';
+
+const identity = (user: string, subject: string, iat?: number): Identity => ({
+  user,
+  subject,
+  profile: 'standard',
+  roles: [],
+  workspaces: [],
+  subjects: [],
+  claims: iat === undefined ? {} : { iat },
+});
+
+describe('Revocations (embedded: in memory)', () => {
+  const deletedAt = Math.floor(Date.now() / 1000) * 1000 + 500; // ms, in the middle of a second
+  const second = Math.floor(deletedAt / 1000);
+
+  it.each<[string, { login?: string; subject?: string }, Identity, boolean]>([
+    ['token issued the second before', { login: 'alice' }, identity('alice', 'u-a', second - 1), true],
+    ['token of the deletion\'s own second (may be older)', { login: 'alice' }, identity('alice', 'u-a', second), true],
+    ['token issued the second after', { login: 'alice' }, identity('alice', 'u-a', second + 1), false],
+    ['token without iat', { login: 'alice' }, identity('alice', 'u-a'), true],
+    ['matched by subject (User.Uuid) only', { subject: 'u-a' }, identity('alice', 'u-a', second - 1), true],
+    ['another user', { login: 'alice', subject: 'u-a' }, identity('bob', 'u-b', second - 1), false],
+  ])('%s', async (_name, user, who, expected) => {
+    const r = new Revocations(loadConfig({}));
+    r.revoke(user, deletedAt);
+    expect(await r.isRevoked(who)).toBe(expected);
+    expect(r.revokedLocally(who)).toBe(expected);
+  });
+
+  it('forgets a deletion once no token issued before it can be alive (max lifetime + grace)', async () => {
+    const r = new Revocations(loadConfig({ TOKEN_MAX_LIFETIME_SECONDS: '60', TOKEN_EXPIRY_GRACE_SECONDS: '0' }));
+    r.revoke({ login: 'alice' }, Date.now() - 61_000);
+    expect(await r.isRevoked(identity('alice', 'u-a'))).toBe(false);
+    r.revoke({ login: 'alice' }, Date.now() - 59_000);
+    expect(await r.isRevoked(identity('alice', 'u-a'))).toBe(true);
+  });
+});

@@ -1,0 +1,36 @@
+import { describe, expect, it } from '@jest/globals';
+import { pendingSteps, renewalPlan, type RenewalStep } from '../../src/sessions/token-renewal.js';
+
+const s = (sec: number, kind: RenewalStep['kind']): RenewalStep => ({ at: sec * 1000, kind });
+
+describe('renewalPlan', () => {
+  it.each<[string, number, number, { graceSeconds: number; renewBeforeSeconds: number; prompt: boolean }, RenewalStep[]]>([
+    [
+      'an hour-long token on /ws: expiring 60 s before, prompts 3 s before and halfway through the grace',
+      4600,
+      1000,
+      { graceSeconds: 30, renewBeforeSeconds: 60, prompt: true },
+      [s(4540, 'expiring'), s(4597, 'prompt'), s(4615, 'prompt'), s(4630, 'expired')],
+    ],
+    ['/chat: no idm prompts', 4600, 1000, { graceSeconds: 30, renewBeforeSeconds: 60, prompt: false }, [s(4540, 'expiring'), s(4630, 'expired')]],
+    ['renew-before capped at half the lifetime', 1010, 1000, { graceSeconds: 30, renewBeforeSeconds: 60, prompt: false }, [s(1005, 'expiring'), s(1040, 'expired')]],
+    ['TOKEN_RENEW_BEFORE_SECONDS=0: no expiring frame', 4600, 1000, { graceSeconds: 30, renewBeforeSeconds: 0, prompt: false }, [s(4630, 'expired')]],
+    ['no grace: one prompt, expired at exp', 4600, 1000, { graceSeconds: 0, renewBeforeSeconds: 60, prompt: true }, [s(4540, 'expiring'), s(4597, 'prompt'), s(4600, 'expired')]],
+    ['a grace under 2 s: no second prompt', 4600, 1000, { graceSeconds: 1, renewBeforeSeconds: 60, prompt: true }, [s(4540, 'expiring'), s(4597, 'prompt'), s(4601, 'expired')]],
+    ['short token: the prompt may come before the expiring frame', 1008, 1000, { graceSeconds: 2, renewBeforeSeconds: 2, prompt: true }, [s(1005, 'prompt'), s(1006, 'expiring'), s(1009, 'prompt'), s(1010, 'expired')]],
+  ])('%s', (_name, exp, iat, opts, expected) => {
+    expect(renewalPlan(exp, iat, opts)).toEqual(expected);
+  });
+});
+
+describe('pendingSteps', () => {
+  const plan = [s(10, 'expiring'), s(17, 'prompt'), s(35, 'prompt'), s(50, 'expired')];
+  it.each<[string, number, RenewalStep[]]>([
+    ['before everything: all', 0, plan],
+    ['past the expiring frame (a re-subscribe with the same token): not sent again', 11_000, plan.slice(1)],
+    ['exactly at a step: already past', 17_000, plan.slice(2)],
+    ['past the end of the grace: expired stays, at once', 60_000, [s(50, 'expired')]],
+  ])('%s', (_name, now, expected) => {
+    expect(pendingSteps(plan, now)).toEqual(expected);
+  });
+});
