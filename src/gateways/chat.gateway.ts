@@ -27,7 +27,6 @@ export class ChatGateway implements OnGatewayConnection {
   ) {
     this.host = new SessionHost('chat', chat.registry, verifier, config, metrics, {
       frame: (session, msg) => this.frame(session, msg),
-      subscribed: (session, previous, jwt) => void this.run(session, this.chat.subscribed(session, previous, jwt)),
       closed: (session) => this.chat.closed(session),
     });
   }
@@ -43,8 +42,7 @@ export class ChatGateway implements OnGatewayConnection {
       case 'subscribe':
         return this.host.subscribe(session, msg.jwt);
       case 'unsubscribe':
-        this.host.unsubscribe(session);
-        return this.chat.unsubscribed(session);
+        return this.host.unsubscribe(session);
       case 'join':
         return this.run(session, this.chat.join(session, msg));
       case 'leave':
