@@ -231,8 +231,9 @@ describe('SessionRegistry identity changes: what was queued, and the listeners',
     const r = new SessionRegistry();
     const done: string[] = [];
     r.onIdentityChange(async ({ session }) => {
+      const user = session.user ?? '-';
       await new Promise((resolve) => setTimeout(resolve, 5));
-      done.push(session.user ?? '-');
+      done.push(user);
     });
     const { s } = watched(r, identity('alice'));
     await r.setIdentity(s, identity('bob'));
