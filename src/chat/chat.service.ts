@@ -142,13 +142,13 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     if (access.readOnly) readOnly.add(room.Uuid);
     else readOnly.delete(room.Uuid);
     if (!this.shown.has(room.Uuid)) this.shown.set(room.Uuid, undefined);
-    const changed = this.presence.join(room.Uuid, identity.user, session.id, Date.now()).length > 0;
-    // The room hears of a JOIN or PING only when its users changed; a JOIN always shows the
-    // room to the joiner (so that it learns its Uuid): here directly when the room heard nothing.
-    if (changed) return this.syncRoom(room.Uuid);
-    if (ping) return;
-    const users = await this.board.read(room.Uuid);
-    if (this.current(session, identity) && session.rooms.has(room.Uuid)) session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });
+    const changedHere = this.presence.join(room.Uuid, identity.user, session.id, Date.now()).length > 0;
+    const users = changedHere ? await this.board.write(room.Uuid, this.presence.users(room.Uuid)) : await this.board.read(room.Uuid);
+    // The room hears of a JOIN or PING only when its users changed (not for a member joining
+    // again, nor for another session of a user present already, here or elsewhere)...
+    if (changedHere && usersKey(users) !== this.shown.get(room.Uuid)) return this.publishRoom(room.Uuid, users);
+    // ...but a JOIN always shows the room to the joiner, so that it learns the Uuid.
+    if (!ping && this.current(session, identity) && session.rooms.has(room.Uuid)) session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });
   }
 
   /** LEAVE; leaving a room the session is not in is a no-op. */
