@@ -65,8 +65,9 @@ describe("/chat limits on a real Redis, several instances", () => {
     [a, b, c] = await Promise.all([
       startInstance(env),
       startInstance(env),
-      // C serves the reader that never reads: a small byte bound, and a writer fast enough to fill the history.
-      startInstance({ ...env, ...fast, SESSION_MAX_BUFFERED_BYTES: String(256 * 1024) }),
+      // C serves the reader that never reads: a small byte bound, a writer fast enough to fill the
+      // history, and a long presence timeout, so that nothing but the replies reaches the reader.
+      startInstance({ ...env, ...fast, SESSION_MAX_BUFFERED_BYTES: String(256 * 1024), CHAT_PRESENCE_TIMEOUT_MS: '60000' }),
     ]);
     await waitSubscribed(backend, ch.CHANNEL_CHAT, 3);
   });
