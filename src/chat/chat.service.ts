@@ -229,7 +229,8 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
 
   /**
    * Every identity change (SessionRegistry listener): keep the token of a subscribe; out of
-   * every room for another user or none; else re-check each room against the new identity.
+   * every room when unsubscribed; else re-check each room against the new identity (PROTOCOL
+   * 2), the user of a session that became another one being replaced in the rooms it keeps.
    * A subscribe answers, and the session's next frame runs, only once this is done.
    */
   private async identityChanged({ session, previous, token }: IdentityChange): Promise<void> {
@@ -241,7 +242,6 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
       return this.leaveAll(session);
     }
     if (!previous) return;
-    if (previous.user !== identity.user) return this.leaveAll(session);
     // Rooms decided by the identity alone first, synchronously: no frame can slip in between.
     const remote: string[] = [];
     let revoked = false;
@@ -259,6 +259,9 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     }
     // Frames of a revoked room may be queued already: drop what is queued.
     if (revoked) session.forgetQueued();
+    if (previous.user === identity.user) return;
+    const now = Date.now();
+    for (const roomUuid of session.rooms) this.announce(this.presence.join(roomUuid, identity.user, session.id, now));
   }
 
   /** Keeps the session in the room as `access` says, or takes it out and tells it; true when taken out. */
