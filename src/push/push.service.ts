@@ -86,8 +86,8 @@ export class PushService implements RoomCommands {
       const grantedTo = grants?.get(room);
       const admission = admitRoom(room, session.identity, this.config.push.openRooms);
       // A backend grant outlives a token refresh, but not the loss of the workspace it is about.
-      const granted = grantedTo !== undefined && grantedTo === session.user && !(room.startsWith('workspace:') && !admission.ok);
-      if (granted) continue;
+      const kept = grantedTo !== undefined && grantedTo === session.user && (admission.ok || !room.startsWith('workspace:'));
+      if (kept) continue;
       if (admission.ok) {
         grants?.delete(room); // still in, but now on the client's own right
         continue;

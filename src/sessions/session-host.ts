@@ -23,6 +23,11 @@ export const Close = {
 export interface SessionEvents {
   /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
   frame(session: Session, msg: Json): void | Promise<void>;
+  /**
+   * After a successful (re-)subscribe, once the registry's listeners re-checked the rooms;
+   * `previous` is the identity it replaced, `jwt` the verified token. The ack waits for it.
+   */
+  subscribed?(session: Session, previous: Session['identity'], jwt: string): void | Promise<void>;
   closed?(session: Session): void;
 }
 
@@ -126,6 +131,7 @@ export class SessionHost {
       if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
       this.armExpiry(session);
       await rechecked;
+      await this.events.subscribed?.(session, previous, jwt as string);
       if (!this.registry.get(session.id)) return; // closed meanwhile
       this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'ok' });
       this.log.log({ msg: 'subscribed', sessionId: session.id, user: identity.user, workspaces: identity.workspaces.length });

@@ -120,9 +120,13 @@ describe('identity changes on a real Redis, two instances', () => {
       expect(wroom.Uuid).toEqual(expect.any(String));
       expect((await joinChat(bobChat, { Type: 'WORKSPACE', RoomTypeObject: W.uuid })).Uuid).toBe(wroom.Uuid);
       const own = await joinChat(aliceChat, { Type: 'USER', RoomTypeObject: alice }); // for the chat barrier
+      // A backend grant too (the backend puts her sessions in a room of that workspace).
+      await push({ subscribeUser: alice, room: `workspace:${W.uuid}/granted` });
       // Still in: the room's messages and pushes arrive.
+      await push({ pushToRoom: `workspace:${W.uuid}/granted`, payload: { before: 'granted' } });
       await push({ pushToRoom: `workspace:${W.uuid}`, payload: { before: 6 } });
       await aliceWs.next((f) => f.before === 6);
+      await aliceWs.next((f) => f.before === 'granted');
 
       await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', Workspace: { UUID: W.uuid, Slug: 'six' } });
       await aliceWs.next((f) => f['@type'] === 'idm' && f.Type === 'DELETE');
@@ -133,6 +137,7 @@ describe('identity changes on a real Redis, two instances', () => {
       // Push: the room's later pushes do not reach alice (barrier: a later push to her user).
       const pushStart = aliceWs.frames.length;
       await push({ pushToRoom: `workspace:${W.uuid}`, payload: { after: 6 } });
+      await push({ pushToRoom: `workspace:${W.uuid}/granted`, payload: { after: 6 } });
       await push({ pushToUser: alice, payload: { sentinel: 6 } });
       await aliceWs.next((f) => f.sentinel === 6);
       expect(aliceWs.frames.slice(pushStart).filter((f) => f.after === 6)).toEqual([]);
