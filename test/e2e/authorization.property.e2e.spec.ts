@@ -157,14 +157,12 @@ describe(`authorization property test (seed ${SEED})`, () => {
   // -------------------------------------------------------------- client operations
 
   async function subscribe(s: Sess, who: Who): Promise<void> {
-    const previous = s.who;
     const ack = await ask(s.c, { '@type': 'subscribe', jwt: jwtOf(who) }, (f) => f['@type'] === 'subscribed' || (f['@type'] === 'error' && !('Room' in f) && !('room' in f)));
     if (ack['@type'] !== 'subscribed') throw new Error(`subscribe refused: ${JSON.stringify(ack)}`);
     s.who = who;
     s.sessionId = ack.sessionId as string;
     // PROTOCOL 2: every room the session held is re-checked against the new identity.
     for (const room of [...s.rooms]) if (!admits(s, room)) s.rooms.delete(room);
-    void previous;
   }
 
   function unsubscribe(s: Sess): void {
@@ -199,6 +197,24 @@ describe(`authorization property test (seed ${SEED})`, () => {
     def.uuid = uuid;
     s.rooms.add(uuid);
     s.everRooms.add(uuid);
+  }
+
+  /** A client POST: stored and sent to every member of the room (PROTOCOL 4), or refused to a non-member. */
+  async function post(s: Sess): Promise<void> {
+    const known = chatRooms.filter((r) => r.uuid);
+    if (!known.length || !s.who) return;
+    const room = rnd.pick(known).uuid!;
+    const id = nextId();
+    const members = sessions.filter((x) => x.endpoint === 'chat' && x.who && x.rooms.has(room));
+    s.c.send({ '@type': 'POST', Message: { RoomUuid: room, Message: id } });
+    if (!s.rooms.has(room)) {
+      await s.c.next((f) => f['@type'] === 'error' && f.error === 'room not joined' && ((f.Room ?? {}) as { Uuid?: string }).Uuid === room, 5000);
+      return;
+    }
+    const author = s.who.user;
+    for (const m of members) expect1(m, id, (f) => f.Author !== author && violations.push(`${m.name}: message ${id} with Author ${String(f.Author)}`));
+    // Delivered everywhere before the next client operation changes who is in the room.
+    for (const m of members) await m.c.next((f) => f.Message === id, 5000);
   }
 
   // -------------------------------------------------------------- events, and who must get them
@@ -474,6 +490,8 @@ describe(`authorization property test (seed ${SEED})`, () => {
       CLIENT_FRAME_BURST: '10000',
       SILENT_RATE: '1000',
       CHAT_USER_JOIN_RATE: '100000',
+      CHAT_MESSAGE_RATE: '100000',
+      CHAT_USER_MESSAGE_RATE: '100000',
       CHAT_ROOM_CREATE_LIMIT: '100000',
       CHAT_PRESENCE_TIMEOUT_MS: '60000',
     };
@@ -497,11 +515,12 @@ describe(`authorization property test (seed ${SEED})`, () => {
   it(`${ROUNDS} rounds of random rooms, identity changes and ${EVENTS_PER_ROUND} events: every frame as the oracle says`, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       // Client side: rooms and identity changes, each answered before the next.
-      for (let op = 0; op < 12; op++) {
+      for (let op = 0; op < 16; op++) {
         const s = rnd.pick(sessions);
         const r = rnd.int(10);
         if (r < 4 && s.who) {
           if (s.endpoint === 'ws') await joinPushRoom(s, rnd.pick(pushRooms));
+          else if (rnd.chance(0.5)) await post(s);
           else await joinChatRoom(s, rnd.pick(chatRooms.filter((x) => !x.RoomTypeObject.startsWith('barrier-'))));
         } else if (r < 6) {
           // The same user, fewer or more rights (a token refresh).
