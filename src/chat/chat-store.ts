@@ -3,9 +3,16 @@ import type { ChatMessage, ChatRoom, RoomType } from './chat-types.js';
 
 export const DEFAULT_CHAT_HISTORY_LIMIT = 1000;
 
+export const DEFAULT_CHAT_ROOM_TTL_MS = 7 * 86_400_000;
+
 export interface ChatStoreOptions {
   /** Messages kept per room; the oldest are dropped first. */
   historyLimit?: number;
+  /**
+   * A room not touched (created, joined, posted to, or held by a member: see touchRoom) for
+   * this long is forgotten with its history.
+   */
+  roomTtlMs?: number;
 }
 
 export interface ChatStore {
@@ -19,8 +26,10 @@ export interface ChatStore {
    * and returns the room that won: two instances creating the same room end up sharing one.
    */
   createRoom(room: ChatRoom): Promise<ChatRoom>;
-  /** Appends a message (or replaces one with the same Uuid) and drops the oldest beyond the cap. */
+  /** Appends a message (or replaces one with the same Uuid) and drops the oldest beyond the cap; touches the room. */
   addMessage(msg: ChatMessage): Promise<void>;
+  /** The room is in use: its expiry starts again (no-op for a room that is gone). */
+  touchRoom(uuid: string): Promise<void>;
   /**
    * Up to `limit` messages, oldest first, ending `offset` messages before the newest:
    * offset 0, limit 2 = the two newest messages.

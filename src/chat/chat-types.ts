@@ -38,6 +38,8 @@ export interface HistoryRequest {
 
 /** Room keys end up in Redis keys and frames: keep them bounded. */
 export const MAX_ROOM_OBJECT_LENGTH = 1024;
+/** Stored with the room and sent in every ROOM_UPDATE. */
+export const MAX_ROOM_LABEL_LENGTH = 256;
 export const DEFAULT_HISTORY_LIMIT = 40;
 export const MAX_HISTORY_LIMIT = 200;
 
@@ -56,6 +58,9 @@ export function parseRoomRef(raw: unknown): RoomRef {
     throw new SchemaError(`Room.RoomTypeObject is longer than ${MAX_ROOM_OBJECT_LENGTH} characters`);
   }
   const RoomLabel = optString(room, 'RoomLabel', 'Room');
+  if (RoomLabel !== undefined && RoomLabel.length > MAX_ROOM_LABEL_LENGTH) {
+    throw new SchemaError(`Room.RoomLabel is longer than ${MAX_ROOM_LABEL_LENGTH} characters`);
+  }
   return RoomLabel === undefined ? { Type, RoomTypeObject } : { Type, RoomTypeObject, RoomLabel };
 }
 

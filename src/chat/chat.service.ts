@@ -8,6 +8,10 @@
  *
  * Presence: `Presence` tracks this instance's sessions; the PresenceBoard (Redis with
  * REDIS_URL) merges every instance's users, and the merged list travels in the ROOM_UPDATE.
+ *
+ * Limits per user (posts, joins, rooms created) are counted in Redis with REDIS_URL, so they
+ * hold across sessions and instances. Memberships are re-checked at every identity change
+ * (SessionRegistry listener): re-subscribe, unsubscribe, workspace deletion.
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
 import { Redis } from 'ioredis';
@@ -16,11 +20,12 @@ import type { Identity } from '../auth/identity.js';
 import { Bus } from '../bus/bus.js';
 import { isRecord, optString, requireRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
+import { MemoryWindowLimiter, RedisWindowLimiter, type WindowLimiter } from '../common/window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
 import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
-import { SessionRegistry } from '../sessions/session-registry.js';
+import { SessionRegistry, type IdentityChange } from '../sessions/session-registry.js';
 import { TopicRouter } from '../topics/topic-router.js';
 import { DELETE_DETAILS, chatFrame, parseChatEvent, type ChatEvent } from './chat-event.js';
 import type { ChatStore } from './chat-store.js';
@@ -41,6 +46,8 @@ interface ChatState {
   readOnly: Set<string>;
   /** POSTs per second (CHAT_MESSAGE_RATE). */
   posts: TokenBucket;
+  /** Joined rooms -> how they were named, so that a re-check needs no store read. */
+  refs: Map<string, Pick<ChatRoom, 'Type' | 'RoomTypeObject'>>;
 }
 
 @Injectable()
@@ -55,6 +62,9 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
   private readonly states = new WeakMap<Session, ChatState>();
   /** Rooms with sessions here -> the users last delivered to them (undefined: none yet). The sweep compares. */
   private readonly shown = new Map<string, string | undefined>();
+  /** Rooms with sessions here -> when the sweep last touched them in the store (keeps them from expiring). */
+  private readonly touched = new Map<string, number>();
+  private readonly limiter: WindowLimiter;
   private readonly sweeper: NodeJS.Timeout;
   private sweeping = false;
   private stopping = false;
@@ -71,12 +81,17 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
       // A client of its own: the bus connections are in subscriber mode or owned by Nest.
       const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
       redis.on('error', (err: Error) => this.log.warn(`chat Redis: ${err.message}`));
-      this.store = new RedisChatStore(redis, { historyLimit: chat.historyLimit });
+      this.store = new RedisChatStore(redis, { historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000 });
       this.board = new RedisPresenceBoard(redis, randomUUID(), chat.presenceTimeoutMs);
+      this.limiter = new RedisWindowLimiter(redis, 'switchboard:chat:limit:');
     } else {
-      this.store = new MemoryChatStore({ historyLimit: chat.historyLimit });
+      this.store = new MemoryChatStore({ historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000 });
       this.board = new LocalPresenceBoard();
+      this.limiter = new MemoryWindowLimiter();
     }
+    this.registry.onIdentityChange((change) =>
+      this.identityChanged(change).catch((err: Error) => this.log.error({ msg: 'room re-check failed', sessionId: change.session.id, err: err.stack })),
+    );
     this.nodeAccess = new NodeAccessClient({ url: chat.nodeAuthUrl });
     router.register(config.channels.chat, { topic: 'chat', parse: parseChatEvent, handle: (e) => this.deliver(e) });
     this.sweeper = setInterval(() => void this.sweep(), Math.max(25, Math.floor(chat.presenceTimeoutMs / 4)));
@@ -91,6 +106,10 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     if (!identity) return refuse(session, 'not subscribed');
     const ref = parseRoomRef(msg.Room);
     const ping = isRecord(msg.Message) && msg.Message.Message === 'PING';
+    // Per user, PINGs included: a user's many sessions cannot flood a room with ROOM_UPDATEs.
+    if (!(await this.limiter.take(`join:${identity.user}`, this.config.chat.userJoinRate, 1000))) {
+      return refuse(session, 'too many joins', { Room: ref });
+    }
     const access = await this.authorize(session, identity, ref);
     let room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
     if (!this.current(session, identity)) return;
@@ -104,20 +123,32 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
       // A heartbeat keeps a session in a room; it never creates one.
       if (ping) return refuse(session, 'room not found', { Room: ref });
       if (session.rooms.size >= max) return refuse(session, `more than ${max} rooms`, { Room: ref });
+      const { roomCreateLimit, roomCreateWindowSeconds } = this.config.chat;
+      if (!(await this.limiter.take(`create:${identity.user}`, roomCreateLimit, roomCreateWindowSeconds * 1000))) {
+        return refuse(session, 'too many rooms created', { Room: ref });
+      }
       room = await this.store.createRoom(newRoom(ref));
+      if (!this.current(session, identity)) return;
+    } else if (!ping) {
+      await this.store.touchRoom(room.Uuid);
       if (!this.current(session, identity)) return;
     }
     if (!session.rooms.has(room.Uuid) && session.rooms.size >= max) {
       return refuse(session, `more than ${max} rooms`, { Room: ref });
     }
     this.registry.joinRoom(session, room.Uuid);
-    const { readOnly } = this.state(session);
+    const { readOnly, refs } = this.state(session);
+    refs.set(room.Uuid, { Type: room.Type, RoomTypeObject: room.RoomTypeObject });
     if (access.readOnly) readOnly.add(room.Uuid);
     else readOnly.delete(room.Uuid);
     if (!this.shown.has(room.Uuid)) this.shown.set(room.Uuid, undefined);
-    const changed = this.presence.join(room.Uuid, identity.user, session.id, Date.now()).length > 0;
-    // A JOIN always shows the room (so the joiner learns its Uuid); a PING only when presence changed.
-    if (changed || !ping) await this.syncRoom(room.Uuid);
+    const changedHere = this.presence.join(room.Uuid, identity.user, session.id, Date.now()).length > 0;
+    const users = changedHere ? await this.board.write(room.Uuid, this.presence.users(room.Uuid)) : await this.board.read(room.Uuid);
+    // The room hears of a JOIN or PING only when its users changed (not for a member joining
+    // again, nor for another session of a user present already, here or elsewhere)...
+    if (changedHere && usersKey(users) !== this.shown.get(room.Uuid)) return this.publishRoom(room.Uuid, users);
+    // ...but a JOIN always shows the room to the joiner, so that it learns the Uuid.
+    if (!ping && this.current(session, identity) && session.rooms.has(room.Uuid)) session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });
   }
 
   /** LEAVE; leaving a room the session is not in is a no-op. */
@@ -165,6 +196,12 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     const max = this.config.chat.maxMessageLength;
     // Counted in code points, after stripping: what is stored and shown.
     if ([...text].length > max) return refuse(session, `message longer than ${max} characters`, about);
+    // Per user too, across sessions and instances: many sessions of one user cannot flood a room.
+    if (!(await this.limiter.take(`post:${identity.user}`, this.config.chat.userMessageRate, 1000))) {
+      return refuse(session, 'too many messages', about);
+    }
+    // Membership may have been revoked meanwhile (workspace deletion).
+    if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
 
     const message: ChatMessage = { Uuid: randomUUID(), RoomUuid: roomUuid, Message: text, Author: identity.user, Timestamp: unixSeconds() };
     await this.store.addMessage(message);
@@ -184,6 +221,7 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     if (this.state(session).readOnly.has(roomUuid)) return refuse(session, 'room is read-only', about);
     // The stored author decides, never what the client claims (fix).
     const stored = await this.store.getMessage(roomUuid, uuid);
+    if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
     if (!stored) return refuse(session, 'message not found', about);
     if (stored.Author !== identity.user) return refuse(session, 'not the author of the message', about);
     // False when a concurrent delete won: that one is announced already.
@@ -192,31 +230,55 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
 
   // ---------------------------------------------------------------- session lifecycle
 
-  /** After a successful (re-)subscribe: keep the token, and re-check the rooms against the new claims. */
-  async subscribed(session: Session, previous: Identity | undefined, jwt: string | undefined): Promise<void> {
-    this.state(session).jwt = jwt;
+  /**
+   * Every identity change (SessionRegistry listener): keep the token of a subscribe; out of
+   * every room when unsubscribed; else re-check each room against the new identity (PROTOCOL
+   * 2), the user of a session that became another one being replaced in the rooms it keeps.
+   * A subscribe answers, and the session's next frame runs, only once this is done.
+   */
+  private async identityChanged({ session, previous, token }: IdentityChange): Promise<void> {
+    const state = this.state(session);
+    if (token !== undefined) state.jwt = token;
     const identity = session.identity;
-    if (!previous || !identity) return;
-    if (previous.user !== identity.user) return this.leaveAll(session);
+    if (!identity) {
+      state.jwt = undefined;
+      return this.leaveAll(session);
+    }
+    if (!previous) return;
+    // Rooms decided by the identity alone first, synchronously: no frame can slip in between.
+    const remote: string[] = [];
+    let revoked = false;
     for (const roomUuid of [...session.rooms]) {
-      const room = await this.store.getRoom(roomUuid);
+      const ref = state.refs.get(roomUuid);
+      if (!ref || ref.Type === 'NODE') remote.push(roomUuid);
+      else revoked = this.applyAccess(session, roomUuid, ref, roomAccess(ref, identity)) || revoked;
+    }
+    for (const roomUuid of remote) {
+      const room = state.refs.get(roomUuid) ?? (await this.store.getRoom(roomUuid));
       const access = room ? await this.authorize(session, identity, room) : undefined;
       if (!this.current(session, identity)) return;
       if (!session.rooms.has(roomUuid)) continue;
-      if (access?.allowed) {
-        if (access.readOnly) this.state(session).readOnly.add(roomUuid);
-        else this.state(session).readOnly.delete(roomUuid);
-        continue;
-      }
-      this.removeFromRoom(session, roomUuid);
-      refuse(session, access?.reason ?? 'room not found', { Room: room ? roomRef(room) : { Uuid: roomUuid } });
+      revoked = this.applyAccess(session, roomUuid, room, access) || revoked;
     }
+    // Frames of a revoked room may be queued already: drop what is queued.
+    if (revoked) session.forgetQueued();
+    if (previous.user === identity.user) return;
+    const now = Date.now();
+    for (const roomUuid of session.rooms) this.announce(this.presence.join(roomUuid, identity.user, session.id, now));
   }
 
-  /** `unsubscribe` clears the session: out of every room, token forgotten. */
-  unsubscribed(session: Session): void {
-    this.state(session).jwt = undefined;
-    this.leaveAll(session);
+  /** Keeps the session in the room as `access` says, or takes it out and tells it; true when taken out. */
+  private applyAccess(session: Session, roomUuid: string, room: Pick<ChatRoom, 'Type' | 'RoomTypeObject'> | undefined, access: RoomAccess | undefined): boolean {
+    const { readOnly } = this.state(session);
+    if (access?.allowed) {
+      if (access.readOnly) readOnly.add(roomUuid);
+      else readOnly.delete(roomUuid);
+      return false;
+    }
+    this.removeFromRoom(session, roomUuid);
+    const about = room ? { Uuid: roomUuid, Type: room.Type, RoomTypeObject: room.RoomTypeObject } : { Uuid: roomUuid };
+    refuse(session, access?.reason ?? 'room not found', { Room: about });
+    return true;
   }
 
   /** The socket closed; the SessionHost then drops the session from the registry. */
@@ -279,7 +341,14 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
 
   private async refresh(roomUuid: string): Promise<void> {
     const here = this.registry.withKeys([roomKey(roomUuid)]).size > 0;
-    if (!here) this.shown.delete(roomUuid);
+    if (!here) {
+      this.shown.delete(roomUuid);
+      this.touched.delete(roomUuid);
+    } else if (Date.now() - (this.touched.get(roomUuid) ?? 0) > this.touchEveryMs) {
+      // Members here keep the room (and its history) from expiring.
+      this.touched.set(roomUuid, Date.now());
+      await this.store.touchRoom(roomUuid);
+    }
     const users = await this.board.write(roomUuid, this.presence.users(roomUuid));
     if (here && usersKey(users) !== this.shown.get(roomUuid)) await this.publishRoom(roomUuid, users);
   }
@@ -292,15 +361,22 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     return roomAccess(room, identity, node);
   }
 
+  /** A quarter of the room TTL, at most an hour. */
+  private get touchEveryMs(): number {
+    return Math.min((this.config.chat.roomTtlSeconds * 1000) / 4, 3_600_000);
+  }
+
   private removeFromRoom(session: Session, roomUuid: string): void {
     this.registry.leaveRoom(session, roomUuid);
     this.state(session).readOnly.delete(roomUuid);
+    this.state(session).refs.delete(roomUuid);
     this.announce(this.presence.leave(roomUuid, session.user ?? '', session.id));
   }
 
   private leaveAll(session: Session): void {
     for (const roomUuid of [...session.rooms]) this.registry.leaveRoom(session, roomUuid);
     this.state(session).readOnly.clear();
+    this.state(session).refs.clear();
     this.announce(this.presence.dropSession(session.id));
   }
 
@@ -313,7 +389,7 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     let state = this.states.get(session);
     if (!state) {
       const rate = this.config.chat.messageRate;
-      this.states.set(session, (state = { readOnly: new Set(), posts: new TokenBucket(rate, rate) }));
+      this.states.set(session, (state = { readOnly: new Set(), posts: new TokenBucket(rate, rate), refs: new Map() }));
     }
     return state;
   }
@@ -345,8 +421,4 @@ function newRoom(ref: RoomRef): ChatRoom {
   const room: ChatRoom = { Uuid: randomUUID(), Type: ref.Type, RoomTypeObject: ref.RoomTypeObject, Users: [], LastUpdated: unixSeconds() };
   if (ref.RoomLabel !== undefined) room.RoomLabel = ref.RoomLabel;
   return room;
-}
-
-function roomRef(room: ChatRoom): RoomRef & { Uuid: string } {
-  return { Uuid: room.Uuid, Type: room.Type, RoomTypeObject: room.RoomTypeObject };
 }

@@ -1,17 +1,24 @@
 /** ChatStore in process memory: for tests and single-instance runs without Redis (nothing survives a restart). */
-import { DEFAULT_CHAT_HISTORY_LIMIT, historyWindow, type ChatStore, type ChatStoreOptions } from './chat-store.js';
+import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, historyWindow, type ChatStore, type ChatStoreOptions } from './chat-store.js';
 import type { ChatMessage, ChatRoom, RoomType } from './chat-types.js';
 
 export class MemoryChatStore implements ChatStore {
   private readonly historyLimit: number;
+  private readonly roomTtlMs: number;
   private readonly rooms = new Map<string, ChatRoom>();
   /** `Type\nRoomTypeObject` -> room uuid. */
   private readonly roomKeys = new Map<string, string>();
   /** Room uuid -> messages, oldest first. */
   private readonly messages = new Map<string, ChatMessage[]>();
+  /** Room uuid -> when it expires; kept in touch order, so the first entries expire first. */
+  private readonly expiry = new Map<string, number>();
 
-  constructor(opts: ChatStoreOptions = {}) {
+  constructor(
+    opts: ChatStoreOptions = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.historyLimit = opts.historyLimit ?? DEFAULT_CHAT_HISTORY_LIMIT;
+    this.roomTtlMs = opts.roomTtlMs ?? DEFAULT_CHAT_ROOM_TTL_MS;
   }
 
   async findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined> {
@@ -20,6 +27,7 @@ export class MemoryChatStore implements ChatStore {
   }
 
   async getRoom(uuid: string): Promise<ChatRoom | undefined> {
+    this.expire();
     const room = this.rooms.get(uuid);
     return room && copyRoom(room);
   }
@@ -27,18 +35,24 @@ export class MemoryChatStore implements ChatStore {
   async saveRoom(room: ChatRoom): Promise<void> {
     this.rooms.set(room.Uuid, copyRoom(room));
     this.roomKeys.set(roomKey(room.Type, room.RoomTypeObject), room.Uuid);
+    this.touch(room.Uuid);
   }
 
   async createRoom(room: ChatRoom): Promise<ChatRoom> {
+    this.expire();
     // No await between the check and the write, so concurrent calls agree on one room.
     const existing = this.rooms.get(this.roomKeys.get(roomKey(room.Type, room.RoomTypeObject)) ?? '');
     if (existing) return copyRoom(existing);
-    this.rooms.set(room.Uuid, copyRoom(room));
-    this.roomKeys.set(roomKey(room.Type, room.RoomTypeObject), room.Uuid);
+    await this.saveRoom(room);
     return copyRoom(room);
   }
 
+  async touchRoom(uuid: string): Promise<void> {
+    if (this.rooms.has(uuid)) this.touch(uuid);
+  }
+
   async addMessage(msg: ChatMessage): Promise<void> {
+    if (this.rooms.has(msg.RoomUuid)) this.touch(msg.RoomUuid);
     const list = this.messages.get(msg.RoomUuid) ?? [];
     this.messages.set(msg.RoomUuid, list);
     const i = list.findIndex((m) => m.Uuid === msg.Uuid);
@@ -67,6 +81,25 @@ export class MemoryChatStore implements ChatStore {
   }
 
   async close(): Promise<void> {}
+
+  private touch(uuid: string): void {
+    this.expiry.delete(uuid); // re-inserted last: the order stays the order of expiry
+    this.expiry.set(uuid, this.now() + this.roomTtlMs);
+  }
+
+  /** Forgets the rooms whose time is up (oldest first: O(expired rooms)). */
+  private expire(): void {
+    const now = this.now();
+    for (const [uuid, at] of this.expiry) {
+      if (at > now) return;
+      this.expiry.delete(uuid);
+      const room = this.rooms.get(uuid);
+      const key = room && roomKey(room.Type, room.RoomTypeObject);
+      if (key && this.roomKeys.get(key) === uuid) this.roomKeys.delete(key);
+      this.rooms.delete(uuid);
+      this.messages.delete(uuid);
+    }
+  }
 }
 
 function roomKey(type: RoomType, roomTypeObject: string): string {

@@ -7,9 +7,11 @@
  *   messages:<roomUuid>                  list: message uuids, oldest first (capped)
  *   message:<roomUuid>                   hash: message uuid -> message JSON
  * Multi-key writes run as Lua scripts or MULTI, so the list and the hash never disagree.
+ * Every key of a room expires `roomTtlMs` after the room was last touched (created, joined,
+ * posted to, or held by a member: ChatService touches the rooms its sessions are in).
  */
 import type { Redis } from 'ioredis';
-import { DEFAULT_CHAT_HISTORY_LIMIT, type ChatStore, type ChatStoreOptions } from './chat-store.js';
+import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, type ChatStore, type ChatStoreOptions } from './chat-store.js';
 import { ROOM_TYPES, type ChatMessage, type ChatRoom, type RoomType } from './chat-types.js';
 import { isRecord } from '../common/schema.js';
 
@@ -17,13 +19,35 @@ export interface RedisChatStoreOptions extends ChatStoreOptions {
   prefix?: string;
 }
 
-/** KEYS: list, hash. ARGV: uuid, json, cap. Appends (or replaces in place), then trims the oldest. */
+/**
+ * Lua: refreshes the expiry of a room's keys. KEYS: room hash, list, message hash.
+ * `ttl` and `prefix` are locals set by the including script. The room-key key is derived
+ * from the hash (unknown to the caller); a room hash that is gone is left alone.
+ */
+const TOUCH = `
+local fields = redis.call('HMGET', KEYS[1], 'Type', 'RoomTypeObject')
+if fields[1] then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', prefix .. 'room-key:' .. fields[1] .. ':' .. (fields[2] or ''), ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end`;
+
+/** KEYS: room hash, list, message hash. ARGV: ttl ms, key prefix. */
+const TOUCH_ROOM = `local ttl, prefix = ARGV[1], ARGV[2]\n${TOUCH}`;
+
+/**
+ * KEYS: room hash, list, message hash. ARGV: uuid, json, cap, ttl ms, key prefix. Appends
+ * (or replaces in place), trims the oldest, touches the room.
+ */
 const ADD_MESSAGE = `
-if redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-local extra = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[3])
-for _ = 1, extra do redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[1])) end
-return 1`;
+local ttl, prefix = ARGV[4], ARGV[5]
+if redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  local extra = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[3])
+  for _ = 1, extra do redis.call('HDEL', KEYS[3], redis.call('LPOP', KEYS[2])) end
+end
+${TOUCH}`;
 
 /** KEYS: list, hash. ARGV: start, end (inclusive). The messages of that list range, oldest first. */
 const LIST_MESSAGES = `
@@ -31,17 +55,19 @@ local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
 if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))`;
 
-/** KEYS: room-key, room hash. ARGV: uuid, then the hash's field/value pairs. Returns the winning uuid. */
+/** KEYS: room-key, room hash. ARGV: uuid, ttl ms, then the hash's field/value pairs. Returns the winning uuid. */
 const CREATE_ROOM = `
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return ARGV[1]`;
 
 export class RedisChatStore implements ChatStore {
   private readonly prefix: string;
   private readonly historyLimit: number;
+  private readonly roomTtlMs: number;
 
   /** The store owns `redis`: close() quits it. */
   constructor(
@@ -50,6 +76,7 @@ export class RedisChatStore implements ChatStore {
   ) {
     this.prefix = opts.prefix ?? 'switchboard:chat:';
     this.historyLimit = opts.historyLimit ?? DEFAULT_CHAT_HISTORY_LIMIT;
+    this.roomTtlMs = opts.roomTtlMs ?? DEFAULT_CHAT_ROOM_TTL_MS;
   }
 
   async findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined> {
@@ -67,14 +94,15 @@ export class RedisChatStore implements ChatStore {
       .multi()
       .del(key) // so that a dropped RoomLabel does not linger
       .hset(key, encodeRoom(room))
-      .set(this.roomKeyKey(room.Type, room.RoomTypeObject), room.Uuid)
+      .pexpire(key, this.roomTtlMs)
+      .set(this.roomKeyKey(room.Type, room.RoomTypeObject), room.Uuid, 'PX', this.roomTtlMs)
       .exec();
   }
 
   async createRoom(room: ChatRoom): Promise<ChatRoom> {
     const fields = Object.entries(encodeRoom(room)).flat();
     const keys = [this.roomKeyKey(room.Type, room.RoomTypeObject), this.roomKey(room.Uuid)];
-    const winner = String(await this.redis.eval(CREATE_ROOM, 2, ...keys, room.Uuid, ...fields));
+    const winner = String(await this.redis.eval(CREATE_ROOM, 2, ...keys, room.Uuid, this.roomTtlMs, ...fields));
     if (winner === room.Uuid) return { ...room, Users: [...room.Users] };
     const existing = await this.getRoom(winner);
     if (existing) return existing;
@@ -86,13 +114,18 @@ export class RedisChatStore implements ChatStore {
   async addMessage(msg: ChatMessage): Promise<void> {
     await this.redis.eval(
       ADD_MESSAGE,
-      2,
-      this.listKey(msg.RoomUuid),
-      this.messageKey(msg.RoomUuid),
+      3,
+      ...this.roomKeys(msg.RoomUuid),
       msg.Uuid,
       JSON.stringify(msg),
       this.historyLimit,
+      this.roomTtlMs,
+      this.prefix,
     );
+  }
+
+  async touchRoom(uuid: string): Promise<void> {
+    await this.redis.eval(TOUCH_ROOM, 3, ...this.roomKeys(uuid), this.roomTtlMs, this.prefix);
   }
 
   async listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]> {
@@ -129,6 +162,11 @@ export class RedisChatStore implements ChatStore {
   async close(): Promise<void> {
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
     else this.redis.disconnect();
+  }
+
+  /** The keys TOUCH expects: room hash, message list, message hash. */
+  private roomKeys(uuid: string): [string, string, string] {
+    return [this.roomKey(uuid), this.listKey(uuid), this.messageKey(uuid)];
   }
 
   private roomKey(uuid: string): string {

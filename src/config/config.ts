@@ -49,7 +49,7 @@ export interface Config {
     sessionBurst: number;
     /** Frames waiting in a session's queue before it is closed 4008. */
     sessionQueueMax: number;
-    /** Bytes unsent on a socket before it is closed 4008. */
+    /** Unsent bytes (socket buffer plus queued frames; replies count too) before it is closed 4008. */
     sessionMaxBufferedBytes: number;
     /** Inbound frames per connection (close 4429 beyond). */
     clientFrameRate: number;
@@ -68,6 +68,15 @@ export interface Config {
     maxRoomsPerSession: number;
     presenceTimeoutMs: number;
     messageRate: number;
+    /** POSTs per second per user, all sessions and instances together. */
+    userMessageRate: number;
+    /** JOINs (PINGs included) per second per user, all sessions and instances together. */
+    userJoinRate: number;
+    /** Rooms one user may create per window. */
+    roomCreateLimit: number;
+    roomCreateWindowSeconds: number;
+    /** A room with nobody present and no message for this long is forgotten, history included. */
+    roomTtlSeconds: number;
   };
   push: {
     openRooms: string[];
@@ -187,6 +196,11 @@ export function loadConfig(env: Env = process.env): Config {
       maxRoomsPerSession: int('CHAT_MAX_ROOMS_PER_SESSION', 50, 1),
       presenceTimeoutMs: int('CHAT_PRESENCE_TIMEOUT_MS', 20_000, 100),
       messageRate: int('CHAT_MESSAGE_RATE', 10, 1),
+      userMessageRate: int('CHAT_USER_MESSAGE_RATE', 10, 1),
+      userJoinRate: int('CHAT_USER_JOIN_RATE', 10, 1),
+      roomCreateLimit: int('CHAT_ROOM_CREATE_LIMIT', 100, 1),
+      roomCreateWindowSeconds: int('CHAT_ROOM_CREATE_WINDOW_SECONDS', 3600, 1, 86_400 * 30),
+      roomTtlSeconds: int('CHAT_ROOM_TTL_SECONDS', 7 * 86_400, 1, 86_400 * 3650),
     },
     push: {
       openRooms,

@@ -35,7 +35,6 @@ export class ChatGateway implements OnGatewayConnection {
       metrics,
       {
         frame: (session, msg) => this.frame(session, msg),
-        subscribed: (session, previous, jwt) => void this.run(session, this.chat.subscribed(session, previous, jwt)),
         closed: (session) => this.chat.closed(session),
       },
       revocations,
@@ -56,8 +55,7 @@ export class ChatGateway implements OnGatewayConnection {
       case 'subscribe':
         return this.host.subscribe(session, msg.jwt);
       case 'unsubscribe':
-        this.host.unsubscribe(session);
-        return this.chat.unsubscribed(session);
+        return this.host.unsubscribe(session);
       case 'join':
         return this.run(session, this.chat.join(session, msg));
       case 'leave':

@@ -14,8 +14,6 @@ import { SessionRegistry } from '../sessions/session-registry.js';
 export interface RoomCommands {
   join(session: Session, room: unknown): void;
   leave(session: Session, room: unknown): void;
-  /** The identity changed: drop the rooms it no longer admits. */
-  recheck(session: Session): void;
 }
 
 /** `/ws` (and `/ws/event`): subscribe, unsubscribe, room commands. Events flow out through EventTopics. */
@@ -25,18 +23,7 @@ export class EventsGateway implements OnGatewayConnection {
   rooms?: RoomCommands;
 
   constructor(verifier: TokenVerifier, @Inject(CONFIG) config: Config, metrics: Metrics, revocations: Revocations) {
-    this.host = new SessionHost(
-      'events',
-      new SessionRegistry(),
-      verifier,
-      config,
-      metrics,
-      {
-        frame: (session, msg) => this.frame(session, msg),
-        subscribed: (session) => this.rooms?.recheck(session),
-      },
-      revocations,
-    );
+    this.host = new SessionHost('events', new SessionRegistry(), verifier, config, metrics, { frame: (session, msg) => this.frame(session, msg) }, revocations);
   }
 
   handleConnection(socket: WebSocket): void {
@@ -50,8 +37,7 @@ export class EventsGateway implements OnGatewayConnection {
       case 'subscribe':
         return this.host.subscribe(session, msg.jwt);
       case 'unsubscribe':
-        this.host.unsubscribe(session);
-        return this.rooms?.recheck(session);
+        return this.host.unsubscribe(session);
       case 'joinRoom':
         return this.rooms?.join(session, msg.room ?? msg.joinRoom);
       case 'leaveRoom':

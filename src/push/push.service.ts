@@ -3,6 +3,7 @@ import { CONFIG, type Config } from '../config/config.js';
 import { EventsGateway, type RoomCommands } from '../gateways/events.gateway.js';
 import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
+import type { IdentityChange } from '../sessions/session-registry.js';
 import { TopicRouter } from '../topics/topic-router.js';
 import { admitRoom, parsePushCommand, pushTargets, roomNameProblem, type PushCommand } from './push-rules.js';
 
@@ -32,6 +33,7 @@ export class PushService implements RoomCommands {
     router: TopicRouter,
   ) {
     gateway.rooms = this;
+    gateway.host.registry.onIdentityChange((change) => this.recheck(change));
     const route = { topic: 'push', parse: parsePushCommand, handle: (cmd: PushCommand) => this.handle(cmd) };
     router.register(config.channels.push, route);
     router.register(config.channels.pushCompat, route);
@@ -72,17 +74,26 @@ export class PushService implements RoomCommands {
     session.reply({ '@type': 'room', room, joined: false, left: true });
   }
 
-  recheck(session: Session): void {
+  /**
+   * The identity changed (re-subscribe, unsubscribe, workspace deletion, close): drop the
+   * rooms it no longer admits. Runs before the next frame of the session and, on a workspace
+   * deletion, on every instance (each receives the idm event).
+   */
+  recheck({ session }: IdentityChange): void {
     const grants = this.granted.get(session);
+    const open = session.socket.readyState === session.socket.OPEN;
     for (const room of [...session.rooms]) {
       const grantedTo = grants?.get(room);
-      if (grantedTo !== undefined && grantedTo === session.user) continue;
       const admission = admitRoom(room, session.identity, this.config.push.openRooms);
+      // A backend grant outlives a token refresh, but not the loss of the workspace it is about.
+      const kept = grantedTo !== undefined && grantedTo === session.user && (admission.ok || !room.startsWith('workspace:'));
+      if (kept) continue;
       if (admission.ok) {
         grants?.delete(room); // still in, but now on the client's own right
         continue;
       }
       this.drop(session, room);
+      if (!open) continue; // closing: nobody to tell
       this.log.log({ msg: 'room left on identity change', sessionId: session.id, room, reason: admission.reason });
       // The client asked for the rooms it joined, so it hears about them; backend grants stay silent.
       if (grantedTo === undefined) session.reply({ '@type': 'room', room, joined: false, left: true, reason: admission.reason });

@@ -1,13 +1,15 @@
-import type { Session } from './session.js';
+import { nextStamp, type Session } from './session.js';
 
 type Job =
-  | { sessions: Session[]; data: Buffer; topic: string; receivedAt: number; next: number }
+  | { sessions: Session[]; data: Buffer; topic: string; receivedAt: number; next: number; stamp: number }
   | { then: () => void };
 
 /**
  * Hands frames to session outboxes in the order events arrived, at most `chunk` sessions
  * per tick: a fan-out to 100,000 sessions yields to the event loop between chunks
  * instead of blocking it, and a later small event never overtakes an earlier big one.
+ * A job is stamped when built: a session whose identity changed since (`Session.since`)
+ * is skipped, since the job's audience was computed for its previous identity.
  */
 export class Fanout {
   private readonly jobs: Job[] = [];
@@ -21,7 +23,7 @@ export class Fanout {
    */
   send(sessions: Iterable<Session>, data: string, topic: string, receivedAt = Date.now()): void {
     const list = [...sessions];
-    if (list.length) this.enqueue({ sessions: list, data: Buffer.from(data), topic, receivedAt, next: 0 });
+    if (list.length) this.enqueue({ sessions: list, data: Buffer.from(data), topic, receivedAt, next: 0, stamp: nextStamp() });
   }
 
   /** Runs `then` once every frame queued before it has been handed over. */
@@ -45,7 +47,8 @@ export class Fanout {
         continue;
       }
       while (job.next < job.sessions.length && budget-- > 0) {
-        job.sessions[job.next++].outbox.push(job.data, job.topic, job.receivedAt);
+        const session = job.sessions[job.next++];
+        if (session.since < job.stamp) session.outbox.push(job.data, job.topic, job.receivedAt);
       }
       if (job.next >= job.sessions.length) this.jobs.shift();
     }

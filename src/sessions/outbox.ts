@@ -5,6 +5,7 @@ export interface OutboxLimits {
   rate: number;
   burst: number;
   queueMax: number;
+  /** Bound on the socket's unsent bytes plus the bytes waiting in the queue. */
   maxBufferedBytes: number;
 }
 
@@ -30,10 +31,14 @@ interface Pending {
  * Flow control for one session (PROTOCOL 3.6): a token bucket paces frames, the excess
  * waits in order in a bounded queue, and a queue or socket buffer past its bound means a
  * slow consumer, reported once through `overflow` instead of silently dropping frames.
+ * Control frames (acks, errors, chat replies) skip the pace but count against the same
+ * byte bound: a client that never reads cannot make the server buffer without end.
  */
 export class Outbox {
   private readonly bucket: TokenBucket;
   private readonly queue: Pending[] = [];
+  /** Sum of the queued frames' sizes. */
+  private queuedBytes = 0;
   private timer?: NodeJS.Timeout;
   private closed = false;
 
@@ -52,12 +57,34 @@ export class Outbox {
   /** Sends now if the pace allows, else queues. `data` is shared between sessions: never copied. */
   push(data: Buffer, topic: string, receivedAt: number): void {
     if (this.closed) return;
-    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) return this.overflow();
+    if (this.overBound()) return this.overflow();
     if (this.queue.length === 0 && this.bucket.take()) return this.write(data, topic, receivedAt);
     if (this.queue.length >= this.limits.queueMax) return this.overflow();
     this.queue.push({ data, topic, receivedAt });
+    this.queuedBytes += data.length;
     this.hooks.queued(1);
     this.schedule();
+  }
+
+  /** Sends a control frame now, ahead of the queue and outside the pace, but within the byte bound. */
+  control(text: string): void {
+    if (this.closed) return;
+    if (this.overBound()) return this.overflow();
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(text);
+  }
+
+  /**
+   * Forgets the queued frames (an identity change); frames of `keepTopic` stay, in order.
+   * The session stays open.
+   */
+  drop(keepTopic?: string): void {
+    const before = this.queue.length;
+    if (!before) return;
+    const kept = keepTopic === undefined ? [] : this.queue.filter((p) => p.topic === keepTopic);
+    this.queue.length = 0;
+    this.queue.push(...kept);
+    this.queuedBytes = kept.reduce((n, p) => n + p.data.length, 0);
+    this.hooks.queued(kept.length - before);
   }
 
   /** Stops everything; the queued frames are forgotten. */
@@ -67,13 +94,15 @@ export class Outbox {
     clearTimeout(this.timer);
     if (this.queue.length) this.hooks.queued(-this.queue.length);
     this.queue.length = 0;
+    this.queuedBytes = 0;
   }
 
   private drain = (): void => {
     this.timer = undefined;
     while (!this.closed && this.queue.length && this.bucket.take()) {
-      if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) return this.overflow();
+      if (this.overBound()) return this.overflow();
       const next = this.queue.shift()!;
+      this.queuedBytes -= next.data.length;
       this.hooks.queued(-1);
       this.write(next.data, next.topic, next.receivedAt);
     }
@@ -89,6 +118,10 @@ export class Outbox {
     if (this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(data, TEXT);
     this.hooks.sent(topic, receivedAt);
+  }
+
+  private overBound(): boolean {
+    return this.socket.bufferedAmount + this.queuedBytes > this.limits.maxBufferedBytes;
   }
 
   private overflow(): void {

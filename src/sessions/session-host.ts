@@ -25,8 +25,6 @@ export const Close = {
 export interface SessionEvents {
   /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
   frame(session: Session, msg: Json): void | Promise<void>;
-  /** After a successful (re-)subscribe; `previous` is the identity it replaced, `jwt` the verified token. */
-  subscribed?(session: Session, previous: Session['identity'], jwt: string): void;
   closed?(session: Session): void;
 }
 
@@ -133,9 +131,13 @@ export class SessionHost {
         return this.close(session, Close.forbidden, 'user removed');
       }
       const previous = session.identity;
-      this.registry.setIdentity(session, identity);
+      // Drops what was queued for a narrower previous identity, and re-checks every room
+      // (push, chat) before the ack: the session's next frame is handled only after that.
+      const rechecked = this.registry.setIdentity(session, identity, jwt as string);
       if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
       this.armExpiry(session);
+      await rechecked;
+      if (!this.registry.get(session.id)) return; // closed meanwhile
       this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'ok' });
       this.log.log({ msg: 'subscribed', sessionId: session.id, user: identity.user, workspaces: identity.workspaces.length });
       session.reply({
@@ -145,7 +147,6 @@ export class SessionHost {
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
       });
-      this.events.subscribed?.(session, previous, jwt as string);
     } catch (err) {
       if (seq !== session.subscribeSeq) return;
       const reason = err instanceof AuthError ? err.message : 'authentication failed';
@@ -155,11 +156,12 @@ export class SessionHost {
     }
   }
 
-  unsubscribe(session: Session): void {
+  /** Settles once the rooms have been left (the session's next frame waits for it). */
+  unsubscribe(session: Session): Promise<void> {
     session.subscribeSeq++;
     clearTimeout(session.expiryTimer);
     if (session.identity) this.metrics.sessions.dec({ endpoint: this.endpoint });
-    this.registry.setIdentity(session, undefined);
+    return this.registry.setIdentity(session, undefined);
   }
 
   /** Sends the error frame (PROTOCOL 2: a text frame, not the close payload), then closes 4401. */
@@ -215,7 +217,7 @@ export class SessionHost {
   private closed(session: Session): void {
     if (!this.registry.get(session.id)) return;
     this.events.closed?.(session);
-    this.unsubscribe(session);
+    void this.unsubscribe(session);
     session.outbox.close();
     this.registry.remove(session);
     this.metrics.connections.dec({ endpoint: this.endpoint });

@@ -1,5 +1,19 @@
 import type { Identity, Workspace } from '../auth/identity.js';
+import { covers } from './identity-scope.js';
 import type { Session } from './session.js';
+
+/** A session's identity was replaced (subscribe, unsubscribe, workspace deletion, close). */
+export interface IdentityChange {
+  session: Session;
+  previous?: Identity;
+  /** The raw token of a subscribe; undefined for changes that did not come with one. Never log it. */
+  token?: string;
+  /** The new identity may see less than the previous one (or is another user, or none). */
+  narrowed: boolean;
+}
+
+/** Re-checks what the session holds (rooms) against its new identity; never rejects. */
+export type IdentityListener = (change: IdentityChange) => void | Promise<void>;
 
 /** A session that holds a workspace with a root at `root`. */
 export interface RootHolder {
@@ -28,6 +42,7 @@ export class SessionRegistry {
   private readonly byId = new Map<string, Session>();
   private readonly byKey = new Map<string, Set<Session>>();
   private readonly byRoot = new Map<string, Map<Session, Workspace[]>>();
+  private readonly listeners: IdentityListener[] = [];
 
   get size(): number {
     return this.byId.size;
@@ -45,15 +60,42 @@ export class SessionRegistry {
     this.byId.set(session.id, session);
   }
 
+  /** Room owners (push, chat) re-check their memberships here after every identity change. */
+  onIdentityChange(listener: IdentityListener): void {
+    this.listeners.push(listener);
+  }
+
   remove(session: Session): void {
-    this.setIdentity(session, undefined);
+    void this.setIdentity(session, undefined);
     for (const room of session.rooms) this.unindex(`room:${room}`, session);
     session.rooms.clear();
     this.byId.delete(session.id);
   }
 
-  /** Replaces what the session is indexed under (subscribe, re-subscribe, unsubscribe). */
-  setIdentity(session: Session, identity: Identity | undefined): void {
+  /**
+   * Replaces the session's identity (subscribe, re-subscribe, unsubscribe). When it narrows,
+   * what was queued for the previous one is dropped at once; then the listeners re-check the
+   * rooms. The promise settles when they are done (a subscribe answers only then).
+   */
+  setIdentity(session: Session, identity: Identity | undefined, token?: string): Promise<void> {
+    return this.change(session, identity, token);
+  }
+
+  private change(session: Session, identity: Identity | undefined, token?: string, keepTopic?: string): Promise<void> {
+    const previous = session.identity;
+    this.reindex(session, identity);
+    if (previous === identity) return Promise.resolve();
+    const narrowed = previous !== undefined && !(identity && covers(identity, previous));
+    if (narrowed) session.forgetQueued(keepTopic);
+    const work: Promise<void>[] = [];
+    for (const listener of this.listeners) {
+      const result = listener({ session, previous, token, narrowed });
+      if (result) work.push(result);
+    }
+    return Promise.all(work).then(() => undefined);
+  }
+
+  private reindex(session: Session, identity: Identity | undefined): void {
     if (session.identity) {
       for (const key of identityKeys(session.identity)) this.unindex(key, session);
       for (const w of session.identity.workspaces) for (const r of w.roots) this.unindexRoot(r.path, session);
@@ -100,12 +142,16 @@ export class SessionRegistry {
     this.unindex(`room:${room}`, session);
   }
 
-  /** Takes a deleted workspace away from every session that held it; returns them. */
+  /**
+   * Takes a deleted workspace away from every session that held it; returns them. What was
+   * queued for them is dropped, but for the idm frames that tell them why; their rooms are
+   * re-checked by the listeners.
+   */
   removeWorkspace(uuid: string): Session[] {
     const holders = [...(this.byKey.get(`ws:${uuid}`) ?? [])];
     for (const session of holders) {
       const identity = session.identity!;
-      this.setIdentity(session, { ...identity, workspaces: identity.workspaces.filter((w) => w.uuid !== uuid) });
+      void this.change(session, { ...identity, workspaces: identity.workspaces.filter((w) => w.uuid !== uuid) }, undefined, 'idm');
     }
     return holders;
   }

@@ -5,6 +5,13 @@ import type { Outbox } from './outbox.js';
 
 export type Endpoint = 'events' | 'chat';
 
+let lastStamp = 0;
+
+/** A number from one process-wide increasing sequence: orders fan-out jobs against identity changes. */
+export function nextStamp(): number {
+  return ++lastStamp;
+}
+
 /** One WebSocket connection and what it is allowed to receive. */
 export class Session {
   /** Also the websocket-push `tabWindowId`: the target of `pushToSession`. */
@@ -17,6 +24,11 @@ export class Session {
   expiryTimer?: NodeJS.Timeout;
   /** Settles when the frame being handled is done; later frames wait for it (SessionHost). */
   busy?: Promise<void>;
+  /**
+   * Stamp of the last identity change that dropped what was queued: a fan-out job stamped
+   * before it was built for an older identity and no longer reaches this session (Fanout).
+   */
+  since = 0;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -28,8 +40,18 @@ export class Session {
     return this.identity?.user;
   }
 
-  /** Sends a control frame (ack, error, reply) right away, outside flow control. */
+  /** Sends a control frame (ack, error, reply) right away: unpaced, but within the session's byte bound. */
   reply(frame: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(frame));
+    this.outbox.control(JSON.stringify(frame));
+  }
+
+  /**
+   * The identity shrank or changed hands: nothing built for the previous one reaches the
+   * socket any more, neither the outbox queue nor fan-out jobs still under way. Frames of
+   * `keepTopic` already queued stay (the idm frame that tells the client why).
+   */
+  forgetQueued(keepTopic?: string): void {
+    this.since = nextStamp();
+    this.outbox.drop(keepTopic);
   }
 }

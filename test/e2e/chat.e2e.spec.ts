@@ -87,6 +87,9 @@ describe('/chat on a real Redis', () => {
       CHAT_MAX_MESSAGE_LENGTH: '40',
       CHAT_MESSAGE_RATE: '5',
       CHAT_MAX_ROOMS_PER_SESSION: '3',
+      // Heartbeats here are 40 times faster than Cells': the per-user limits are tested in chat-limits.
+      CHAT_USER_JOIN_RATE: '1000',
+      CHAT_USER_MESSAGE_RATE: '1000',
     });
     await waitSubscribed(backend, ch.CHANNEL_CHAT);
   });

@@ -88,3 +88,27 @@ describe('RedisChatStore in Redis', () => {
     expect(await store.getRoom(uuid)).toBeUndefined();
   });
 });
+
+describe('RedisChatStore room expiry', () => {
+  it('every key of a room expires roomTtlMs after its last touch (create, message, touchRoom)', async () => {
+    const ttl = 60_000;
+    const store = new RedisChatStore(redis, { prefix, roomTtlMs: ttl });
+    const uuid = freshUuid('room');
+    const obj = freshUuid('obj');
+    const keys = [`${prefix}room:${uuid}`, `${prefix}room-key:USER:${obj}`, `${prefix}messages:${uuid}`, `${prefix}message:${uuid}`];
+    const ttls = async () => Promise.all(keys.map((k) => redis.pttl(k)));
+    const within = (t: number) => t > ttl - 5000 && t <= ttl;
+
+    await store.createRoom({ Uuid: uuid, Type: 'USER', RoomTypeObject: obj, Users: [], LastUpdated: '1' });
+    const [room, roomKey] = await ttls();
+    expect([within(room), within(roomKey)]).toEqual([true, true]);
+
+    await redis.pexpire(keys[0], 1000); // as if time passed
+    await store.addMessage(message(uuid, 1));
+    expect((await ttls()).map(within)).toEqual([true, true, true, true]);
+
+    for (const k of keys) await redis.pexpire(k, 1000);
+    await store.touchRoom(uuid);
+    expect((await ttls()).map(within)).toEqual([true, true, true, true]);
+  });
+});

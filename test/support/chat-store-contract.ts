@@ -71,6 +71,22 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
     });
   });
 
+  describe(`${name}: room expiry`, () => {
+    it('touchRoom keeps a room and its history; on a room that does not exist it creates nothing', async () => {
+      const store = makeStore(10);
+      const uuid = freshUuid('room');
+      const room: ChatRoom = { Uuid: uuid, Type: 'USER', RoomTypeObject: `${uuid}-x`, Users: [], LastUpdated: '1' };
+      await store.createRoom(room);
+      await fill(store, uuid, 2);
+      await store.touchRoom(uuid);
+      expect((await store.findRoom('USER', `${uuid}-x`))?.Uuid).toBe(uuid);
+      expect(await store.listMessages(uuid, 0, 10)).toHaveLength(2);
+      const ghost = freshUuid('room');
+      await store.touchRoom(ghost);
+      expect(await store.getRoom(ghost)).toBeUndefined();
+    });
+  });
+
   describe(`${name}: messages`, () => {
     it('finds a message by room and uuid', async () => {
       const store = makeStore(10);

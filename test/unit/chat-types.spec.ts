@@ -8,6 +8,7 @@ describe('parseRoomRef', () => {
     [{ Type: 'node', RoomTypeObject: 'n1' }, { Type: 'NODE', RoomTypeObject: 'n1' }],
     [{ Type: 'Workspace', RoomTypeObject: 'w1', RoomLabel: 'Projects' }, { Type: 'WORKSPACE', RoomTypeObject: 'w1', RoomLabel: 'Projects' }],
     [{ Type: 'GLOBAL' }, { Type: 'GLOBAL', RoomTypeObject: '' }],
+    [{ Type: 'GLOBAL', RoomLabel: 'x'.repeat(256) }, { Type: 'GLOBAL', RoomTypeObject: '', RoomLabel: 'x'.repeat(256) }],
     [{ Type: 'GLOBAL', RoomTypeObject: '' }, { Type: 'GLOBAL', RoomTypeObject: '' }],
     [{ Type: 'ANY', RoomTypeObject: 'x' }, { Type: 'ANY', RoomTypeObject: 'x' }],
     [{ Type: 3, RoomTypeObject: 'n1' }, { Type: 'NODE', RoomTypeObject: 'n1' }],
@@ -27,6 +28,8 @@ describe('parseRoomRef', () => {
     ['missing object for WORKSPACE', { Type: 'WORKSPACE' }, /required for a WORKSPACE room/],
     ['object not a string', { Type: 'NODE', RoomTypeObject: { a: 1 } }, /RoomTypeObject must be a string/],
     ['object too long', { Type: 'NODE', RoomTypeObject: 'x'.repeat(1025) }, /longer than 1024/],
+    ['label too long (60 KB)', { Type: 'GLOBAL', RoomLabel: 'x'.repeat(60_000) }, /RoomLabel is longer than 256/],
+    ['label one past the bound', { Type: 'GLOBAL', RoomLabel: 'x'.repeat(257) }, /RoomLabel is longer than 256/],
   ])('refuses %s', (_name, raw, reason) => {
     expect(() => parseRoomRef(raw)).toThrow(SchemaError);
     expect(() => parseRoomRef(raw)).toThrow(reason);

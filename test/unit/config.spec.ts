@@ -43,6 +43,11 @@ describe('loadConfig defaults', () => {
     ['limits.silentRate', config.limits.silentRate, 20],
     ['limits.silentBurst', config.limits.silentBurst, 10],
     ['push.openRooms', config.push.openRooms, []],
+    ['chat.userMessageRate', config.chat.userMessageRate, 10],
+    ['chat.userJoinRate', config.chat.userJoinRate, 10],
+    ['chat.roomCreateLimit', config.chat.roomCreateLimit, 100],
+    ['chat.roomCreateWindowSeconds', config.chat.roomCreateWindowSeconds, 3600],
+    ['chat.roomTtlSeconds', config.chat.roomTtlSeconds, 7 * 86_400],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toEqual(expected);
   });
@@ -115,6 +120,10 @@ describe('loadConfig refuses bad values, naming the variable', () => {
     [{ SESSION_QUEUE_MAX: 'many' }, 'SESSION_QUEUE_MAX'],
     [{ MAX_FRAME_BYTES: '10' }, 'MAX_FRAME_BYTES'],
     [{ SHUTDOWN_GRACE_MS: '1e9' }, 'SHUTDOWN_GRACE_MS'],
+    [{ CHAT_USER_MESSAGE_RATE: '0' }, 'CHAT_USER_MESSAGE_RATE'],
+    [{ CHAT_USER_JOIN_RATE: 'fast' }, 'CHAT_USER_JOIN_RATE'],
+    [{ CHAT_ROOM_CREATE_LIMIT: '0' }, 'CHAT_ROOM_CREATE_LIMIT'],
+    [{ CHAT_ROOM_TTL_SECONDS: '0' }, 'CHAT_ROOM_TTL_SECONDS'],
   ])('%j', (env, variable) => {
     expect(configError(env).message).toContain(variable);
   });

@@ -7,7 +7,7 @@ type Delivery = [name: string, data: string, topic: string, receivedAt: number];
 /** Sessions whose outbox records every frame handed to it, in one shared log. */
 function sessions(log: Delivery[], ...names: string[]): Session[] {
   return names.map((name) => {
-    const outbox = { push: (data: Buffer, topic: string, at: number) => void log.push([name, data.toString(), topic, at]) };
+    const outbox = { push: (data: Buffer, topic: string, at: number) => void log.push([name, data.toString(), topic, at]), drop: () => undefined };
     return new Session('events', {} as never, outbox as never);
   });
 }
@@ -142,6 +142,19 @@ describe('Fanout', () => {
     });
     expect(ran).toBe(true);
     expect(log).toEqual([]);
+  });
+
+  it('a session whose identity changed after a job was built gets nothing more of that job', async () => {
+    const log: Delivery[] = [];
+    const fanout = new Fanout(2);
+    const all = sessions(log, ...names('s', 5));
+    fanout.send(all, 'old', 't', 0); // s1, s2 handed over now; s3..s5 on later ticks
+    all[3].forgetQueued(); // s4 becomes another user before its turn
+    fanout.send(all, 'new', 't', 0); // built after the change: s4 gets it
+    await settled(fanout);
+    const perSession = (name: string) => log.filter(([n]) => n === name).map(([, d]) => d);
+    expect(perSession('s4')).toEqual(['new']);
+    for (const name of ['s1', 's2', 's3', 's5']) expect(perSession(name)).toEqual(['old', 'new']);
   });
 
   it('stamps the receive time with Date.now() by default', () => {

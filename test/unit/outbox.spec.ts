@@ -6,7 +6,7 @@ interface FakeSocket {
   OPEN: number;
   bufferedAmount: number;
   sent: string[];
-  send(d: Buffer): void;
+  send(d: Buffer | string): void;
 }
 
 const fakeSocket = (): FakeSocket => ({
@@ -14,7 +14,7 @@ const fakeSocket = (): FakeSocket => ({
   OPEN: 1,
   bufferedAmount: 0,
   sent: [],
-  send(d: Buffer) {
+  send(d: Buffer | string) {
     this.sent.push(d.toString());
   },
 });
@@ -163,11 +163,11 @@ describe('Outbox', () => {
   });
 
   it('an overflow in the middle of a drain keeps the queued count balanced', () => {
-    const { socket, outbox, overflow, queuedNow } = setup({ rate: 3000, burst: 3, maxBufferedBytes: 450 });
-    // Like a real slow socket: what is sent stays buffered.
+    const { socket, outbox, overflow, queuedNow } = setup({ rate: 3000, burst: 3, maxBufferedBytes: 900 });
+    // Like a real slow socket: what is sent stays buffered (with some framing overhead).
     socket.send = function (d: Buffer) {
       this.sent.push(d.toString());
-      this.bufferedAmount += 100;
+      this.bufferedAmount += 150;
     };
     for (const f of frames(7)) outbox.push(Buffer.from(f.padEnd(100, '.')), 't', 0);
     jest.advanceTimersByTime(10);
@@ -175,6 +175,84 @@ describe('Outbox', () => {
     expect(socket.sent.length).toBeGreaterThan(3);
     expect(socket.sent.length).toBeLessThan(7);
     expect(queuedNow()).toBe(0);
+  });
+
+  it('queued bytes count against maxBufferedBytes: a queue of large frames overflows', () => {
+    const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, queueMax: 100, maxBufferedBytes: 1000 });
+    outbox.push(Buffer.alloc(10, 'a'), 't', 0); // sent
+    for (let i = 0; i < 3; i++) outbox.push(Buffer.alloc(400, 'q'), 't', 0); // 1200 bytes queued: the third is admitted at 800
+    expect(overflow).not.toHaveBeenCalled();
+    outbox.push(Buffer.alloc(1, 'x'), 't', 0);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(queuedNow()).toBe(0);
+    expect(socket.sent).toHaveLength(1);
+  });
+
+  it.each<[string, number, number, boolean]>([
+    // what, socket bufferedAmount, queued bytes, overflow on a control frame
+    ['nothing pending', 0, 0, false],
+    ['socket buffer at the bound', 1000, 0, false],
+    ['socket buffer past the bound', 1001, 0, true],
+    ['queue and buffer past the bound together', 600, 401, true],
+  ])('control frame with %s: overflow %s', (_what, buffered, queued, overflows) => {
+    const { socket, outbox, overflow } = setup({ rate: 1, burst: 1, maxBufferedBytes: 1000 });
+    if (queued) {
+      outbox.push(Buffer.from('sent'), 't', 0);
+      socket.sent.length = 0;
+      outbox.push(Buffer.alloc(queued, 'q'), 't', 0);
+    }
+    socket.bufferedAmount = buffered;
+    outbox.control('{"@type":"error"}');
+    expect(overflow).toHaveBeenCalledTimes(overflows ? 1 : 0);
+    expect(socket.sent).toEqual(overflows ? [] : ['{"@type":"error"}']);
+  });
+
+  it('control frames skip the pace and the queue, and stop after an overflow', () => {
+    const { socket, outbox, overflow } = setup({ rate: 1, burst: 1, maxBufferedBytes: 1000 });
+    outbox.push(Buffer.from('e1'), 't', 0);
+    outbox.push(Buffer.from('e2'), 't', 0); // queued
+    outbox.control('ack');
+    expect(socket.sent).toEqual(['e1', 'ack']);
+    socket.bufferedAmount = 5000;
+    outbox.control('reply');
+    outbox.control('reply');
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(socket.sent).toEqual(['e1', 'ack']);
+  });
+
+  it('a client that never reads, asking for replies: closed once the bound is passed', () => {
+    const { socket, outbox, overflow } = setup({ maxBufferedBytes: 100_000 });
+    // Nothing is read: every byte sent stays buffered.
+    socket.send = function (d: string | Buffer) {
+      this.sent.push(d.toString());
+      this.bufferedAmount += d.length;
+    };
+    const page = 'x'.repeat(8000);
+    for (let i = 0; i < 1000; i++) outbox.control(page);
+    expect(overflow).toHaveBeenCalledTimes(1);
+    expect(socket.bufferedAmount).toBeLessThanOrEqual(100_000 + page.length);
+  });
+
+  it.each<[string | undefined, string[]]>([
+    [undefined, []],
+    ['idm', ['idm1', 'idm2']],
+  ])('drop(%s) forgets the queue (keeping that topic), the session stays open', (keep, left) => {
+    const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, maxBufferedBytes: 1000 });
+    outbox.push(Buffer.from('sent'), 'tree', 0);
+    outbox.push(Buffer.from('t1'), 'tree', 0);
+    outbox.push(Buffer.from('idm1'), 'idm', 0);
+    outbox.push(Buffer.from('c1'), 'chat', 0);
+    outbox.push(Buffer.from('idm2'), 'idm', 0);
+    outbox.drop(keep);
+    expect(outbox.length).toBe(left.length);
+    expect(queuedNow()).toBe(left.length);
+    outbox.push(Buffer.from('after'), 'tree', 0);
+    jest.advanceTimersByTime(10_000);
+    expect(socket.sent).toEqual(['sent', ...left, 'after']);
+    expect(overflow).not.toHaveBeenCalled();
+    // The dropped bytes no longer count: 990 more fit.
+    outbox.push(Buffer.alloc(990 - 'after'.length, 'z'), 'tree', 0);
+    expect(overflow).not.toHaveBeenCalled();
   });
 
   it('close() drops the queue, stops the timer, and the queued deltas sum back to 0', () => {

@@ -1,11 +1,11 @@
 import { describe, it, expect } from '@jest/globals';
-import { SessionRegistry, identityKeys, type RootHolder } from '../../src/sessions/session-registry.js';
+import { SessionRegistry, identityKeys, type IdentityChange, type RootHolder } from '../../src/sessions/session-registry.js';
 import { Session } from '../../src/sessions/session.js';
 import type { Identity, Workspace } from '../../src/auth/identity.js';
 import { visibleRoot } from '../../src/topics/node-event.js';
 
 const fakeSocket = { readyState: 1, OPEN: 1, send: () => undefined };
-const fakeOutbox = { push: () => undefined };
+const fakeOutbox = { push: () => undefined, drop: () => undefined };
 const newSession = (): Session => new Session('events', fakeSocket as never, fakeOutbox as never);
 
 const ws = (uuid: string, ...paths: string[]): Workspace => ({ uuid, slug: uuid, roots: paths.map((path) => ({ path })) });
@@ -189,6 +189,70 @@ describe('SessionRegistry.setIdentity', () => {
     expect(r.withKeys(['user:alice', 'role:R1', 'ws:w1', 'profile:standard']).size).toBe(0);
     expect(r.rootHolders('ds/a/f')).toEqual([]);
     expect(r.get(s.id)).toBe(s);
+  });
+});
+
+describe('SessionRegistry identity changes: what was queued, and the listeners', () => {
+  /** A session whose outbox records its drops. */
+  function watched(r: SessionRegistry, id: Identity) {
+    const drops: (string | undefined)[] = [];
+    const s = new Session('events', fakeSocket as never, { push: () => undefined, drop: (keep?: string) => void drops.push(keep) } as never);
+    r.add(s);
+    void r.setIdentity(s, id);
+    return { s, drops };
+  }
+  const W1 = ws('w1', 'ds/a');
+  const W2 = ws('w2', 'ds/b');
+
+  it.each<[string, Identity | undefined, boolean]>([
+    ['token refresh, same rights', identity('alice', { roles: ['R1'], workspaces: [W1] }), false],
+    ['token refresh, one more workspace', identity('alice', { roles: ['R1'], workspaces: [W1, W2] }), false],
+    ['token refresh, one more role', identity('alice', { roles: ['R1', 'R2'], workspaces: [W1] }), false],
+    ['one workspace fewer', identity('alice', { roles: ['R1'] }), true],
+    ['one role fewer', identity('alice', { workspaces: [W1] }), true],
+    ['a workspace root fewer', identity('alice', { roles: ['R1'], workspaces: [ws('w1', 'ds/other')] }), true],
+    ['another profile', identity('alice', { profile: 'shared', roles: ['R1'], workspaces: [W1] }), true],
+    ['another user with the same rights', identity('bob', { roles: ['R1'], workspaces: [W1] }), true],
+    ['unsubscribe', undefined, true],
+  ])('%s: queued frames dropped = %s', async (_name, next, dropped) => {
+    const r = new SessionRegistry();
+    const changes: IdentityChange[] = [];
+    r.onIdentityChange((c) => void changes.push(c));
+    const { s, drops } = watched(r, identity('alice', { roles: ['R1'], workspaces: [W1] }));
+    const sinceBefore = s.since;
+    await r.setIdentity(s, next, 'tok');
+    expect(drops).toEqual(dropped ? [undefined] : []);
+    expect(s.since > sinceBefore).toBe(dropped);
+    expect(changes.at(-1)).toMatchObject({ session: s, narrowed: dropped, token: 'tok' });
+    expect(changes.at(-1)!.previous?.user).toBe('alice');
+  });
+
+  it('a subscribe waits for the listeners (setIdentity settles after them)', async () => {
+    const r = new SessionRegistry();
+    const done: string[] = [];
+    r.onIdentityChange(async ({ session }) => {
+      const user = session.user ?? '-';
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      done.push(user);
+    });
+    const { s } = watched(r, identity('alice'));
+    await r.setIdentity(s, identity('bob'));
+    expect(done).toEqual(['alice', 'bob']);
+  });
+
+  it('removeWorkspace drops what was queued for its holders, but for the idm frames, and tells the listeners', () => {
+    const r = new SessionRegistry();
+    const changes: IdentityChange[] = [];
+    r.onIdentityChange((c) => void changes.push(c));
+    const alice = watched(r, identity('alice', { workspaces: [W1, W2] }));
+    const carol = watched(r, identity('carol', { workspaces: [W2] }));
+    changes.length = 0;
+    r.removeWorkspace('w1');
+    expect(alice.drops).toEqual(['idm']);
+    expect(carol.drops).toEqual([]);
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ session: alice.s, narrowed: true, token: undefined });
+    expect(alice.s.identity!.workspaces.map((w) => w.uuid)).toEqual(['w2']);
   });
 });
 
