@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Session } from './session.js';
 
 type Job =
@@ -10,6 +11,7 @@ type Job =
  * instead of blocking it, and a later small event never overtakes an earlier big one.
  */
 export class Fanout {
+  private readonly log = new Logger(Fanout.name);
   private readonly jobs: Job[] = [];
   private scheduled = false;
 
@@ -39,15 +41,20 @@ export class Fanout {
     let budget = this.chunk;
     while (this.jobs.length && budget > 0) {
       const job = this.jobs[0];
-      if ('then' in job) {
-        this.jobs.shift();
-        job.then();
-        continue;
+      // Runs from setImmediate: a throw would end the process. One failing step is skipped.
+      try {
+        if ('then' in job) {
+          this.jobs.shift();
+          job.then();
+          continue;
+        }
+        while (job.next < job.sessions.length && budget-- > 0) {
+          job.sessions[job.next++].outbox.push(job.data, job.topic, job.receivedAt);
+        }
+        if (job.next >= job.sessions.length) this.jobs.shift();
+      } catch (err) {
+        this.log.error(`fan-out step failed: ${(err as Error)?.stack}`);
       }
-      while (job.next < job.sessions.length && budget-- > 0) {
-        job.sessions[job.next++].outbox.push(job.data, job.topic, job.receivedAt);
-      }
-      if (job.next >= job.sessions.length) this.jobs.shift();
     }
     if (this.jobs.length) {
       this.scheduled = true;

@@ -2,6 +2,7 @@
  * Coalescing of node events per Target.Uuid (PROTOCOL.md 3.2): a burst of
  * writes on one node reaches browsers as one event.
  */
+import { Logger } from '@nestjs/common';
 import type { NodeChangeEvent, TreeNode } from './node-event.js';
 
 const COALESCED_TYPES = new Set(['CREATE', 'UPDATE_CONTENT', 'UPDATE_META']);
@@ -102,7 +103,14 @@ export class NodeCoalescer {
   }
 
   private schedule(uuid: string, delayMs: number): ReturnType<typeof setTimeout> {
-    const timer = setTimeout(() => this.flushOne(uuid), Math.max(0, delayMs));
+    const timer = setTimeout(() => {
+      // A throw from a timer would end the process: this batch is lost, nothing else.
+      try {
+        this.flushOne(uuid);
+      } catch (err) {
+        new Logger(NodeCoalescer.name).error(`batch flush failed: ${(err as Error)?.stack}`);
+      }
+    }, Math.max(0, delayMs));
     // Pending batches must not keep the process alive.
     timer.unref?.();
     return timer;
