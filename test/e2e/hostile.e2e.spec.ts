@@ -72,7 +72,10 @@ describe('hostile input at the edge (Redis mode)', () => {
     expect(await metrics(app)).toMatch(/switchboard_upgrades_refused_total\{reason="bad_request"\} 1/);
   });
 
-  it.each(['bare', 'envelope'] as const)('refuses and counts a tree CREATE nested 6,000 deep (%s), and keeps delivering (item 2)', async (form) => {
+  it.each([
+    ['bare', 1],
+    ['envelope', 2],
+  ] as const)('refuses and counts a tree CREATE nested 6,000 deep (%s), and keeps delivering (item 2)', async (form, count) => {
     const uuid = `deep-${form}`;
     const raw = form === 'bare' ? deepCreate(uuid, 6000) : `{"pattern":"${ch.CHANNEL_TREE}","data":${deepCreate(uuid, 6000)}}`;
     await backend.publish(ch.CHANNEL_TREE, raw);
@@ -82,6 +85,8 @@ describe('hostile input at the edge (Redis mode)', () => {
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: sentinel, Path: 'pydiods1/projects/s' } });
     await alice.next((f) => (f.Source as { Uuid?: string })?.Uuid === sentinel);
     expect(alice.frames.filter((f) => (f.Target as { Uuid?: string })?.Uuid === uuid)).toEqual([]);
+    // Refused on arrival, not crashed on later (a throw in a timer is not seen by this test).
+    expect(await metrics(app)).toContain(`switchboard_bus_rejected_total{topic="tree",reason="too_deep"} ${count}`);
   });
 
   it('counts each refusal reason with a fixed label, and delivers what is within the bounds', async () => {
@@ -89,7 +94,7 @@ describe('hostile input at the edge (Redis mode)', () => {
     await backend.publish(ch.CHANNEL_TREE, deepCreate('at-the-bound', 30)); // 32 levels in all
     await alice.next((f) => (f.Target as { Uuid?: string })?.Uuid === 'at-the-bound');
     const text = await metrics(app);
-    expect(text).toMatch(/switchboard_bus_rejected_total\{topic="tree",reason="too_deep"\} 2/);
+    expect(text).toMatch(/switchboard_bus_rejected_total\{topic="tree",reason="too_deep"\} 2\n/);
     expect(text).toMatch(/switchboard_bus_rejected_total\{topic="meta",reason="too_large"\} 1/);
   });
 
