@@ -25,6 +25,8 @@ export class ServiceProcess {
   exit?: { code: number | null; signal: NodeJS.Signals | null };
   readonly exited: Promise<void>;
   private readonly tail: string[] = [];
+  /** Lines logged at level error or above (pino: 50+). */
+  readonly errors: string[] = [];
 
   private constructor(
     readonly proc: ChildProcess,
@@ -32,7 +34,9 @@ export class ServiceProcess {
     readonly wsUrl: string,
   ) {
     const keep = (d: Buffer) => {
-      this.tail.push(...d.toString().split('\n').filter(Boolean));
+      const lines = d.toString().split('\n').filter(Boolean);
+      for (const line of lines) if (/"level":(5|6)\d/.test(line) && this.errors.length < 100) this.errors.push(line.slice(0, 2000));
+      this.tail.push(...lines);
       this.tail.splice(0, Math.max(0, this.tail.length - 40));
     };
     proc.stdout!.on('data', keep);
