@@ -1,4 +1,4 @@
-import { NotFoundException, PayloadTooLargeException, UnauthorizedException } from '@nestjs/common';
+import { NotFoundException, PayloadTooLargeException, UnauthorizedException, type HttpException } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { jsonTooDeep } from '../common/json-bounds.js';
@@ -6,20 +6,23 @@ import type { Config } from '../config/config.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** Why a publish request may not go on, judged on its Authorization header alone; undefined when it may. */
+export function apiKeyRefusal(config: Config, authorization: string | undefined): HttpException | undefined {
+  const key = config.apiKey;
+  if (!key) return new NotFoundException('publishing over HTTP is disabled: set API_KEY');
+  const given = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '';
+  if (!timingSafeEqual(digest(given), digest(key))) return new UnauthorizedException('missing or wrong API key');
+  return undefined;
+}
+
 /**
- * `POST /api/publish`'s API key, checked on the headers alone, before the body is read
- * (app.ts mounts it ahead of the JSON body parser): a caller without the key is answered
- * at once and the connection closed, whatever body it is still (slowly) sending.
+ * `POST /api/publish`'s API key, checked before the body is read (app.ts mounts this ahead
+ * of the JSON body parser): a caller without the key is answered at once and the connection
+ * closed, whatever body it is still (slowly) sending.
  */
 export function requireApiKey(config: Config) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const key = config.apiKey;
-    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const refusal = !key
-      ? new NotFoundException('publishing over HTTP is disabled: set API_KEY')
-      : !timingSafeEqual(digest(given), digest(key))
-        ? new UnauthorizedException('missing or wrong API key')
-        : undefined;
+    const refusal = apiKeyRefusal(config, req.headers.authorization);
     if (!refusal) return next();
     res.setHeader('Connection', 'close');
     next(refusal);

@@ -1,9 +1,9 @@
-import { BadRequestException, Body, Controller, HttpCode, Inject, Post, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Headers, HttpCode, Inject, Post, ServiceUnavailableException } from '@nestjs/common';
 import { Bus } from '../bus/bus.js';
 import { isRecord, SchemaError } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { TopicRouter } from '../topics/topic-router.js';
-import { checkEventSize } from './publish-gate.js';
+import { apiKeyRefusal, checkEventSize } from './publish-gate.js';
 
 /**
  * `POST /api/publish {"channel","data"}` with `Authorization: Bearer $API_KEY`: the way in
@@ -21,7 +21,10 @@ export class PublishController {
 
   @Post('publish')
   @HttpCode(202)
-  async publish(@Body() body: unknown) {
+  async publish(@Headers('authorization') auth: string | undefined, @Body() body: unknown) {
+    // Already checked before the body was read; again here, should a path variant ever get past that.
+    const refusal = apiKeyRefusal(this.config, auth);
+    if (refusal) throw refusal;
     if (!isRecord(body)) throw new BadRequestException('body must be a JSON object {"channel": "...", "data": {...}}');
     const { channel, data } = body;
     if (typeof channel !== 'string' || !channel) throw new BadRequestException('"channel" must be a non-empty string');
