@@ -33,6 +33,8 @@ export class SocketAdapter extends AbstractWsAdapter {
   private readonly servers = new Map<string, WebSocketServer>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly admission: Admission;
+  /** Refusal reasons already logged: each is logged once, then only counted. */
+  private readonly logged = new Set<string>();
 
   constructor(
     app: INestApplicationContext,
@@ -108,6 +110,10 @@ export class SocketAdapter extends AbstractWsAdapter {
   /** Answers the upgrade request with a plain HTTP error and closes the connection. */
   private refuse(socket: Duplex, status: number, reason: string, message: string): void {
     this.metrics.upgradesRefused.inc({ reason });
+    if (!this.logged.has(reason)) {
+      this.logged.add(reason);
+      this.log.warn({ msg: 'upgrade refused (logged once per reason; see switchboard_upgrades_refused_total)', status, reason });
+    }
     const retry = status === 429 || status === 503 ? 'Retry-After: 10\r\n' : '';
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
