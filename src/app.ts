@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication, NestExpressBodyParserOptionsFor } from '@nestjs/platform-express';
-import type { Server } from 'node:http';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { Bus } from './bus/bus.js';
@@ -9,10 +8,11 @@ import type { Config } from './config/config.js';
 import { SocketAdapter } from './gateways/socket-adapter.js';
 import { Metrics } from './ops/metrics.js';
 import { rejectDeepJson, requireApiKey } from './ops/publish-gate.js';
+import { TimedExpressAdapter } from './ops/timed-express-adapter.js';
 
 /** Builds and starts one Switchboard instance: HTTP, both gateways, the bus. */
 export async function startApp(config: Config): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forConfig(config), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forConfig(config), new TimedExpressAdapter(config.http), {
     bufferLogs: true,
     bodyParser: false,
   });
@@ -22,9 +22,6 @@ export async function startApp(config: Config): Promise<NestExpressApplication> 
   // `verify` (body-parser's hook on the raw bytes) is passed through by Nest but left out of its type.
   const json = { limit: config.limits.publishBodyBytes, verify: rejectDeepJson(config.limits.maxJsonDepth) };
   app.useBodyParser('json', json as NestExpressBodyParserOptionsFor<'json'>);
-  const server = app.getHttpServer() as Server;
-  server.headersTimeout = config.http.headersTimeoutMs;
-  server.requestTimeout = config.http.requestTimeoutMs;
   app.useWebSocketAdapter(
     new SocketAdapter(app, { ...config.limits, allowedOrigins: config.allowedOrigins, shutdownGraceMs: config.shutdownGraceMs }, app.get(Metrics)),
   );

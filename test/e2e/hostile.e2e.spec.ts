@@ -4,7 +4,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { JwtService } from '@nestjs/jwt';
-import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { API_KEY, Backend, Client, REDIS_URL, SECRET, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
 
@@ -144,9 +143,42 @@ describe('hostile input at the edge (Redis mode)', () => {
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
-  it('sets the HTTP header and request timeouts', () => {
-    const server = app.app.getHttpServer() as Server;
-    expect([server.headersTimeout, server.requestTimeout]).toEqual([10_000, 30_000]);
+});
+
+describe('HTTP timeouts (item 11)', () => {
+  let app: Instance;
+  beforeAll(async () => {
+    app = await startInstance({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '1000' });
+  });
+  afterAll(() => app?.close());
+
+  /** Starts `head`, then sends one more byte every 200 ms; resolves with the answer once the server closes. */
+  function drip(head: string): Promise<{ answer: string; ms: number }> {
+    const started = Date.now();
+    const socket: Socket = connect(portOf(app), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => (answer += d.toString()));
+    socket.on('error', () => undefined);
+    socket.write(head);
+    const timer = setInterval(() => socket.writable && socket.write(' '), 200);
+    return new Promise((resolve) =>
+      socket.on('close', () => {
+        clearInterval(timer);
+        resolve({ answer, ms: Date.now() - started });
+      }),
+    );
+  }
+
+  it('cuts a request whose body, with the right key, comes one byte at a time', async () => {
+    const { answer, ms } = await drip(`POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('cuts a request whose headers never end', async () => {
+    const { answer, ms } = await drip('POST /api/publish HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(ms).toBeLessThan(3000);
   });
 });
 
