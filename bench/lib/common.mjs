@@ -202,5 +202,6 @@ export async function waitSubscribed(pub, channel) {
 
 /** The environment of a Switchboard under test: loopback, random port, quiet, plus `extra`. */
 export function serviceEnv(secret, extra = {}) {
-  return { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', JWT_SECRET: secret, API_KEY: 'bench-api-key', ...extra };
+  // Thousands of sockets from one address, the same user on many: the admission limits would refuse them.
+  return { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', JWT_SECRET: secret, API_KEY: 'bench-api-key', MAX_CONNECTIONS: '0', MAX_CONNECTIONS_PER_ADDRESS: '0', MAX_SESSIONS_PER_USER: '0', ...extra };
 }

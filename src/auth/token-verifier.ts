@@ -42,6 +42,8 @@ export class TokenVerifier {
       if (err instanceof AuthError) throw err;
       throw new AuthError(reasonOf(err));
     }
+    // A token without exp would open a session that never ends (PROTOCOL 2).
+    if (typeof claims.exp !== 'number' && !this.config.jwt.allowWithoutExp) throw new AuthError('token has no expiry');
     const identity = identityFromClaims(claims);
     if (this.config.workspacesUrl) identity.workspaces = await this.resolveWorkspaces(token);
     return identity;
@@ -63,7 +65,9 @@ export class TokenVerifier {
     const { secret, publicKey } = this.config.jwt;
     if (secret && HMAC.includes(alg)) return { secret, algorithms: HMAC };
     if (publicKey && ASYMMETRIC.includes(alg)) return { publicKey, algorithms: ASYMMETRIC };
-    throw new AuthError(`algorithm not accepted: ${alg || 'none'}`);
+    // The header is the client's: only a short, plain name is echoed back.
+    const shown = /^[A-Za-z0-9]{1,16}$/.test(alg) ? alg : alg ? 'unknown' : 'none';
+    throw new AuthError(`algorithm not accepted: ${shown}`);
   }
 
   private async resolveWorkspaces(token: string): Promise<Workspace[]> {

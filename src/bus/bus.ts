@@ -20,7 +20,11 @@ export class Bus {
     metrics: Metrics,
   ) {
     if (config.redisUrl) {
-      this.server = new RedisBusServer(config.redisUrl);
+      this.server = new RedisBusServer(config.redisUrl, {
+        maxBytes: config.limits.maxEventBytes,
+        maxDepth: config.limits.maxJsonDepth,
+        rejected: (channel, problem) => router.reject(channel, problem),
+      });
       this.server.on('reconnecting', (type: string) => type === 'sub' && metrics.redisReconnects.inc());
     } else {
       this.log.log('No REDIS_URL: embedded in-memory bus (single instance)');

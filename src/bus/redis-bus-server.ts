@@ -1,5 +1,13 @@
 import { ServerRedis, type Deserializer, type IncomingEvent } from '@nestjs/microservices';
+import { payloadProblem, type PayloadProblem } from '../common/json-bounds.js';
 import { isRecord } from '../common/schema.js';
+
+export interface BusPayloadLimits {
+  maxBytes: number;
+  maxDepth: number;
+  /** Told of every payload refused before parsing. */
+  rejected(channel: string, problem: PayloadProblem): void;
+}
 
 /**
  * A payload is a NestJS envelope only when it says so for this very channel
@@ -37,13 +45,24 @@ export function redisOptions(url: string) {
  * gives up.
  */
 export class RedisBusServer extends ServerRedis {
-  constructor(url: string, retryDelayMs = 1000) {
+  constructor(
+    url: string,
+    private readonly limits: BusPayloadLimits,
+    retryDelayMs = 1000,
+  ) {
     super({
       ...redisOptions(url),
       retryAttempts: Number.MAX_SAFE_INTEGER,
       retryDelay: retryDelayMs,
       deserializer: new EnvelopeDeserializer(),
     });
+  }
+
+  /** Every message from Redis, before it is parsed: too large or too deep, it goes no further. */
+  async handleMessage(channel: string, buffer: string, pub: unknown, pattern: string): Promise<void> {
+    const problem = payloadProblem(buffer, this.limits);
+    if (problem) return this.limits.rejected(channel, problem);
+    return super.handleMessage(channel, buffer, pub as never, pattern);
   }
 
   start(callback?: () => void): void {

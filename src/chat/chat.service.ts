@@ -94,7 +94,8 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     );
     this.nodeAccess = new NodeAccessClient({ url: chat.nodeAuthUrl });
     router.register(config.channels.chat, { topic: 'chat', parse: parseChatEvent, handle: (e) => this.deliver(e) });
-    this.sweeper = setInterval(() => void this.sweep(), Math.max(25, Math.floor(chat.presenceTimeoutMs / 4)));
+    const sweep = () => this.sweep().catch((err: Error) => this.log.error({ msg: 'presence sweep failed', err: err?.stack }));
+    this.sweeper = setInterval(sweep, Math.max(25, Math.floor(chat.presenceTimeoutMs / 4)));
     this.sweeper.unref();
   }
 

@@ -30,6 +30,8 @@ export interface Config {
     renewBeforeSeconds: number;
     /** The longest a token lives: how long a user deletion is remembered (with the grace). */
     maxLifetimeSeconds: number;
+    /** Accept tokens that carry no `exp` (they would never expire). Off by default. */
+    allowWithoutExp: boolean;
   };
   /** Optional HTTP resolver answering the workspaces of a token (PROTOCOL 3.1). */
   workspacesUrl?: string;
@@ -60,6 +62,26 @@ export interface Config {
     /** Pending coalesced nodes before the oldest is flushed early. */
     maxPendingNodes: number;
     publishBodyBytes: number;
+    /** Largest bus payload (a Redis message, or an event published over HTTP), bytes. */
+    maxEventBytes: number;
+    /** Deepest JSON nesting accepted from the bus, /api/publish and client frames. */
+    maxJsonDepth: number;
+    /** Open WebSocket connections per instance (both endpoints); 0 = no limit. Beyond: HTTP 503 at the upgrade. */
+    maxConnections: number;
+    /** Open WebSocket connections per client address; 0 = no limit. Beyond: HTTP 429 at the upgrade. */
+    maxConnectionsPerAddress: number;
+    /** Subscribed sessions per user, per endpoint and instance; 0 = no limit. Beyond: error frame, close 4429. */
+    maxSessionsPerUser: number;
+    /** A connection without a successful subscribe this long after opening is closed 4401. */
+    subscribeTimeoutMs: number;
+  };
+  /** Browser origins allowed to open a WebSocket; empty = any (a warning at start). */
+  allowedOrigins: string[];
+  http: {
+    /** Node's server.headersTimeout: time to receive a request's headers. */
+    headersTimeoutMs: number;
+    /** Node's server.requestTimeout: time to receive a whole request (headers and body). */
+    requestTimeoutMs: number;
   };
   chat: {
     nodeAuthUrl?: string;
@@ -105,6 +127,18 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return n;
   };
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name)?.toLowerCase();
+    if (raw === undefined) return def;
+    if (['true', '1', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'no'].includes(raw)) return false;
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  };
+  const list = (name: string): string[] =>
+    (str(name) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const url = (name: string, protocols: string[]): string | undefined => {
     const raw = str(name);
     if (raw === undefined) return undefined;
@@ -139,10 +173,14 @@ export function loadConfig(env: Env = process.env): Config {
   if (nodeBatchMaxWaitMs < nodeBatchWindowMs) {
     throw new ConfigError('NODE_BATCH_MAX_WAIT_MS must be at least NODE_BATCH_WINDOW_MS');
   }
-  const openRooms = (str('PUSH_OPEN_ROOMS') ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const openRooms = list('PUSH_OPEN_ROOMS');
+  // Browsers send the scheme, host and port only, lower case, without a trailing slash.
+  const allowedOrigins = list('ALLOWED_ORIGINS').map((o) => o.toLowerCase().replace(/\/+$/, ''));
+  const httpHeadersTimeoutMs = int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 1000, 600_000);
+  const httpRequestTimeoutMs = int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000);
+  if (httpRequestTimeoutMs < httpHeadersTimeoutMs) {
+    throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS must be at least HTTP_HEADERS_TIMEOUT_MS');
+  }
 
   return {
     port: int('PORT', 5050, 0, 65535),
@@ -157,6 +195,7 @@ export function loadConfig(env: Env = process.env): Config {
       expiryGraceSeconds: int('TOKEN_EXPIRY_GRACE_SECONDS', 30, 0, 86_400),
       renewBeforeSeconds: int('TOKEN_RENEW_BEFORE_SECONDS', 60, 0, 86_400),
       maxLifetimeSeconds: int('TOKEN_MAX_LIFETIME_SECONDS', 86_400, 60, 31 * 86_400),
+      allowWithoutExp: bool('ALLOW_TOKENS_WITHOUT_EXP', false),
     },
     workspacesUrl: url('WORKSPACES_URL', ['http:', 'https:']),
     nodeLookupUrl: url('NODE_LOOKUP_URL', ['http:', 'https:']),
@@ -188,7 +227,15 @@ export function loadConfig(env: Env = process.env): Config {
       silentBurst: int('SILENT_BURST', 10, 1),
       maxPendingNodes: int('MAX_PENDING_NODES', 10_000, 1),
       publishBodyBytes: int('PUBLISH_BODY_BYTES', 1024 * 1024, 1024),
+      maxEventBytes: int('MAX_EVENT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxJsonDepth: int('MAX_JSON_DEPTH', 32, 4, 1000),
+      maxConnections: int('MAX_CONNECTIONS', 20_000),
+      maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 1000),
+      maxSessionsPerUser: int('MAX_SESSIONS_PER_USER', 100),
+      subscribeTimeoutMs: int('SUBSCRIBE_TIMEOUT_MS', 10_000, 100, 600_000),
     },
+    allowedOrigins,
+    http: { headersTimeoutMs: httpHeadersTimeoutMs, requestTimeoutMs: httpRequestTimeoutMs },
     chat: {
       nodeAuthUrl: url('CHAT_NODE_AUTH_URL', ['http:', 'https:']),
       maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),

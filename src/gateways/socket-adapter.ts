@@ -1,10 +1,13 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Metrics } from '../ops/metrics.js';
+import { Admission, type AdmissionLimits } from './admission.js';
+import { upgradePath } from './upgrade-path.js';
 
-export interface SocketLimits {
+export interface SocketLimits extends AdmissionLimits {
   maxFrameBytes: number;
   pingIntervalMs: number;
   pongTimeoutMs: number;
@@ -26,14 +29,21 @@ type LiveSocket = WebSocket & { awaitingPong?: boolean };
  * (bench/idle-sockets.mjs measures both).
  */
 export class SocketAdapter extends AbstractWsAdapter {
+  private readonly log = new Logger(SocketAdapter.name);
   private readonly servers = new Map<string, WebSocketServer>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly admission: Admission;
+  /** Refusal reasons already logged: each is logged once, then only counted. */
+  private readonly logged = new Set<string>();
 
   constructor(
     app: INestApplicationContext,
     private readonly limits: SocketLimits,
+    private readonly metrics: Metrics,
   ) {
     super(app);
+    this.admission = new Admission(limits);
+    if (!limits.allowedOrigins.length) this.log.warn('No ALLOWED_ORIGINS: WebSocket connections are accepted from any Origin');
     this.httpServer.on('upgrade', this.route);
   }
 
@@ -71,22 +81,56 @@ export class SocketAdapter extends AbstractWsAdapter {
     this.httpServer.off('upgrade', this.route);
   }
 
+  /**
+   * The 'upgrade' listener: nothing in here may throw (an exception would end the process),
+   * and every refusal is an HTTP answer with a fixed reason counted in the metrics.
+   */
   private route = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const path = new URL(req.url ?? '/', 'ws://localhost').pathname.replace(/\/+$/, '') || '/';
-    const server = this.servers.get(path);
-    if (!server) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
-      return;
+    // A reset during the handshake is the client's business; unhandled, it would be fatal.
+    socket.on('error', () => undefined);
+    try {
+      const path = upgradePath(req.url);
+      if (path === undefined) return this.refuse(socket, 400, 'bad_request', 'bad request target');
+      const server = this.servers.get(path);
+      if (!server) return this.refuse(socket, 404, 'not_found', 'no WebSocket endpoint here');
+      const address = req.socket.remoteAddress ?? '';
+      const refusal = this.admission.check(req, address);
+      if (refusal) return this.refuse(socket, refusal.status, refusal.reason, refusal.message);
+      server.handleUpgrade(req, socket, head, (ws) => {
+        ws.once('close', this.admission.admit(address));
+        server.emit('connection', ws, req);
+      });
+    } catch (err) {
+      this.log.error({ msg: 'upgrade failed', err: (err as Error)?.stack });
+      this.metrics.upgradesRefused.inc({ reason: 'error' });
+      socket.destroy();
     }
-    server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
   };
+
+  /** Answers the upgrade request with a plain HTTP error and closes the connection. */
+  private refuse(socket: Duplex, status: number, reason: string, message: string): void {
+    this.metrics.upgradesRefused.inc({ reason });
+    if (!this.logged.has(reason)) {
+      this.logged.add(reason);
+      this.log.warn({ msg: 'upgrade refused (logged once per reason; see switchboard_upgrades_refused_total)', status, reason });
+    }
+    const retry = status === 429 || status === 503 ? 'Retry-After: 10\r\n' : '';
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+        `Content-Length: ${Buffer.byteLength(message)}\r\n${retry}\r\n${message}`,
+    );
+  }
 
   /** Pings every interval; a socket that has not answered `pongTimeoutMs` later is cut. */
   private watchLiveness(server: WebSocketServer): void {
     const ping = setInterval(() => {
       for (const socket of server.clients as Set<LiveSocket>) {
         socket.awaitingPong = true;
-        socket.ping();
+        try {
+          socket.ping();
+        } catch {
+          socket.terminate(); // not open (yet): it would not answer anyway
+        }
       }
       const check = setTimeout(() => {
         for (const socket of server.clients as Set<LiveSocket>) if (socket.awaitingPong) socket.terminate();

@@ -11,9 +11,10 @@ export class Metrics {
 
   readonly connections = new Gauge({ name: 'switchboard_connections', help: 'Open WebSocket connections', labelNames: ['endpoint'], registers: [this.registry] });
   readonly sessions = new Gauge({ name: 'switchboard_sessions', help: 'Subscribed sessions', labelNames: ['endpoint'], registers: [this.registry] });
-  readonly subscribes = new Counter({ name: 'switchboard_subscribes_total', help: 'Subscribe attempts by result (ok or the refusal reason)', labelNames: ['endpoint', 'result'], registers: [this.registry] });
+  readonly subscribes = new Counter({ name: 'switchboard_subscribes_total', help: 'Subscribe attempts by result (ok or a fixed refusal label)', labelNames: ['endpoint', 'result'], registers: [this.registry] });
   readonly busEvents = new Counter({ name: 'switchboard_bus_events_total', help: 'Events received from the bus, per topic', labelNames: ['topic'], registers: [this.registry] });
-  readonly busRejected = new Counter({ name: 'switchboard_bus_rejected_total', help: 'Bus payloads that did not parse or fit their schema', labelNames: ['topic', 'reason'], registers: [this.registry] });
+  readonly busRejected = new Counter({ name: 'switchboard_bus_rejected_total', help: 'Bus payloads refused: reason schema, error, too_large or too_deep', labelNames: ['topic', 'reason'], registers: [this.registry] });
+  readonly upgradesRefused = new Counter({ name: 'switchboard_upgrades_refused_total', help: 'WebSocket upgrades refused, by fixed reason', labelNames: ['reason'], registers: [this.registry] });
   readonly framesSent = new Counter({ name: 'switchboard_frames_sent_total', help: 'Frames written to sockets, per topic', labelNames: ['topic'], registers: [this.registry] });
   readonly eventsDropped = new Counter({ name: 'switchboard_events_dropped_total', help: 'Events dropped on purpose (READ, unknown type, silent limiter...)', labelNames: ['topic', 'reason'], registers: [this.registry] });
   readonly eventsCoalesced = new Counter({ name: 'switchboard_events_coalesced_total', help: 'Node events merged into a pending batch', registers: [this.registry] });

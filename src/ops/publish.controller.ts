@@ -1,16 +1,15 @@
-import { BadRequestException, Body, Controller, Headers, HttpCode, Inject, NotFoundException, Post, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { BadRequestException, Body, Controller, Headers, HttpCode, Inject, Post, ServiceUnavailableException } from '@nestjs/common';
 import { Bus } from '../bus/bus.js';
 import { isRecord, SchemaError } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { TopicRouter } from '../topics/topic-router.js';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
+import { apiKeyRefusal, checkEventSize } from './publish-gate.js';
 
 /**
  * `POST /api/publish {"channel","data"}` with `Authorization: Bearer $API_KEY`: the way in
  * for a backend without Redis, and for every event in embedded mode. The payload is
  * validated like a bus payload, then published on the bus so that every instance gets it.
+ * The key, the body's size and its depth are checked before the body is parsed (publish-gate.ts, app.ts).
  */
 @Controller('api')
 export class PublishController {
@@ -23,10 +22,9 @@ export class PublishController {
   @Post('publish')
   @HttpCode(202)
   async publish(@Headers('authorization') auth: string | undefined, @Body() body: unknown) {
-    const key = this.config.apiKey;
-    if (!key) throw new NotFoundException('publishing over HTTP is disabled: set API_KEY');
-    const given = /^Bearer (.+)$/i.exec(auth ?? '')?.[1] ?? '';
-    if (!timingSafeEqual(digest(given), digest(key))) throw new UnauthorizedException('missing or wrong API key');
+    // Already checked before the body was read; again here, should a path variant ever get past that.
+    const refusal = apiKeyRefusal(this.config, auth);
+    if (refusal) throw refusal;
     if (!isRecord(body)) throw new BadRequestException('body must be a JSON object {"channel": "...", "data": {...}}');
     const { channel, data } = body;
     if (typeof channel !== 'string' || !channel) throw new BadRequestException('"channel" must be a non-empty string');
@@ -37,6 +35,7 @@ export class PublishController {
       if (err instanceof SchemaError) throw new BadRequestException(err.message);
       throw err;
     }
+    checkEventSize(this.config, channel, data);
     try {
       await this.bus.publish(channel, data);
     } catch {

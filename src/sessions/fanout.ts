@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { nextStamp, type Session } from './session.js';
 
 type Job =
@@ -12,6 +13,7 @@ type Job =
  * is skipped, since the job's audience was computed for its previous identity.
  */
 export class Fanout {
+  private readonly log = new Logger(Fanout.name);
   private readonly jobs: Job[] = [];
   private scheduled = false;
 
@@ -41,16 +43,21 @@ export class Fanout {
     let budget = this.chunk;
     while (this.jobs.length && budget > 0) {
       const job = this.jobs[0];
-      if ('then' in job) {
-        this.jobs.shift();
-        job.then();
-        continue;
+      // Runs from setImmediate: a throw would end the process. One failing step is skipped.
+      try {
+        if ('then' in job) {
+          this.jobs.shift();
+          job.then();
+          continue;
+        }
+        while (job.next < job.sessions.length && budget-- > 0) {
+          const session = job.sessions[job.next++];
+          if (session.since < job.stamp) session.outbox.push(job.data, job.topic, job.receivedAt);
+        }
+        if (job.next >= job.sessions.length) this.jobs.shift();
+      } catch (err) {
+        this.log.error(`fan-out step failed: ${(err as Error)?.stack}`);
       }
-      while (job.next < job.sessions.length && budget-- > 0) {
-        const session = job.sessions[job.next++];
-        if (session.since < job.stamp) session.outbox.push(job.data, job.topic, job.receivedAt);
-      }
-      if (job.next >= job.sessions.length) this.jobs.shift();
     }
     if (this.jobs.length) {
       this.scheduled = true;

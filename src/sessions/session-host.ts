@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
-import { AuthError } from '../auth/auth-error.js';
+import { AuthError, subscribeResult } from '../auth/auth-error.js';
 import type { Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
+import { fitCloseReason } from '../common/close-reason.js';
+import { jsonTooDeep } from '../common/json-bounds.js';
 import { isRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import type { Config } from '../config/config.js';
@@ -19,6 +21,7 @@ export const Close = {
   unauthenticated: 4401,
   forbidden: 4403,
   slowConsumer: 4008,
+  /** Too many frames, or (at subscribe) too many sessions of the user: back off, do not retry at once. */
   tooManyFrames: 4429,
 } as const;
 
@@ -65,12 +68,21 @@ export class SessionHost {
     this.registry.add(session);
     this.metrics.connections.inc({ endpoint: this.endpoint });
 
+    // Admission (PROTOCOL 2): a connection must subscribe successfully in time.
+    const deadline = setTimeout(() => {
+      if (!session.identity) this.refuse(session, 'no subscribe in time');
+    }, limits.subscribeTimeoutMs);
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
+
     const inbound = new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
     socket.on('message', (raw) => {
       if (!inbound.take()) return this.close(session, Close.tooManyFrames, 'too many frames');
       let msg: unknown;
       try {
-        msg = JSON.parse(raw.toString());
+        const text = raw.toString();
+        // Nothing a client sends needs depth; a deep value would only get in the way later.
+        msg = jsonTooDeep(text, limits.maxJsonDepth) ? undefined : JSON.parse(text);
       } catch {
         msg = undefined;
       }
@@ -126,9 +138,16 @@ export class SessionHost {
       // Checked again now: a deletion handled here while Redis answered must not slip through.
       if (revoked || this.revocations?.revokedLocally(identity)) {
         // A deleted user's token, issued before the deletion: refused everywhere (PROTOCOL 2).
-        this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'user removed' });
+        this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'revoked' });
         session.reply({ '@type': 'error', error: 'user removed' });
         return this.close(session, Close.forbidden, 'user removed');
+      }
+      const max = this.config.limits.maxSessionsPerUser;
+      // Per endpoint and instance: the registry knows this instance's sessions only.
+      if (max && session.user !== identity.user && this.registry.withKeys([`user:${identity.user}`]).size >= max) {
+        this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'too_many_sessions' });
+        session.reply({ '@type': 'error', error: `too many sessions for this user (${max})` });
+        return this.close(session, Close.tooManyFrames, 'too many sessions');
       }
       const previous = session.identity;
       // Drops what was queued for a narrower previous identity, and re-checks every room
@@ -151,7 +170,7 @@ export class SessionHost {
       if (seq !== session.subscribeSeq) return;
       const reason = err instanceof AuthError ? err.message : 'authentication failed';
       if (!(err instanceof AuthError)) this.log.error(`subscribe failed: ${(err as Error).stack}`);
-      this.metrics.subscribes.inc({ endpoint: this.endpoint, result: reason });
+      this.metrics.subscribes.inc({ endpoint: this.endpoint, result: subscribeResult(reason) });
       this.refuse(session, reason);
     }
   }
@@ -176,7 +195,12 @@ export class SessionHost {
     this.metrics.closes.inc({ code: String(code) });
     this.log.log({ msg: 'closing session', sessionId: session.id, user: session.user, code, reason });
     session.outbox.close();
-    socket.close(code, reason);
+    try {
+      socket.close(code, fitCloseReason(reason));
+    } catch (err) {
+      this.log.error(`close failed for session ${session.id}: ${(err as Error)?.message}`);
+      socket.terminate();
+    }
   }
 
   /**

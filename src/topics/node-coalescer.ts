@@ -4,6 +4,7 @@
  * topics (tree and meta), as Cells feeds both into one batcher per node: events of one
  * node leave in the order they came, whatever topic they came on.
  */
+import { Logger } from '@nestjs/common';
 import type { NodeChangeEvent, TreeNode } from './node-event.js';
 
 const COALESCED_TYPES = new Set(['CREATE', 'UPDATE_CONTENT', 'UPDATE_META']);
@@ -119,7 +120,14 @@ export class NodeCoalescer {
   }
 
   private schedule(uuid: string, delayMs: number): ReturnType<typeof setTimeout> {
-    const timer = setTimeout(() => this.flushOne(uuid), Math.max(0, delayMs));
+    const timer = setTimeout(() => {
+      // A throw from a timer would end the process: this batch is lost, nothing else.
+      try {
+        this.flushOne(uuid);
+      } catch (err) {
+        new Logger(NodeCoalescer.name).error(`batch flush failed: ${(err as Error)?.stack}`);
+      }
+    }, Math.max(0, delayMs));
     // Pending batches must not keep the process alive.
     timer.unref?.();
     return timer;

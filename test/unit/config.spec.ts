@@ -48,6 +48,16 @@ describe('loadConfig defaults', () => {
     ['chat.roomCreateLimit', config.chat.roomCreateLimit, 100],
     ['chat.roomCreateWindowSeconds', config.chat.roomCreateWindowSeconds, 3600],
     ['chat.roomTtlSeconds', config.chat.roomTtlSeconds, 7 * 86_400],
+    ['jwt.allowWithoutExp', config.jwt.allowWithoutExp, false],
+    ['limits.maxEventBytes', config.limits.maxEventBytes, 1024 * 1024],
+    ['limits.maxJsonDepth', config.limits.maxJsonDepth, 32],
+    ['limits.maxConnections', config.limits.maxConnections, 20_000],
+    ['limits.maxConnectionsPerAddress', config.limits.maxConnectionsPerAddress, 1000],
+    ['limits.maxSessionsPerUser', config.limits.maxSessionsPerUser, 100],
+    ['limits.subscribeTimeoutMs', config.limits.subscribeTimeoutMs, 10_000],
+    ['allowedOrigins', config.allowedOrigins, []],
+    ['http.headersTimeoutMs', config.http.headersTimeoutMs, 10_000],
+    ['http.requestTimeoutMs', config.http.requestTimeoutMs, 30_000],
   ])('%s', (_name, actual, expected) => {
     expect(actual).toEqual(expected);
   });
@@ -88,6 +98,11 @@ describe('loadConfig values', () => {
     ['PUSH_OPEN_ROOMS single', { PUSH_OPEN_ROOMS: 'lobby' }, (c) => c.push.openRooms, ['lobby']],
     ['JWT_PUBLIC_KEY with escaped newlines', { JWT_PUBLIC_KEY: PEM.replace(/\n/g, '\\n') }, (c) => c.jwt.publicKey, PEM],
     ['JWT_PUBLIC_KEY with real newlines', { JWT_PUBLIC_KEY: PEM }, (c) => c.jwt.publicKey, PEM],
+    ['ALLOW_TOKENS_WITHOUT_EXP true', { ALLOW_TOKENS_WITHOUT_EXP: 'true' }, (c) => c.jwt.allowWithoutExp, true],
+    ['ALLOW_TOKENS_WITHOUT_EXP 0', { ALLOW_TOKENS_WITHOUT_EXP: '0' }, (c) => c.jwt.allowWithoutExp, false],
+    ['ALLOWED_ORIGINS normalized', { ALLOWED_ORIGINS: 'https://A.example.com/, https://b.example.com' }, (c) => c.allowedOrigins, ['https://a.example.com', 'https://b.example.com']],
+    ['MAX_CONNECTIONS_PER_ADDRESS 0 (off)', { MAX_CONNECTIONS_PER_ADDRESS: '0' }, (c) => c.limits.maxConnectionsPerAddress, 0],
+    ['HTTP timeouts', { HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '5000' }, (c) => c.http, { headersTimeoutMs: 5000, requestTimeoutMs: 5000 }],
   ])('%s', (_name, env, pick, expected) => {
     expect(pick(loadConfig(env))).toEqual(expected);
   });
@@ -124,6 +139,12 @@ describe('loadConfig refuses bad values, naming the variable', () => {
     [{ CHAT_USER_JOIN_RATE: 'fast' }, 'CHAT_USER_JOIN_RATE'],
     [{ CHAT_ROOM_CREATE_LIMIT: '0' }, 'CHAT_ROOM_CREATE_LIMIT'],
     [{ CHAT_ROOM_TTL_SECONDS: '0' }, 'CHAT_ROOM_TTL_SECONDS'],
+    [{ ALLOW_TOKENS_WITHOUT_EXP: 'maybe' }, 'ALLOW_TOKENS_WITHOUT_EXP'],
+    [{ MAX_JSON_DEPTH: '2' }, 'MAX_JSON_DEPTH'],
+    [{ MAX_EVENT_BYTES: '10' }, 'MAX_EVENT_BYTES'],
+    [{ SUBSCRIBE_TIMEOUT_MS: '0' }, 'SUBSCRIBE_TIMEOUT_MS'],
+    [{ MAX_CONNECTIONS: '-1' }, 'MAX_CONNECTIONS'],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, 'HTTP_REQUEST_TIMEOUT_MS'],
   ])('%j', (env, variable) => {
     expect(configError(env).message).toContain(variable);
   });

@@ -3,7 +3,7 @@ import { createHmac, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
+import { JwtService, type JwtSignOptions } from '@nestjs/jwt';
 import { exportJWK } from 'jose';
 import { loadConfig } from '../../src/config/config.js';
 import { TokenVerifier } from '../../src/auth/token-verifier.js';
@@ -12,8 +12,10 @@ import { AuthError } from '../../src/auth/auth-error.js';
 Logger.overrideLogger(false);
 
 const SECRET = 'a-test-secret-of-reasonable-length';
-const jwt = new JwtService({});
 const now = (): number => Math.floor(Date.now() / 1000);
+const signer = new JwtService({});
+/** Signs as an identity provider does: with an `exp` (10 min) unless the claims give one. */
+const jwt = { sign: (claims: object, options: JwtSignOptions) => signer.sign({ exp: now() + 600, ...claims }, options) };
 
 const b64url = (v: object | string): string =>
   Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
@@ -72,6 +74,19 @@ describe('TokenVerifier: HS256 secret', () => {
     const result = v.verify(make());
     await expect(result).rejects.toThrow(AuthError);
     await expect(result).rejects.toThrow(reason);
+  });
+
+  it('refuses a token without exp, unless ALLOW_TOKENS_WITHOUT_EXP is set', async () => {
+    const forever = signer.sign({ name: 'alice' }, { secret: SECRET });
+    await expect(v.verify(forever)).rejects.toThrow(new AuthError('token has no expiry'));
+    const lenient = verifier({ JWT_SECRET: SECRET, ALLOW_TOKENS_WITHOUT_EXP: 'true' });
+    await expect(lenient.verify(forever)).resolves.toMatchObject({ user: 'alice', exp: undefined });
+  });
+
+  it('echoes only a short plain alg name in its refusal', async () => {
+    const invented = handMade({ alg: 'X'.repeat(130), typ: 'JWT' }, { name: 'alice' });
+    await expect(v.verify(invented)).rejects.toThrow(new AuthError('algorithm not accepted: unknown'));
+    await expect(v.verify(handMade({ alg: 'HS1', typ: 'JWT' }, { name: 'alice' }))).rejects.toThrow(new AuthError('algorithm not accepted: HS1'));
   });
 
   it.each<[string, unknown]>([
