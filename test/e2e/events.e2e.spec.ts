@@ -4,6 +4,8 @@ import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSub
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
 const PERSONAL_ALICE = ws('wp', 'personal', 'personal/alice');
+/** Every event frame carries its place in the history (PROTOCOL 6). */
+const OFFSET = expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/);
 
 describe('/ws events over a real Redis', () => {
   let app: Instance;
@@ -38,7 +40,7 @@ describe('/ws events over a real Redis', () => {
     const uuid = `del-${form}`;
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: uuid, Path: 'pydiods1/projects/a.txt', MetaStore: { 'pydio:secret': '"x"', name: '"a.txt"' } } }, form);
     const f = await alice.next((x) => (x.Source as { Uuid?: string })?.Uuid === uuid);
-    expect(f).toEqual({ Type: 'DELETE', Source: { Uuid: uuid, Path: 'projects/a.txt', MetaStore: { name: '"a.txt"', EventWorkspaceId: '"w1"' } } });
+    expect(f).toEqual({ Type: 'DELETE', Source: { Uuid: uuid, Path: 'projects/a.txt', MetaStore: { name: '"a.txt"', EventWorkspaceId: '"w1"' } }, '@offset': OFFSET });
     expect(await bob.settled((x) => (x.Source as { Uuid?: string })?.Uuid === uuid)).toEqual([]);
     expect(await admin.settled((x) => (x.Source as { Uuid?: string })?.Uuid === uuid, 0)).toEqual([]);
   });
@@ -54,6 +56,7 @@ describe('/ws events over a real Redis', () => {
     expect(f).toEqual({
       Type: 'CREATE',
       Target: { Uuid: 'n-burst', Path: 'common/report.pdf', Type: 'LEAF', Etag: 'abc', Size: '1200', MetaStore: { color: '"red"', size_hint: '"big"', EventWorkspaceId: '"w2"' } },
+      '@offset': OFFSET,
     });
     expect(await bob.settled(isBurst, 500)).toHaveLength(1);
     expect(await alice.settled(isBurst, 0)).toHaveLength(1);
@@ -67,10 +70,10 @@ describe('/ws events over a real Redis', () => {
     });
     const isMove = (x: Record<string, unknown>) => ((x.Target ?? x.Source) as { Uuid?: string })?.Uuid === 'mv';
     const b = await bob.next(isMove);
-    expect(b).toEqual({ Type: 'CREATE', Target: { Uuid: 'mv', Path: 'common/x.txt', Type: 'LEAF', MetaStore: { EventWorkspaceId: '"w2"' } } });
+    expect(b).toEqual({ Type: 'CREATE', Target: { Uuid: 'mv', Path: 'common/x.txt', Type: 'LEAF', MetaStore: { EventWorkspaceId: '"w2"' } }, '@offset': OFFSET });
     const a = await alice.settled(isMove);
     expect(a).toHaveLength(2);
-    expect(a).toContainEqual({ Type: 'DELETE', Source: { Uuid: 'mv', Path: 'projects/x.txt', MetaStore: { EventWorkspaceId: '"w1"' } } });
+    expect(a).toContainEqual({ Type: 'DELETE', Source: { Uuid: 'mv', Path: 'projects/x.txt', MetaStore: { EventWorkspaceId: '"w1"' } }, '@offset': b['@offset'] });
     expect(a).toContainEqual(b);
   });
 

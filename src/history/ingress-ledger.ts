@@ -1,0 +1,121 @@
+import { compareIds, ZERO_ID, type StreamId } from './offset.js';
+
+/** A pub/sub message not yet seen in the stream. */
+export interface PendingMessage {
+  channel: string;
+  raw: string;
+  at: number;
+  /** This instance already tried to append it (as the lease holder). */
+  appended: boolean;
+}
+
+export interface IngressLedgerOptions {
+  /** How long a message waits to be seen in the stream before it counts as lost. */
+  windowMs: number;
+  /** Most messages (pending and seen-unmatched, each) kept. */
+  max: number;
+  now?: () => number;
+}
+
+/**
+ * Exactly-once ingress of plain pub/sub, as seen by one instance. Every instance receives
+ * every message on pub/sub AND reads every stream entry; the ledger matches the two (same
+ * channel, same bytes: a multiset, so that two identical messages count twice). A message
+ * received but not (yet) in the stream is pending: the lease holder appends it; whoever
+ * takes the lease over appends what is still pending once it has read the stream to its
+ * head. An entry seen before its pub/sub copy arrives (the two come on different
+ * connections) is remembered for the window, so that the late copy is not taken for new.
+ */
+export class IngressLedger {
+  private readonly pending: PendingMessage[] = [];
+  /** key -> times (ms) it was seen in the stream with no pending message to match. */
+  private readonly seen = new Map<string, number[]>();
+  private seenCount = 0;
+  private observedUpTo: StreamId = ZERO_ID;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: IngressLedgerOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** A pub/sub message: the pending record when it is new, undefined when the stream already had it. */
+  received(channel: string, raw: string): PendingMessage | undefined {
+    const key = keyOf(channel, raw);
+    const times = this.seen.get(key);
+    if (times?.length) {
+      times.shift();
+      this.seenCount--;
+      if (!times.length) this.seen.delete(key);
+      return undefined;
+    }
+    const message = { channel, raw, at: this.now(), appended: false };
+    this.pending.push(message);
+    return message;
+  }
+
+  /**
+   * A stream entry, in stream order; an id at or before one already observed is ignored (the
+   * reader and a takeover's catch-up may both pass it).
+   */
+  observed(id: StreamId, channel: string, raw: string): void {
+    if (compareIds(id, this.observedUpTo) <= 0) return;
+    this.observedUpTo = id;
+    const i = this.pending.findIndex((p) => p.channel === channel && p.raw === raw);
+    if (i >= 0) {
+      this.pending.splice(i, 1);
+      return;
+    }
+    const key = keyOf(channel, raw);
+    const times = this.seen.get(key);
+    if (times) times.push(this.now());
+    else this.seen.set(key, [this.now()]);
+    this.seenCount++;
+  }
+
+  /** Forgets what is older than the window, and the oldest past `max`; returns how many pending messages went (lost). */
+  expire(): number {
+    const limit = this.now() - this.opts.windowMs;
+    let lost = 0;
+    while (this.pending.length && (this.pending[0].at < limit || this.pending.length > this.opts.max)) {
+      this.pending.shift();
+      lost++;
+    }
+    for (const [key, times] of this.seen) {
+      while (times.length && times[0] < limit) {
+        times.shift();
+        this.seenCount--;
+      }
+      if (!times.length) this.seen.delete(key);
+    }
+    // Over the bound: the oldest keys go first (Map order is insertion order).
+    for (const [key, times] of this.seen) {
+      if (this.seenCount <= this.opts.max) break;
+      this.seenCount -= times.length;
+      this.seen.delete(key);
+    }
+    return lost;
+  }
+
+  /** The last stream entry observed. */
+  get upTo(): StreamId {
+    return this.observedUpTo;
+  }
+
+  /** Entries up to `id` were appended before this instance started: not to be matched. */
+  skipTo(id: StreamId): void {
+    if (compareIds(id, this.observedUpTo) > 0) this.observedUpTo = id;
+  }
+
+  /** Pending messages, oldest first (a takeover appends them all). */
+  all(): readonly PendingMessage[] {
+    return this.pending;
+  }
+}
+
+function keyOf(channel: string, raw: string): string {
+  return `${channel}\n${raw}`;
+}
