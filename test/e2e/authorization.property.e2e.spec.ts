@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance, channelsOf } from '../support/harness.js';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = 8;
@@ -496,7 +496,7 @@ describe(`authorization property test (seed ${SEED})`, () => {
       CHAT_PRESENCE_TIMEOUT_MS: '60000',
     };
     instances = await Promise.all([startInstance(env), startInstance(env)]);
-    for (const channel of Object.values(ch)) await waitSubscribed(backend, channel, 2);
+    for (const channel of channelsOf(ch)) await waitSubscribed(backend, channel, 2);
     for (let i = 0; i < 10; i++) {
       const endpoint = i < 6 ? 'ws' : 'chat';
       const who = randomWho();

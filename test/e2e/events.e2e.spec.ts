@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, ws, type Instance, channelsOf } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
@@ -104,7 +104,7 @@ describe('/ws events over a real Redis', () => {
 
   it('survives a burst of garbage on every channel and still delivers the next valid event', async () => {
     const garbage = ['not json', '{"Type":', '42', 'null', '[]', '{"TaskUpdated":"no"}', '{"pattern":"x"}', JSON.stringify({ Type: 7 })];
-    for (const channel of Object.values(ch)) for (const g of garbage) await backend.publish(channel, g);
+    for (const channel of channelsOf(ch)) for (const g of garbage) await backend.publish(channel, g);
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-garbage', TriggerOwner: 'bob' } });
     expect(await bob.next((x) => (x.TaskUpdated as { ID?: string })?.ID === 'after-garbage')).toBeTruthy();
     const metrics = await (await fetch(`${app.url}/metrics`)).text();

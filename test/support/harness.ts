@@ -22,6 +22,13 @@ export function testChannels(): Record<string, string> {
   return { ...Object.fromEntries(names.map((n) => [`CHANNEL_${n}`, `test.${tag}.${n.toLowerCase()}`])), HISTORY_KEY: `test.${tag}.history` };
 }
 
+/** The pub/sub channels of a testChannels() result (without its history key). */
+export function channelsOf(env: Record<string, string>): string[] {
+  return Object.entries(env)
+    .filter(([k]) => k.startsWith('CHANNEL_'))
+    .map(([, v]) => v);
+}
+
 export interface Instance {
   app: NestExpressApplication;
   url: string;
