@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
 
+/** Every event frame carries its place in the history (PROTOCOL 6). */
+const OFFSET = expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/);
+
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -115,7 +118,7 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await erin.closed).toEqual({ code: 4403, reason: 'user removed' });
     expect(await erinChat.closed).toEqual({ code: 4403, reason: 'user removed' });
     const idm = erin.frames.find((f) => f['@type'] === 'idm' && f.User);
-    expect(idm).toEqual({ '@type': 'idm', Type: 'DELETE', User: { Uuid: 'uuid-erin' } });
+    expect(idm).toEqual({ '@type': 'idm', Type: 'DELETE', User: { Uuid: 'uuid-erin' }, '@offset': OFFSET });
     expect(frank.socket.readyState).toBe(frank.socket.OPEN);
     frank.close();
   });
@@ -135,6 +138,7 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await reader.next((f) => f.Type === 'UPDATE_USER_META')).toEqual({
       Type: 'UPDATE_USER_META',
       Target: { Uuid: 'um', Path: 'projects/n.txt', MetaStore: { tags: '"blue"', EventWorkspaceId: '"w1"' } },
+      '@offset': OFFSET,
     });
     expect(await denied.settled((f) => f.Type !== undefined)).toEqual([]);
     expect(await outsider.settled((f) => f.Type !== undefined, 0)).toEqual([]);
