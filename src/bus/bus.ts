@@ -31,7 +31,7 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
     const { chat: _chat, ...events } = config.channels;
     this.historyChannels = new Set(Object.values(events));
     if (config.redisUrl) {
-      this.history = new RedisHistory(config.redisUrl, config.history);
+      this.history = new RedisHistory(config.redisUrl, config.history, () => this.connected);
       this.server = new RedisBusServer(config.redisUrl, {
         maxBytes: config.limits.maxEventBytes,
         maxDepth: config.limits.maxJsonDepth,

@@ -207,9 +207,14 @@ export class RedisHistory implements History {
   private deliver?: Deliver;
   private warned = false;
 
+  /**
+   * `canIngest`: whether this instance receives pub/sub now. One that does not (its
+   * subscriber connection is down) must not hold the lease: it would append nothing.
+   */
   constructor(
     url: string,
     private readonly opts: HistoryOptions,
+    private readonly canIngest: () => boolean = () => true,
   ) {
     // Fail fast while Redis is away: the loops retry, nothing piles up in ioredis' queues.
     const options = { ...redisOptions(url), maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, retryStrategy: () => 500 };
@@ -236,7 +241,7 @@ export class RedisHistory implements History {
     void this.readLoop();
     const tick = () => {
       void this.tick().finally(() => {
-        if (!this.closed) this.timer = setTimeout(tick, Math.max(50, Math.floor(this.opts.leaseMs / 3)));
+        if (!this.closed) this.timer = setTimeout(tick, Math.max(50, Math.floor(this.opts.leaseMs / 3))).unref();
       });
     };
     tick();
@@ -285,13 +290,17 @@ export class RedisHistory implements History {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.leader && this.cmd.status === 'ready') {
-      // Hand the lease over at once rather than after it lapses.
-      await this.cmd.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`, 1, this.leaseKey, this.me).catch(() => undefined);
-    }
+    await this.release();
     this.reader.disconnect();
     if (this.cmd.status === 'ready') await this.cmd.quit().catch(() => this.cmd.disconnect());
     else this.cmd.disconnect();
+  }
+
+  /** Hands the lease over at once rather than after it lapses. */
+  private async release(): Promise<void> {
+    if (!this.leader || this.cmd.status !== 'ready') return;
+    this.leader = false;
+    await this.cmd.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`, 1, this.leaseKey, this.me).catch(() => undefined);
   }
 
   private get leaseKey(): string {
@@ -368,6 +377,7 @@ export class RedisHistory implements History {
     }
     try {
       if (this.attached && (await this.cmd.get(`${this.opts.key}:epoch`)) !== this.epoch) this.attached = false;
+      if (!this.canIngest()) return await this.release();
       const held = (await this.cmd.eval(ACQUIRE, 1, this.leaseKey, this.me, this.opts.leaseMs)) === 1;
       if (held && !this.leader && this.attached) await this.takeOver();
       else if (!held) this.leader = false;

@@ -22,8 +22,12 @@ const id = (ms: number) => ({ ms, seq: 0 });
 const replay = (...names: string[]) => names.map((n) => ({ data: Buffer.from(n), topic: 'tasks' }));
 
 describe('Outbox during a resume (hold, then replay, then the held frames)', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it.each<[string, number[], number | undefined, string[]]>([
     ['held frames after the replay, in order', [5, 6], 4, ['r1', 'r2', 'resumed', 'l5', 'l6']],
