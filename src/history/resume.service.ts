@@ -10,6 +10,11 @@ import { SessionRegistry } from '../sessions/session-registry.js';
 import { TopicRouter, type ReplayFrame } from '../topics/topic-router.js';
 import { compareIds, formatOffset, unrecoverable, type StreamId } from './offset.js';
 
+/** History entries read per request during a replay. */
+const PAGE = 100;
+/** A replay reads at most this many times HISTORY_REPLAY_MAX_BYTES of history. */
+const READ_FACTOR = 16;
+
 type Prepared = { frames: ReplayFrame[]; upTo: StreamId } | { reason: string };
 
 /**
@@ -64,9 +69,6 @@ export class ResumeService implements Resumer {
     if ('reason' in check) return check;
     const upTo = bounds.head;
     const { replayMaxEvents, replayMaxBytes } = this.config.history;
-    const after = check.offset.id;
-    const entries = compareIds(after, upTo) < 0 ? await history.range(after, upTo, replayMaxEvents + 1) : [];
-    if (entries.length > replayMaxEvents) return { reason: 'too_many' };
 
     // The session alone, under its current identity and rooms.
     const registry = new SessionRegistry();
@@ -76,14 +78,23 @@ export class ResumeService implements Resumer {
 
     const frames: ReplayFrame[] = [];
     const bound = { maxBytes: this.config.limits.maxEventBytes, maxDepth: this.config.limits.maxJsonDepth };
-    let bytes = 0;
-    for (const entry of entries) {
-      if (payloadProblem(entry.raw, bound)) continue;
-      const before = frames.length;
-      const offset = { id: entry.id, text: formatOffset(entry.id, bounds.epoch) };
-      await this.router.replay(entry.channel, this.bus.decode(entry), { offset, replay: { registry, session, frames } });
-      for (let i = before; i < frames.length; i++) bytes += Buffer.byteLength(frames[i].data);
-      if (bytes > replayMaxBytes) return { reason: 'too_large' };
+    let [count, bytes, read] = [0, 0, 0];
+    // Page by page: what is held at once stays small, whatever the history holds.
+    for (let after = check.offset.id; compareIds(after, upTo) < 0; ) {
+      const page = await history.range(after, upTo, PAGE);
+      if (!page.length) break;
+      for (const entry of page) {
+        if (++count > replayMaxEvents) return { reason: 'too_many' };
+        // Entries the session cannot see cost reading too: bounded as well.
+        if ((read += entry.raw.length) > READ_FACTOR * replayMaxBytes) return { reason: 'too_large' };
+        if (payloadProblem(entry.raw, bound)) continue;
+        const before = frames.length;
+        const offset = { id: entry.id, text: formatOffset(entry.id, bounds.epoch) };
+        await this.router.replay(entry.channel, this.bus.decode(entry), { offset, replay: { registry, session, frames } });
+        for (let i = before; i < frames.length; i++) bytes += Buffer.byteLength(frames[i].data);
+        if (bytes > replayMaxBytes) return { reason: 'too_large' };
+      }
+      after = page[page.length - 1].id;
     }
     return { frames, upTo };
   }

@@ -20,7 +20,7 @@ describe('resume over a real Redis, two instances (PROTOCOL 6)', () => {
   beforeAll(async () => {
     ch = testChannels();
     // Fast sessions: the race test sends hundreds of frames to one client.
-    const env = { ...ch, REDIS_URL, SESSION_RATE: '100000', SESSION_BURST: '10000', SESSION_QUEUE_MAX: '5000' };
+    const env = { ...ch, REDIS_URL, SESSION_RATE: '100000', SESSION_BURST: '10000', SESSION_QUEUE_MAX: '5000', NODE_BATCH_WINDOW_MS: '1000', NODE_BATCH_MAX_WAIT_MS: '2000' };
     a = await startInstance(env);
     b = await startInstance(env);
     backend = new Backend();
@@ -133,6 +133,29 @@ describe('resume over a real Redis, two instances (PROTOCOL 6)', () => {
     expect(r).toEqual({ '@type': 'resumed', recovered: true, replayed: 3 });
   });
 
+  it('does not deliver again a node batch that was pending when the replay covered its events', async () => {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const uuid = `${tag}-node`;
+    const isNode = (f: Frame) => (f.Target as { Uuid?: string } | undefined)?.Uuid === uuid;
+    const witness = keep(await Client.subscribed(`${b.wsUrl}/ws`, alice));
+    await backend.publish(ch.CHANNEL_TASKS, task(`${tag}-0`));
+    const from = (await got(witness, `${tag}-0`))['@offset'];
+    // Coalesced on B for a second (NODE_BATCH_WINDOW_MS), while the client resumes there.
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'CREATE', Target: { Uuid: uuid, Path: 'pydiods1/projects/batch.txt', Type: 'LEAF' } });
+    await backend.publish(ch.CHANNEL_TASKS, task(`${tag}-1`));
+    await got(witness, `${tag}-1`);
+    expect(witness.frames.filter(isNode)).toEqual([]);
+    const { client, resumed: r } = await resumed(`${b.wsUrl}/ws`, alice, from);
+    keep(client);
+    expect(r).toEqual({ '@type': 'resumed', recovered: true, replayed: 2 });
+    expect(replayOf(client).filter(isNode)).toHaveLength(1);
+    // The batch leaves B's coalescer now: the witness gets it, the resumed client must not again.
+    await witness.next(isNode, 4000);
+    await backend.publish(ch.CHANNEL_TASKS, task(`${tag}-barrier`));
+    await got(client, `${tag}-barrier`);
+    expect(client.frames.filter(isNode)).toHaveLength(1);
+  });
+
   it('holds live events that race the replay: no gap, no duplicate, order kept (hundreds of events)', async () => {
     const tag = Math.random().toString(36).slice(2, 8);
     const ids = Array.from({ length: 600 }, (_, n) => `${tag}-${n}`);
@@ -189,7 +212,7 @@ describe('replay bounds', () => {
 
   beforeAll(async () => {
     ch = testChannels();
-    app = await startInstance({ ...ch, REDIS_URL, HISTORY_REPLAY_MAX_EVENTS: '3', HISTORY_REPLAY_MAX_BYTES: '100000' });
+    app = await startInstance({ ...ch, REDIS_URL, HISTORY_REPLAY_MAX_EVENTS: '3', HISTORY_REPLAY_MAX_BYTES: '1000' });
     backend = new Backend();
     await waitSubscribed(backend, ch.CHANNEL_TASKS);
   });
@@ -216,6 +239,22 @@ describe('replay bounds', () => {
     await got(tooMany.client, 'b-5');
     expect(tooMany.client.frames.filter((f) => taskId(f) !== undefined).map(taskId)).toEqual(['b-5']);
     for (const c of [probe, fits.client, tooMany.client]) c.close();
+  });
+
+  it('answers recovered:false when the replay would pass HISTORY_REPLAY_MAX_BYTES', async () => {
+    const probe = await Client.subscribed(`${app.wsUrl}/ws`, alice);
+    await backend.publish(ch.CHANNEL_TASKS, task('s-0'));
+    const from = (await got(probe, 's-0'))['@offset'];
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 's-1', TriggerOwner: 'alice', StatusMessage: 'x'.repeat(600) } });
+    await got(probe, 's-1');
+    const fits = await resumed(`${app.wsUrl}/ws`, alice, from);
+    expect(fits.resumed).toEqual({ '@type': 'resumed', recovered: true, replayed: 1 });
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 's-2', TriggerOwner: 'alice', StatusMessage: 'y'.repeat(600) } });
+    await got(probe, 's-2');
+    // One event (within the count of 3), but 1,200 bytes and more of frames.
+    const tooLarge = await resumed(`${app.wsUrl}/ws`, alice, from);
+    expect(tooLarge.resumed).toEqual({ '@type': 'resumed', recovered: false });
+    for (const c of [probe, fits.client, tooLarge.client]) c.close();
   });
 });
 
