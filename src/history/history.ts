@@ -5,7 +5,8 @@
  *
  * Design, in short:
  * - Redis mode: a Redis Stream (`HISTORY_KEY`), capped by length (`MAXLEN ~`) and age
- *   (`MINID ~`). An entry is `c <channel> d <payload as published>`; its stream id is its
+ *   (`MINID ~`). An entry is `c <channel> d <payload as published>` (plus `p 1` when it was
+ *   appended from pub/sub, for the ledger below); its stream id is its
  *   offset, the same on every instance. Every instance reads the stream on a connection of
  *   its own (`XREAD BLOCK`) and hands each entry to the TopicRouter: all instances deliver
  *   the same events in the same order.
