@@ -74,6 +74,8 @@ export interface History {
   close(): Promise<void>;
 }
 
+/** How long one XREAD waits for new entries. */
+const BLOCK_MS = 1000;
 const randomEpoch = () => randomBytes(4).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -217,8 +219,17 @@ export class RedisHistory implements History {
     private readonly opts: HistoryOptions,
     private readonly canIngest: () => boolean = () => true,
   ) {
-    // Fail fast while Redis is away: the loops retry, nothing piles up in ioredis' queues.
-    const options = { ...redisOptions(url), maxRetriesPerRequest: 0, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, retryStrategy: () => 500 };
+    // Fail fast while Redis is away: the loops retry, nothing piles up in ioredis' queues. An
+    // interrupted XREAD BLOCK must fail rather than be re-sent on reconnect (it would then
+    // never settle: ioredis#1285), and one lost in a half-open connection must time out.
+    const options = {
+      ...redisOptions(url),
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: BLOCK_MS + 4000,
+      retryStrategy: () => 500,
+    };
     this.cmd = new Redis(options);
     this.reader = new Redis(options);
     for (const client of [this.cmd, this.reader]) client.on('error', () => undefined); // logged by the loops
@@ -321,7 +332,7 @@ export class RedisHistory implements History {
           continue;
         }
         if (!this.attached) await this.attach();
-        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.opts.key, formatStreamId(this.head))) as [string, RawEntry[]][] | null;
+        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', this.opts.key, formatStreamId(this.head))) as [string, RawEntry[]][] | null;
         this.reading = true;
         this.warned = false;
         for (const raw of res?.[0]?.[1] ?? []) this.take(raw);
