@@ -143,19 +143,24 @@ export class MemoryHistory implements History {
   }
 }
 
+/** Trims entries older than ARGV[n] ms by Redis' own clock, the one that numbers them. */
+const TRIM_BY_AGE = (n: number) => `
+local now = redis.call('TIME')
+redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f-0', now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[${n}])))`;
+
 /** Appends pub/sub messages only while this instance holds the lease (KEYS: stream, lease). */
 const APPEND_IF_LEASED = `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
 for i = 4, #ARGV, 2 do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[i], 'd', ARGV[i + 1], 'p', '1')
 end
-redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[3])
+${TRIM_BY_AGE(3)}
 return 1`;
 
 /** A direct append (KEYS: stream). */
 const APPEND = `
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[3], 'd', ARGV[4])
-redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
+${TRIM_BY_AGE(2)}
 return 1`;
 
 /** Takes the lease when free, or keeps it when ours (KEYS: lease). */
@@ -261,7 +266,7 @@ export class RedisHistory implements History {
 
   async append(channel: string, raw: string): Promise<void> {
     const { key, maxLength } = this.opts;
-    await this.cmd.eval(APPEND, 1, key, maxLength, this.minId(), channel, raw);
+    await this.cmd.eval(APPEND, 1, key, maxLength, this.ttlMs, channel, raw);
   }
 
   ingest(channel: string, raw: string): void {
@@ -319,8 +324,8 @@ export class RedisHistory implements History {
     return `${this.opts.key}:lease`;
   }
 
-  private minId(): string {
-    return `${Date.now() - this.opts.ttlSeconds * 1000}-0`;
+  private get ttlMs(): number {
+    return this.opts.ttlSeconds * 1000;
   }
 
   private async readLoop(): Promise<void> {
@@ -429,7 +434,7 @@ export class RedisHistory implements History {
     const { key, maxLength } = this.opts;
     const args = messages.flatMap((m) => [m.channel, m.raw]);
     try {
-      const ok = (await this.cmd.eval(APPEND_IF_LEASED, 2, key, this.leaseKey, this.me, maxLength, this.minId(), ...args)) === 1;
+      const ok = (await this.cmd.eval(APPEND_IF_LEASED, 2, key, this.leaseKey, this.me, maxLength, this.ttlMs, ...args)) === 1;
       // Refused: the lease went to another instance, which appends what we could not.
       if (!ok) this.leader = false;
       return ok;
