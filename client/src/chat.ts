@@ -5,7 +5,18 @@ import type { ChatMessage, ChatRoom, DeleteMessageFrame, ErrorFrame, MayHaveMore
 export const HEARTBEAT_MS = 15_000;
 const MAX_PENDING_POSTS = 50;
 
+/** What a UI renders of a room: replaced (never mutated) on every change. */
+export interface ChatRoomSnapshot {
+  uuid?: string;
+  /** Oldest first, one per Uuid (history pages and live posts merged), deleted ones removed. */
+  messages: readonly ChatMessage[];
+  users: readonly string[];
+  mayHaveMore: boolean;
+  error?: string;
+}
+
 type RoomEvents = {
+  change: [ChatRoomSnapshot];
   message: [ChatMessage];
   delete: [DeleteMessageFrame['Message']];
   presence: [string[]];
@@ -27,6 +38,9 @@ export class ChatRoomHandle {
   private pendingPosts: string[] = [];
   private readonly listeners = new Listeners<RoomEvents>();
   /** @internal */ refs = 0;
+  /** The room as a UI shows it; see `on('change')`. */
+  snapshot: ChatRoomSnapshot = { messages: [], users: [], mayHaveMore: false };
+  private readonly known = new Map<string, ChatMessage>();
 
   constructor(
     readonly ref: RoomRef,
@@ -53,6 +67,7 @@ export class ChatRoomHandle {
   history(offset = 0, limit = this.chat.pageSize): void {
     this.mayHaveMore = false;
     this.nextOffset = offset;
+    this.changed();
     this.chat.send({ '@type': 'HISTORY', Room: this.ref, Message: { Message: JSON.stringify({ Offset: offset, Limit: limit }) } });
   }
 
@@ -65,11 +80,24 @@ export class ChatRoomHandle {
     this.chat.release(this);
   }
 
+  private changed(patch: Partial<ChatRoomSnapshot> = {}): void {
+    this.snapshot = { ...this.snapshot, uuid: this.uuid, users: this.users, mayHaveMore: this.mayHaveMore, ...patch };
+    this.listeners.emit('change', this.snapshot);
+  }
+
+  private messagesChanged(): void {
+    const all = [...this.known.values()].sort((a, b) => Number(a.Timestamp) - Number(b.Timestamp));
+    // Bounded: the oldest go first.
+    for (const old of all.splice(0, Math.max(0, all.length - this.chat.maxMessages))) this.known.delete(old.Uuid);
+    this.changed({ messages: all });
+  }
+
   /** @internal */ roomUpdate(room: ChatRoom): void {
     const first = !this.uuid;
     this.uuid = room.Uuid;
     this.users = Array.isArray(room.Users) ? room.Users : [];
     this.listeners.emit('presence', this.users);
+    this.changed();
     if (first || this.pendingPosts.length) {
       const posts = this.pendingPosts;
       this.pendingPosts = [];
@@ -78,17 +106,23 @@ export class ChatRoomHandle {
   }
   /** @internal */ message(m: ChatMessage): void {
     this.listeners.emit('message', m);
+    if (this.known.has(m.Uuid)) return;
+    this.known.set(m.Uuid, m);
+    this.messagesChanged();
   }
   /** @internal */ deleted(m: DeleteMessageFrame['Message']): void {
     this.listeners.emit('delete', m);
+    if (this.known.delete(m.Uuid)) this.messagesChanged();
   }
   /** @internal */ more(frame: MayHaveMoreFrame): void {
     this.mayHaveMore = true;
     this.nextOffset = frame.Offset;
     this.listeners.emit('more', true);
+    this.changed();
   }
   /** @internal */ error(reason: string): void {
     this.listeners.emit('error', reason);
+    this.changed({ error: reason });
   }
 }
 
@@ -100,6 +134,8 @@ export class ChatRoomHandle {
  */
 export class ChatClient {
   readonly pageSize: number;
+  /** Messages kept per room for `snapshot`. */
+  readonly maxMessages = 500;
   private readonly connection: Connection;
   private readonly rooms = new Map<string, ChatRoomHandle>();
   private readonly byUuid = new Map<string, ChatRoomHandle>();
