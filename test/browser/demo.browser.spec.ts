@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The demo page (examples/web, React in StrictMode, @switchboard/react) in Debian's Chromium,
  * driven by playwright-core, against a real Switchboard in demo mode: two browser contexts as
@@ -85,7 +86,7 @@ class UserPage {
   /** Waits until the element with that test id contains the text. */
   async waitText(testId: string, text: string, timeout = 15_000): Promise<void> {
     await this.page.waitForFunction(
-      ([id, t]) => [...document.querySelectorAll(`[data-testid="${id}"]`)].some((e) => e.textContent?.includes(t)),
+      ([id, t]) => Array.from(document.querySelectorAll(`[data-testid="${id}"]`)).some((e) => e.textContent?.includes(t)),
       [testId, text] as const,
       { timeout },
     );

@@ -86,6 +86,7 @@ describe('@switchboard/client against the service', () => {
     await status.next(live);
     await answers.next();
     const retries = () => status.items.filter((s) => s.retryInMs !== undefined).length;
+    const answersBefore = answers.items.length;
 
     app = await restart(app, async () => {
       // Down long enough for the delays to reach the cap (random 0: half of 40, 80, 160, 160).
@@ -97,7 +98,7 @@ describe('@switchboard/client against the service', () => {
     expect(await resets.next()).toBe('reconnected with no offset to resume from');
 
     await waitSubscribed(backend, ch.CHANNEL_PUSH);
-    await answers.nextNew((a) => (a as { joined?: boolean }).joined === true);
+    await answers.next((a) => (a as { joined?: boolean }).joined === true, 5000, answersBefore);
     await publish(ch.CHANNEL_PUSH, { pushToRoom: `user:${user}`, payload: 'after restart' });
     expect(await pushed.next()).toBe('after restart');
   });
