@@ -98,9 +98,10 @@ export class Switchboard {
 
   /** Joins a push room (PROTOCOL 5), again after every reconnect; reference-counted with `leaveRoom`. */
   joinRoom(room: string): void {
-    const refs = this.rooms.get(room) ?? 0;
-    this.rooms.set(room, refs + 1);
-    if (refs === 0) this.connection.send({ '@type': 'joinRoom', room });
+    const refs = this.rooms.get(room);
+    this.rooms.set(room, (refs ?? 0) + 1);
+    // 0 references but still present: a leave is pending (StrictMode re-mount), the server still has it.
+    if (refs === undefined) this.connection.send({ '@type': 'joinRoom', room });
   }
 
   /** The last `leaveRoom` for a room sends it a tick later, unless it was joined again meanwhile. */

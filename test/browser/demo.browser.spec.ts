@@ -131,8 +131,9 @@ describe('the demo page in Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
-    // The page is bundled from the packages' sources: no other build needed.
-    execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', 'examples/web', '--logLevel', 'warn'], { stdio: 'inherit' });
+    // The page is bundled from the packages' sources: no other build needed. A development build
+    // of React, so that StrictMode really mounts every component twice (checked below).
+    execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', 'examples/web', '--logLevel', 'warn'], { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'development' } });
     // Embedded mode (no Redis), default channels, as `npm run demo` runs it.
     app = await startInstance({ DEMO_MODE: 'true' });
     // Playwright starts Chromium with a fresh temporary --user-data-dir of its own.
@@ -157,7 +158,38 @@ describe('the demo page in Chromium', () => {
       const joins = user.sent.filter((s) => s.frame['@type'] === 'JOIN' && !s.frame.Message);
       expect(joins).toHaveLength(1);
       expect(user.sent.filter((s) => s.frame['@type'] === 'LEAVE')).toEqual([]);
+      // Not vacuous: StrictMode did run the effects twice.
+      expect(await user.page.evaluate(() => (window as unknown as { __appEffects?: number }).__appEffects)).toBe(2);
     }
+  });
+
+  it('mounts a chat room and a push room while live in StrictMode: one JOIN / joinRoom, no LEAVE / leaveRoom', async () => {
+    const frames = (type: string, key: string, value: string) =>
+      alice.sent.filter((s) => s.frame['@type'] === type && !(s.frame.Message as { Message?: string } | undefined)?.Message && JSON.stringify(s.frame[key]).includes(value));
+    await alice.page.click('[data-testid="room-random"]');
+    await alice.waitText('presence', 'alice');
+    expect(frames('JOIN', 'Room', '"random"')).toHaveLength(1);
+    expect(frames('LEAVE', 'Room', '"random"')).toHaveLength(0);
+    expect(frames('LEAVE', 'Room', '"lobby"')).toHaveLength(1);
+    await alice.page.click('[data-testid="room-lobby"]');
+    await alice.waitText('presence', 'bob');
+
+    await alice.page.click('[data-testid="user-room"]');
+    await alice.waitFor(() => Boolean(document.querySelector('[data-testid="room-feed"]')));
+    const res = await fetch(`${app.url}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'switchboard.push', data: { pushToRoom: 'user:alice', payload: { room: 'user:alice', text: 'to the room' } } }),
+    });
+    expect(res.status).toBe(202);
+    await alice.waitText('room-feed', '1 message');
+    expect(frames('joinRoom', 'room', 'user:alice')).toHaveLength(1);
+    expect(frames('leaveRoom', 'room', 'user:alice')).toHaveLength(0);
+    await alice.page.click('[data-testid="user-room"]');
+    await alice.waitFor(() => !document.querySelector('[data-testid="room-feed"]'));
+    // The route records what the page sent a moment later: poll, then count.
+    for (let i = 0; i < 100 && frames('leaveRoom', 'room', 'user:alice').length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(frames('leaveRoom', 'room', 'user:alice')).toHaveLength(1);
   });
 
   it('shows alice an event of her workspace that bob must not get (barrier: a shared one after it)', async () => {

@@ -59,6 +59,11 @@ export function App() {
   }, []);
 
   useEffect(() => {
+    // Counts effect runs: 2 in a development build under StrictMode (the browser test checks it).
+    (window as unknown as { __appEffects?: number }).__appEffects = ((window as unknown as { __appEffects?: number }).__appEffects ?? 0) + 1;
+  }, []);
+
+  useEffect(() => {
     const user = params.get('user');
     if (user) void pick(user);
   }, [pick]);
@@ -124,13 +129,13 @@ function Dashboard({ session }: { session: DemoSession }) {
         <Activity />
       </section>
       <section className="chat">
-        <h2>Chat: lobby</h2>
-        <Chat user={session.user} />
+        <ChatPanel user={session.user} />
       </section>
       <section>
         <h2>Publish (POST /api/publish)</h2>
         <Publish session={session} />
         <Push />
+        <UserRoom user={session.user} />
       </section>
     </main>
   );
@@ -185,8 +190,28 @@ function Activity() {
   );
 }
 
-function Chat({ user }: { user: string }) {
-  const room = useChatRoom({ Type: 'GLOBAL', RoomTypeObject: 'lobby', RoomLabel: 'Lobby' });
+const ROOMS = ['lobby', 'random'];
+
+/** Switching rooms mounts a new Chat (StrictMode mounts it twice: one JOIN must go out, no LEAVE). */
+function ChatPanel({ user }: { user: string }) {
+  const [room, setRoom] = useState(ROOMS[0]);
+  return (
+    <>
+      <h2>
+        Chat:{' '}
+        {ROOMS.map((r) => (
+          <button key={r} className={r === room ? 'on' : ''} onClick={() => setRoom(r)} data-testid={`room-${r}`}>
+            {r}
+          </button>
+        ))}
+      </h2>
+      <Chat key={room} room={room} user={user} />
+    </>
+  );
+}
+
+function Chat({ room: name, user }: { room: string; user: string }) {
+  const room = useChatRoom({ Type: 'GLOBAL', RoomTypeObject: name });
   const [text, setText] = useState('');
   const send = () => {
     if (text.trim()) room.post(text.trim());
@@ -243,6 +268,24 @@ function Push() {
   );
 }
 
+/** A push room held while shown (the backend can `pushToRoom` there); mounted after the socket is live. */
+function UserRoom({ user }: { user: string }) {
+  const [on, setOn] = useState(false);
+  return (
+    <p>
+      <label>
+        <input type="checkbox" checked={on} onChange={(e) => setOn(e.target.checked)} data-testid="user-room" /> watch room user:{user}
+      </label>
+      {on && <RoomFeed room={`user:${user}`} />}
+    </p>
+  );
+}
+
+function RoomFeed({ room }: { room: string }) {
+  const items = usePush({ room, match: (p) => typeof p === 'object' && p !== null && (p as { room?: string }).room === room });
+  return <span data-testid="room-feed"> · {items.length} message(s) for the room</span>;
+}
+
 let counter = 0;
 function Publish({ session }: { session: DemoSession }) {
   const [progress, setProgress] = useState(0);
@@ -289,7 +332,7 @@ body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #f4f5f7; col
 .page { max-width: 1200px; margin: 0 auto; padding: 12px 20px; }
 header { display: flex; align-items: center; gap: 16px; }
 header h1 { font-size: 20px; margin: 8px 0; }
-nav button.on { background: #2d6cdf; color: white; }
+button.on { background: #2d6cdf; color: white; }
 button { border: 1px solid #c5cad3; background: white; border-radius: 4px; padding: 4px 10px; cursor: pointer; margin: 2px; }
 .status { padding: 3px 10px; border-radius: 10px; background: #ddd; margin-left: auto; }
 .status.live { background: #c9f2d4; } .status.connecting { background: #fff1b8; } .status.offline { background: #ffd1d1; }
