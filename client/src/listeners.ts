@@ -14,9 +14,8 @@ export class Listeners<Events extends Record<string, unknown[]>> {
         fn(...args);
       } catch (err) {
         // One failing handler must not starve the others or break the socket's dispatch.
-        setTimeout(() => {
-          throw err;
-        });
+        const report = (globalThis as { reportError?: (e: unknown) => void }).reportError ?? console.error;
+        report(err);
       }
     }
   }

@@ -18,8 +18,8 @@ describe('@switchboard/client chat against the service', () => {
   let backend: Backend;
   const clients: Switchboard[] = [];
 
-  function member(name: string, ref: RoomRef, options: { heartbeatMs?: number; pageSize?: number } = {}) {
-    const c = new Switchboard({ url: app.url, token: () => token({ name }), WebSocket: RecordingSocket, random: () => 0, backoff: { initialMs: 40, maxMs: 160 }, ...options });
+  function member(name: string, ref: RoomRef, options: { heartbeatMs?: number; pageSize?: number; expiresIn?: number } = {}) {
+    const c = new Switchboard({ url: app.url, token: () => token({ name, n: Math.random() }, { expiresIn: options.expiresIn }), WebSocket: RecordingSocket, random: () => 0, backoff: { initialMs: 40, maxMs: 160 }, ...options });
     clients.push(c);
     const room = c.chat.join(ref);
     const messages = new Recorder<ChatMessage>();
@@ -33,7 +33,7 @@ describe('@switchboard/client chat against the service', () => {
 
   beforeAll(async () => {
     backend = new Backend();
-    app = await startInstance({ ...ch, REDIS_URL });
+    app = await startInstance({ ...ch, REDIS_URL, TOKEN_EXPIRY_GRACE_SECONDS: '0' });
     await waitSubscribed(backend, ch.CHANNEL_CHAT);
   });
 
@@ -91,6 +91,24 @@ describe('@switchboard/client chat against the service', () => {
     await waitSubscribed(backend, ch.CHANNEL_CHAT);
     bob.room.post('after restart');
     expect((await alice.messages.next((m) => m.Message === 'after restart', 10_000)).Author).toBe(`bob-${tag}`);
+  });
+
+  it('renews its token on /chat before expiry (the server sends no `expiring` there): same socket, still posting', async () => {
+    const ref: RoomRef = { Type: 'GLOBAL', RoomTypeObject: `renew-${tag}` };
+    const alice = member(`alice-${tag}`, ref, { expiresIn: 3 });
+    const statuses = new Recorder<Status>();
+    alice.c.chat.on('status', statuses.push);
+    await alice.presence.next();
+    const chatSockets = () => RecordingWebSocket.opened.filter((u) => u.endsWith('/chat')).length;
+    const subscribes = () => RecordingWebSocket.sent.filter((f) => f['@type'] === 'subscribe').length;
+    const before = subscribes();
+    // Past the first token's expiry (3 s, no grace): without renewal the server closes 4401.
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(subscribes()).toBeGreaterThan(before);
+    alice.room.post('still here');
+    await alice.messages.next((m) => m.Message === 'still here');
+    expect(chatSockets()).toBe(1);
+    expect(statuses.items).toEqual([{ state: 'live' }]); // and never left it
   });
 
   it('sends the PING heartbeat from one timer, however often the socket came back', async () => {
