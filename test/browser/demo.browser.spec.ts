@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The demo page (examples/web, React in StrictMode, @switchboard/react) in Debian's Chromium,
  * driven by playwright-core, against a real Switchboard in demo mode: two browser contexts as
@@ -22,6 +21,21 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 
 type Frame = Record<string, unknown>;
 
+/**
+ * The page's globals, as the functions run in the page see them. Typed here rather than with the
+ * DOM library, which would leak browser globals into the server's type check.
+ */
+interface PageElement {
+  textContent: string | null;
+  value?: number;
+}
+interface PageGlobals {
+  document: { querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): ArrayLike<PageElement> };
+  __switchboard?: { on(kind: string, fn: (e: unknown) => void): void };
+  __nodes: unknown[];
+  __appEffects?: number;
+}
+
 /** One user's page, its sockets routed through the test: counted, and cut off on demand. */
 class UserPage {
   readonly sent: Array<{ path: string; frame: Frame }> = [];
@@ -37,13 +51,13 @@ class UserPage {
     await p.page.routeWebSocket(/\/(ws|chat)$/, (route) => p.route(route));
     await p.page.goto(`${base}/demo/?user=${user}&fast`);
     await p.page.evaluate(() => {
-      const w = window as unknown as { __nodes: unknown[]; __switchboard: { on(k: string, f: (e: unknown) => void): void } };
+      const w = globalThis as unknown as PageGlobals;
       w.__nodes = [];
     });
-    await p.waitFor(() => Boolean((window as unknown as { __switchboard?: unknown }).__switchboard));
+    await p.waitFor(() => Boolean((globalThis as unknown as PageGlobals).__switchboard));
     await p.page.evaluate(() => {
-      const w = window as unknown as { __nodes: unknown[]; __switchboard: { on(k: string, f: (e: unknown) => void): void } };
-      w.__switchboard.on('node', (e) => w.__nodes.push(e));
+      const w = globalThis as unknown as PageGlobals;
+      w.__switchboard!.on('node', (e) => w.__nodes.push(e));
     });
     return p;
   }
@@ -86,7 +100,7 @@ class UserPage {
   /** Waits until the element with that test id contains the text. */
   async waitText(testId: string, text: string, timeout = 15_000): Promise<void> {
     await this.page.waitForFunction(
-      ([id, t]) => Array.from(document.querySelectorAll(`[data-testid="${id}"]`)).some((e) => e.textContent?.includes(t)),
+      ([id, t]) => Array.from((globalThis as unknown as PageGlobals).document.querySelectorAll(`[data-testid="${id}"]`)).some((e) => e.textContent?.includes(t)),
       [testId, text] as const,
       { timeout },
     );
@@ -98,7 +112,7 @@ class UserPage {
 
   nodePaths(): Promise<string[]> {
     return this.page.evaluate(() =>
-      (window as unknown as { __nodes: Array<{ Target?: { Path?: string }; Source?: { Path?: string } }> }).__nodes.map((e) => (e.Target ?? e.Source)?.Path ?? ''),
+      ((globalThis as unknown as PageGlobals).__nodes as Array<{ Target?: { Path?: string }; Source?: { Path?: string } }>).map((e) => (e.Target ?? e.Source)?.Path ?? ''),
     );
   }
 
@@ -159,7 +173,7 @@ describe('the demo page in Chromium', () => {
       expect(joins).toHaveLength(1);
       expect(user.sent.filter((s) => s.frame['@type'] === 'LEAVE')).toEqual([]);
       // Not vacuous: StrictMode did run the effects twice.
-      expect(await user.page.evaluate(() => (window as unknown as { __appEffects?: number }).__appEffects)).toBe(2);
+      expect(await user.page.evaluate(() => (globalThis as unknown as PageGlobals).__appEffects)).toBe(2);
     }
   });
 
@@ -175,7 +189,7 @@ describe('the demo page in Chromium', () => {
     await alice.waitText('presence', 'bob');
 
     await alice.page.click('[data-testid="user-room"]');
-    await alice.waitFor(() => Boolean(document.querySelector('[data-testid="room-feed"]')));
+    await alice.waitFor(() => Boolean((globalThis as unknown as PageGlobals).document.querySelector('[data-testid="room-feed"]')));
     const res = await fetch(`${app.url}/api/publish`, {
       method: 'POST',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
@@ -186,7 +200,7 @@ describe('the demo page in Chromium', () => {
     expect(frames('joinRoom', 'room', 'user:alice')).toHaveLength(1);
     expect(frames('leaveRoom', 'room', 'user:alice')).toHaveLength(0);
     await alice.page.click('[data-testid="user-room"]');
-    await alice.waitFor(() => !document.querySelector('[data-testid="room-feed"]'));
+    await alice.waitFor(() => !(globalThis as unknown as PageGlobals).document.querySelector('[data-testid="room-feed"]'));
     // The route records what the page sent a moment later: poll, then count.
     for (let i = 0; i < 100 && frames('leaveRoom', 'room', 'user:alice').length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(frames('leaveRoom', 'room', 'user:alice')).toHaveLength(1);
@@ -215,7 +229,7 @@ describe('the demo page in Chromium', () => {
     await bob.page.click('text=notify alice');
     await alice.waitText('activity-item', 'bob update report.pdf');
     for (let i = 0; i < 2; i++) await alice.page.click('text=advance my task');
-    await alice.waitFor(() => (document.querySelector('[data-testid="task-compress-alice"] progress') as HTMLProgressElement | null)?.value === 0.5);
+    await alice.waitFor(() => (globalThis as unknown as PageGlobals).document.querySelector('[data-testid="task-compress-alice"] progress')?.value === 0.5);
     await alice.page.click('text=file in projects');
     await alice.waitText('nodes-demo-projects', 'projects/file-');
     await alice.page.locator('.page').screenshot({ path: 'docs/images/demo.png' });
@@ -225,7 +239,7 @@ describe('the demo page in Chromium', () => {
     const resetsBefore = await bob.resets();
     await bob.goOffline();
     await bob.waitText('status', 'offline');
-    await alice.waitFor(() => !document.querySelector('[data-testid="presence"]')?.textContent?.includes('bob'));
+    await alice.waitFor(() => !(globalThis as unknown as PageGlobals).document.querySelector('[data-testid="presence"]')?.textContent?.includes('bob'));
     const missed = [await publishFile('common'), await publishFile('common'), await publishFile('common')];
     for (const path of missed) await alice.waitText('nodes-demo-common', path);
 
