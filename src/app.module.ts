@@ -9,6 +9,7 @@ import { CONFIG, type Config } from './config/config.js';
 import { ChatGateway } from './gateways/chat.gateway.js';
 import { EventsGateway } from './gateways/events.gateway.js';
 import { Metrics } from './ops/metrics.js';
+import { DemoController } from './ops/demo.controller.js';
 import { OpsController } from './ops/ops.controller.js';
 import { PublishController } from './ops/publish.controller.js';
 import { PushService } from './push/push.service.js';
@@ -32,7 +33,8 @@ export class AppModule {
           },
         }),
       ],
-      controllers: [OpsController, PublishController],
+      // The demo controller exists only in demo mode: without it, no route mints a token.
+      controllers: [OpsController, PublishController, ...(config.demo ? [DemoController] : [])],
       providers: [
         { provide: CONFIG, useValue: config },
         Metrics,
