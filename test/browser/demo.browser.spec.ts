@@ -232,7 +232,8 @@ describe('the demo page in Chromium', () => {
     await alice.waitFor(() => (globalThis as unknown as PageGlobals).document.querySelector('[data-testid="task-compress-alice"] progress')?.value === 0.5);
     await alice.page.click('text=file in projects');
     await alice.waitText('nodes-demo-projects', 'projects/file-');
-    await alice.page.locator('.page').screenshot({ path: 'docs/images/demo.png' });
+    // Written to test-results/ on every run; UPDATE_SCREENSHOTS=1 refreshes the README's copy.
+    await alice.page.locator('.page').screenshot({ path: process.env.UPDATE_SCREENSHOTS ? 'docs/images/demo.png' : 'test-results/demo.png' });
   });
 
   it('brings bob back after he was offline while events were published, without a reload', async () => {
