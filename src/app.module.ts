@@ -10,6 +10,7 @@ import { ChatGateway } from './gateways/chat.gateway.js';
 import { EventsGateway } from './gateways/events.gateway.js';
 import { ResumeService } from './history/resume.service.js';
 import { Metrics } from './ops/metrics.js';
+import { DemoController } from './ops/demo.controller.js';
 import { OpsController } from './ops/ops.controller.js';
 import { PublishController } from './ops/publish.controller.js';
 import { PushService } from './push/push.service.js';
@@ -33,7 +34,8 @@ export class AppModule {
           },
         }),
       ],
-      controllers: [OpsController, PublishController],
+      // The demo controller exists only in demo mode: without it, no route mints a token.
+      controllers: [OpsController, PublishController, ...(config.demo ? [DemoController] : [])],
       providers: [
         { provide: CONFIG, useValue: config },
         Metrics,

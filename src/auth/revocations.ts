@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { TtlCache } from '../common/ttl-cache.js';
 import { CONFIG, type Config } from '../config/config.js';
 import type { Identity } from './identity.js';
 
@@ -16,14 +17,15 @@ const KEY_PREFIX = 'switchboard:revoked:';
 @Injectable()
 export class Revocations implements OnApplicationShutdown {
   private readonly log = new Logger(Revocations.name);
-  /** `user:<login>` / `subject:<uuid>` -> deletion time (ms); Map order is insertion order, oldest first. */
-  private readonly local = new Map<string, number>();
+  /** `user:<login>` / `subject:<uuid>` -> deletion time (ms). */
+  private readonly local: TtlCache<string, number>;
   private readonly redis?: Redis;
   private readonly ttlMs: number;
   private redisFailing = false;
 
   constructor(@Inject(CONFIG) config: Config) {
     this.ttlMs = (config.jwt.maxLifetimeSeconds + config.jwt.expiryGraceSeconds) * 1000;
+    this.local = new TtlCache(this.ttlMs, MAX_LOCAL);
     if (config.redisUrl) {
       this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
       this.redis.on('error', (err: Error) => this.failing(`revocations Redis: ${err.message}`));
@@ -33,14 +35,12 @@ export class Revocations implements OnApplicationShutdown {
   /** The user was deleted now: tokens issued before now are refused from here on. */
   revoke(user: { login?: string; subject?: string }, at = Date.now()): void {
     for (const key of keysOf(user.login, user.subject)) {
-      this.local.delete(key);
-      this.local.set(key, at);
+      this.local.set(key, at, at);
       this.redis?.set(KEY_PREFIX + key, String(at), 'PX', this.ttlMs).then(
         () => (this.redisFailing = false),
         (err: Error) => this.failing(`revocation not shared: ${err.message}`),
       );
     }
-    while (this.local.size > MAX_LOCAL) this.local.delete(this.local.keys().next().value!);
   }
 
   /**
@@ -74,14 +74,7 @@ export class Revocations implements OnApplicationShutdown {
   }
 
   private localRevokedAt(keys: string[]): number {
-    let latest = 0;
-    for (const key of keys) {
-      const at = this.local.get(key);
-      if (at === undefined) continue;
-      if (at + this.ttlMs > Date.now()) latest = Math.max(latest, at);
-      else this.local.delete(key);
-    }
-    return latest;
+    return Math.max(0, ...keys.map((key) => this.local.get(key) ?? 0));
   }
 
   /** Logged once per outage, not per subscribe. */

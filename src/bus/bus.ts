@@ -49,8 +49,9 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  onApplicationBootstrap(): void {
-    this.history.start((entry, epoch) => this.deliver(entry, epoch));
+  /** Before the app listens: events appended once it serves are delivered (unless Redis is down). */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.history.start((entry, epoch) => this.deliver(entry, epoch));
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -1,6 +1,7 @@
 /** Asks the configured authorization endpoint whether a token may read / write a node (NODE rooms). */
 import { createHash } from 'node:crypto';
 import { isRecord } from '../common/schema.js';
+import { TtlCache } from '../common/ttl-cache.js';
 import type { NodePermission } from './room-access.js';
 
 export interface NodeAccessOptions {
@@ -17,28 +18,17 @@ export interface NodeAccessOptions {
   now?: () => number;
 }
 
-interface CacheEntry {
-  value: NodePermission;
-  expiresAt: number;
-}
-
 export class NodeAccessClient {
   private readonly url?: string;
-  private readonly ttlMs: number;
   private readonly timeoutMs: number;
-  private readonly maxEntries: number;
   private readonly fetchFn: typeof fetch;
-  private readonly now: () => number;
-  // Map keeps insertion order, so the first key is the oldest entry.
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: TtlCache<string, NodePermission>;
 
   constructor(opts: NodeAccessOptions = {}) {
     this.url = opts.url;
-    this.ttlMs = opts.ttlMs ?? 10_000;
     this.timeoutMs = opts.timeoutMs ?? 3_000;
-    this.maxEntries = opts.maxEntries ?? 10_000;
     this.fetchFn = opts.fetchFn ?? fetch;
-    this.now = opts.now ?? Date.now;
+    this.cache = new TtlCache(opts.ttlMs ?? 10_000, opts.maxEntries ?? 10_000, opts.now);
   }
 
   /** The permission, or undefined (= deny) when the endpoint is missing, failing or slow. Failures are not cached. */
@@ -46,11 +36,9 @@ export class NodeAccessClient {
     if (!this.url) return undefined;
     const key = cacheKey(token, nodeUuid);
     const hit = this.cache.get(key);
-    if (hit && hit.expiresAt > this.now()) return hit.value;
-    if (hit) this.cache.delete(key);
-
+    if (hit) return hit;
     const value = await this.request(this.url, token, nodeUuid);
-    if (value) this.remember(key, value);
+    if (value) this.cache.set(key, value);
     return value;
   }
 
@@ -86,14 +74,6 @@ export class NodeAccessClient {
     }
   }
 
-  private remember(key: string, value: NodePermission): void {
-    this.cache.delete(key);
-    this.cache.set(key, { value, expiresAt: this.now() + this.ttlMs });
-    while (this.cache.size > this.maxEntries) {
-      const oldest = this.cache.keys().next().value as string;
-      this.cache.delete(oldest);
-    }
-  }
 }
 
 /** Hashed, so the cache holds no bearer tokens and its keys stay short. */

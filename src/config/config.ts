@@ -117,6 +117,8 @@ export interface Config {
     leaseMs: number;
   };
   shutdownGraceMs: number;
+  /** DEMO_MODE=true: mints tokens for fixed demo users and serves the example page (local demos only). */
+  demo?: { dir: string; tokenSeconds: number };
 }
 
 export class ConfigError extends Error {}
@@ -274,7 +276,19 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: int('HISTORY_LEASE_MS', 3000, 300, 60_000),
     },
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    demo: demoMode(),
   };
+
+  function demoMode(): Config['demo'] {
+    const raw = str('DEMO_MODE');
+    if (raw === undefined || raw === 'false') return undefined;
+    if (raw !== 'true') throw new ConfigError(`DEMO_MODE must be true or false, got "${raw}"`);
+    // The demo signs its own tokens: only with a shared secret, never next to a real identity provider.
+    if (!str('JWT_SECRET') || str('JWT_PUBLIC_KEY') || str('JWT_JWKS_URL')) {
+      throw new ConfigError('DEMO_MODE=true needs JWT_SECRET (a dev secret) and no JWT_PUBLIC_KEY or JWT_JWKS_URL');
+    }
+    return { dir: str('DEMO_DIR') ?? 'examples/web/dist', tokenSeconds: int('DEMO_TOKEN_SECONDS', 300, 10, 3600) };
+  }
 }
 
 export const CONFIG = Symbol('CONFIG');

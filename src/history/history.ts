@@ -61,7 +61,11 @@ export interface History {
   readonly readable: boolean;
   /** Pub/sub messages lost because no instance appended them within the window (all time). */
   readonly lost: number;
-  start(deliver: Deliver): void;
+  /**
+   * Starts reading. Settles once the history is read (events appended from then on are
+   * delivered), or after a short wait when Redis does not answer (reading starts later).
+   */
+  start(deliver: Deliver): Promise<void>;
   /** Appends directly (publish API, embedded bus). Rejects when the history is unreachable. */
   append(channel: string, raw: string): Promise<void>;
   /** A pub/sub message on a history channel (Redis mode). */
@@ -74,6 +78,8 @@ export interface History {
   close(): Promise<void>;
 }
 
+/** How long a start waits for Redis before it goes on without the history (readiness says so). */
+const START_WAIT_MS = 2000;
 /** How long one XREAD waits for new entries. */
 const BLOCK_MS = 1000;
 const randomEpoch = () => randomBytes(4).toString('hex');
@@ -92,8 +98,9 @@ export class MemoryHistory implements History {
 
   constructor(private readonly opts: HistoryOptions) {}
 
-  start(deliver: Deliver): void {
+  start(deliver: Deliver): Promise<void> {
     this.deliver = deliver;
+    return Promise.resolve();
   }
 
   append(channel: string, raw: string): Promise<void> {
@@ -214,6 +221,7 @@ export class RedisHistory implements History {
   private timer?: NodeJS.Timeout;
   private deliver?: Deliver;
   private warned = false;
+  private onAttached?: () => void;
 
   /**
    * `canIngest`: whether this instance receives pub/sub now. One that does not (its
@@ -253,8 +261,9 @@ export class RedisHistory implements History {
     return this.leader;
   }
 
-  start(deliver: Deliver): void {
+  async start(deliver: Deliver): Promise<void> {
     this.deliver = deliver;
+    const attached = new Promise<void>((resolve) => (this.onAttached = resolve));
     void this.readLoop();
     const tick = () => {
       void this.tick().finally(() => {
@@ -262,6 +271,7 @@ export class RedisHistory implements History {
       });
     };
     tick();
+    await Promise.race([attached, new Promise((r) => setTimeout(r, START_WAIT_MS).unref())]);
   }
 
   async append(channel: string, raw: string): Promise<void> {
@@ -383,6 +393,7 @@ export class RedisHistory implements History {
       this.epoch = epoch;
     }
     this.attached = true;
+    this.onAttached?.();
   }
 
   /** Lease upkeep, pending expiry, and an epoch check (FLUSHALL drops no connection). */

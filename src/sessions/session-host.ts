@@ -79,12 +79,7 @@ export class SessionHost {
     this.registry.add(session);
     this.metrics.connections.inc({ endpoint: this.endpoint });
 
-    // Admission (PROTOCOL 2): a connection must subscribe successfully in time.
-    const deadline = setTimeout(() => {
-      if (!session.identity) this.refuse(session, 'no subscribe in time');
-    }, limits.subscribeTimeoutMs);
-    deadline.unref();
-    socket.once('close', () => clearTimeout(deadline));
+    this.armDeadline(session);
 
     const inbound = new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
     socket.on('message', (raw) => {
@@ -203,9 +198,20 @@ export class SessionHost {
   /** Settles once the rooms have been left (the session's next frame waits for it). */
   unsubscribe(session: Session): Promise<void> {
     session.subscribeSeq++;
-    clearTimeout(session.expiryTimer);
+    this.armDeadline(session);
     if (session.identity) this.metrics.sessions.dec({ endpoint: this.endpoint });
     return this.registry.setIdentity(session, undefined);
+  }
+
+  /**
+   * Admission (PROTOCOL 2): a connection without a subscribed identity, new or after an
+   * `unsubscribe`, must subscribe within the deadline. It shares the session's one timer
+   * with the expiry, which replaces it on a successful subscribe.
+   */
+  private armDeadline(session: Session): void {
+    clearTimeout(session.expiryTimer);
+    session.expiryTimer = setTimeout(() => this.refuse(session, 'no subscribe in time'), this.config.limits.subscribeTimeoutMs);
+    session.expiryTimer.unref();
   }
 
   /** Sends the error frame (PROTOCOL 2: a text frame, not the close payload), then closes 4401. */
@@ -267,6 +273,7 @@ export class SessionHost {
     if (!this.registry.get(session.id)) return;
     this.events.closed?.(session);
     void this.unsubscribe(session);
+    clearTimeout(session.expiryTimer);
     session.outbox.close();
     this.registry.remove(session);
     this.metrics.connections.dec({ endpoint: this.endpoint });

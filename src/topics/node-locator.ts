@@ -6,6 +6,7 @@
  * never delivered blindly.
  */
 import { isRecord } from '../common/schema.js';
+import { TtlCache } from '../common/ttl-cache.js';
 import { nodeUuid } from './node-coalescer.js';
 import type { NodeChangeEvent } from './node-event.js';
 import type { EventOffset } from './topic-router.js';
@@ -27,20 +28,15 @@ const MAX_BODY_CHARS = 64 * 1024;
 const MAX_PATH_CHARS = 4096;
 
 export class NodeLocator {
-  private readonly ttlMs: number;
   private readonly timeoutMs: number;
-  private readonly maxEntries: number;
   private readonly fetchFn: typeof fetch;
-  private readonly now: () => number;
-  /** uuid -> path; Map order is insertion order, so the first key is the oldest entry. */
-  private readonly cache = new Map<string, { path: string; expiresAt: number }>();
+  /** uuid -> path. */
+  private readonly cache: TtlCache<string, string>;
 
   constructor(private readonly opts: NodeLocatorOptions = {}) {
-    this.ttlMs = opts.ttlMs ?? 60_000;
     this.timeoutMs = opts.timeoutMs ?? 2_000;
-    this.maxEntries = opts.maxEntries ?? 10_000;
     this.fetchFn = opts.fetchFn ?? fetch;
-    this.now = opts.now ?? Date.now;
+    this.cache = new TtlCache(opts.ttlMs ?? 60_000, opts.maxEntries ?? 10_000, opts.now);
   }
 
   get enabled(): boolean {
@@ -53,11 +49,7 @@ export class NodeLocator {
 
   /** The cached path, if any and fresh. */
   cached(uuid: string): string | undefined {
-    const hit = this.cache.get(uuid);
-    if (!hit) return undefined;
-    if (hit.expiresAt > this.now()) return hit.path;
-    this.cache.delete(uuid);
-    return undefined;
+    return this.cache.get(uuid);
   }
 
   /** The node's path, or undefined when not found, failing or slow. Never rejects; failures are not cached. */
@@ -71,7 +63,7 @@ export class NodeLocator {
       if (!res.ok) return undefined;
       const text = await res.text();
       const path = text.length <= MAX_BODY_CHARS ? pathOf(JSON.parse(text)) : undefined;
-      if (path !== undefined) this.remember(uuid, path);
+      if (path !== undefined) this.cache.set(uuid, path);
       return path;
     } catch {
       return undefined;
@@ -83,13 +75,7 @@ export class NodeLocator {
     const uuid = nodeUuid(e);
     if (uuid === undefined || !this.cache.has(uuid)) return;
     if (e.Type === 'DELETE') this.cache.delete(uuid);
-    else if (e.Target?.Uuid === uuid && e.Target.Path) this.remember(uuid, e.Target.Path);
-  }
-
-  private remember(uuid: string, path: string): void {
-    this.cache.delete(uuid);
-    this.cache.set(uuid, { path, expiresAt: this.now() + this.ttlMs });
-    while (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    else if (e.Target?.Uuid === uuid && e.Target.Path) this.cache.set(uuid, e.Target.Path);
   }
 }
 

@@ -213,11 +213,14 @@ describe('admission control (item 8)', () => {
   });
   afterAll(() => app?.close());
 
-  it('closes 4401 a connection that does not subscribe in time, not one that did', async () => {
+  it('closes 4401 a connection that does not subscribe in time, or unsubscribed and did not subscribe again; not one that did', async () => {
     const idle = await Client.connect(`${app.wsUrl}/ws`);
     const good = await Client.subscribed(`${app.wsUrl}/chat`, token({ name: 'alice' }));
+    const left = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'dave' }));
+    left.send({ '@type': 'unsubscribe' });
     expect(await idle.closed).toEqual({ code: 4401, reason: 'no subscribe in time' });
     expect(idle.frames).toEqual([{ '@type': 'error', error: 'no subscribe in time' }]);
+    expect(await left.closed).toEqual({ code: 4401, reason: 'no subscribe in time' });
     await sleep(300);
     expect(good.socket.readyState).toBe(good.socket.OPEN);
     good.close();

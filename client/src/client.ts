@@ -1,0 +1,199 @@
+import type { BackoffOptions } from './backoff.js';
+import { ChatClient, HEARTBEAT_MS } from './chat.js';
+import { Connection, type ConnectionOptions, type Status, type TokenProvider, type WebSocketConstructor } from './connection.js';
+import { Listeners } from './listeners.js';
+import { classifyEventsFrame, type ActivityEvent, type IdmEvent, type NodeEvent, type PushPayload, type RoomAnswer, type SubscribedFrame, type TaskEvent } from './protocol.js';
+
+export interface SwitchboardOptions {
+  /** The service's origin: `https://push.example.com`, `ws://127.0.0.1:5050`. Default: the page's origin. */
+  url?: string;
+  /** Gives the JWT; called on every connect, on renewal, and after a 4401. */
+  token: TokenProvider;
+  /** Default: the platform's `WebSocket` (browsers, Node 22+). */
+  WebSocket?: WebSocketConstructor;
+  backoff?: BackoffOptions;
+  /** [0, 1) source for the backoff jitter. Default `Math.random`. */
+  random?: () => number;
+  /** After a reconnect with `resumeFrom`, how long the client waits for `resumed` before it resets (ms). */
+  resumeTimeoutMs?: number;
+  /** Chat heartbeat period (ms); the server's presence timeout is 20 s. */
+  heartbeatMs?: number;
+  /** Chat history page size. */
+  pageSize?: number;
+  /** Connect in the constructor (default true). */
+  autoConnect?: boolean;
+}
+
+type Events = {
+  node: [NodeEvent];
+  task: [TaskEvent];
+  idm: [IdmEvent];
+  activity: [ActivityEvent];
+  push: [PushPayload];
+  room: [RoomAnswer];
+  /** Events may have been missed (a reconnect that could not resume): reload what you show. */
+  reset: [string];
+  status: [Status];
+  subscribed: [SubscribedFrame];
+};
+
+/** What the client remembers of a resume in progress on the current socket. */
+type Resume = { state: 'none' } | { state: 'pending'; acked: boolean; timer?: ReturnType<typeof setTimeout> };
+
+/**
+ * The Switchboard client: events on `/ws` (typed handlers, push rooms, resume), chat on `/chat`
+ * (`client.chat`), one status. No dependency beyond the platform's WebSocket.
+ */
+export class Switchboard {
+  readonly chat: ChatClient;
+  /** The last `@offset` seen: where a reconnect resumes from (PROTOCOL 6). */
+  lastOffset?: string;
+  /** The server's `subscribed` ack of the current session. */
+  session?: SubscribedFrame;
+  private readonly connection: Connection;
+  private readonly listeners = new Listeners<Events>();
+  private readonly rooms = new Map<string, number>();
+  private readonly resumeTimeoutMs: number;
+  private resume: Resume = { state: 'none' };
+  private sessions = 0;
+
+  constructor(options: SwitchboardOptions) {
+    const origin = options.url ?? (globalThis as { location?: { origin: string } }).location?.origin;
+    if (!origin) throw new Error('Switchboard: no url given and no page origin to default to');
+    const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WebSocket) throw new Error('Switchboard: no WebSocket on this platform: pass one in the options');
+    const base = { token: options.token, WebSocket, backoff: options.backoff, random: options.random ?? Math.random };
+    const endpoint = (path: string): ConnectionOptions['url'] => {
+      const url = new URL(path, origin);
+      url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+      return url.toString();
+    };
+    this.resumeTimeoutMs = options.resumeTimeoutMs ?? 5000;
+    this.connection = new Connection(
+      { ...base, url: endpoint('/ws'), renewBeforeExpiry: false },
+      {
+        subscribeExtras: () => this.subscribeExtras(),
+        subscribed: (ack, first) => this.subscribed(ack, first),
+        frame: (frame) => this.frame(frame),
+        disconnected: () => this.endResume(),
+        status: (status) => this.listeners.emit('status', status),
+      },
+    );
+    this.chat = new ChatClient({ ...base, url: endpoint('/chat'), renewBeforeExpiry: true }, options.heartbeatMs ?? HEARTBEAT_MS, options.pageSize);
+    if (options.autoConnect !== false) this.connect();
+  }
+
+  /** The `/ws` connection's status (`client.chat.status` is the chat socket's). */
+  get status(): Status {
+    return this.connection.status;
+  }
+
+  connect(): void {
+    this.connection.start();
+  }
+
+  on<K extends keyof Events>(kind: K, fn: (...args: Events[K]) => void): () => void {
+    return this.listeners.on(kind, fn);
+  }
+
+  /** Joins a push room (PROTOCOL 5), again after every reconnect; reference-counted with `leaveRoom`. */
+  joinRoom(room: string): void {
+    const refs = this.rooms.get(room);
+    this.rooms.set(room, (refs ?? 0) + 1);
+    // 0 references but still present: a leave is pending (StrictMode re-mount), the server still has it.
+    if (refs === undefined) this.connection.send({ '@type': 'joinRoom', room });
+  }
+
+  /** The last `leaveRoom` for a room sends it a tick later, unless it was joined again meanwhile. */
+  leaveRoom(room: string): void {
+    const refs = this.rooms.get(room);
+    if (!refs) return;
+    this.rooms.set(room, refs - 1);
+    queueMicrotask(() => {
+      if (this.rooms.get(room) !== 0) return;
+      this.rooms.delete(room);
+      this.connection.send({ '@type': 'leaveRoom', room });
+    });
+  }
+
+  /** Push rooms held now. */
+  get joinedRooms(): string[] {
+    return [...this.rooms.keys()];
+  }
+
+  /** Drops the `/ws` socket as a network failure would (tests, a "reconnect" button). */
+  drop(): void {
+    this.connection.drop();
+  }
+
+  /** Closes both sockets for good. */
+  close(): void {
+    this.endResume();
+    this.connection.stop();
+    this.chat.close();
+  }
+
+  private subscribeExtras(): Record<string, string> {
+    if (this.lastOffset === undefined) return {};
+    this.resume = { state: 'pending', acked: false };
+    return { resumeFrom: this.lastOffset };
+  }
+
+  private subscribed(ack: SubscribedFrame, first: boolean): void {
+    this.session = ack;
+    if (first) {
+      const reconnect = this.sessions++ > 0;
+      for (const room of this.rooms.keys()) this.connection.send({ '@type': 'joinRoom', room });
+      if (this.resume.state === 'pending') {
+        // Either order works: `resumed` may already have come (then state is 'none'), or comes after the replay.
+        this.resume.acked = true;
+        this.armResumeTimer();
+      } else if (reconnect && this.lastOffset === undefined) {
+        this.listeners.emit('reset', 'reconnected with no offset to resume from');
+      }
+    }
+    this.listeners.emit('subscribed', ack);
+  }
+
+  private frame(raw: unknown): void {
+    const classified = classifyEventsFrame(raw);
+    if (classified.kind === 'resumed') {
+      const pending = this.resume.state === 'pending';
+      this.endResume();
+      if (pending && !classified.frame.recovered) this.listeners.emit('reset', 'the server could not resume');
+      return;
+    }
+    if (classified.kind === 'subscribed' || classified.kind === 'expiring' || classified.kind === 'error') return;
+    const offset = (raw as { '@offset'?: unknown })?.['@offset'];
+    if (typeof offset === 'string') {
+      this.lastOffset = offset;
+      if (this.resume.state === 'pending' && this.resume.acked) this.armResumeTimer(); // replay in progress
+    } else if (this.resume.state === 'pending' && this.resume.acked && ['node', 'task', 'activity'].includes(classified.kind)) {
+      // A live event without an offset after the ack: this server does not resume.
+      this.endResume();
+      this.listeners.emit('reset', 'the server does not resume');
+    }
+    switch (classified.kind) {
+      case 'room':
+        if (!classified.frame.joined && classified.frame.reason && classified.frame.room) this.rooms.delete(classified.frame.room);
+        return this.listeners.emit('room', classified.frame);
+      default:
+        return this.listeners.emit(classified.kind, classified.frame as never);
+    }
+  }
+
+  /** No `resumed` within the timeout after the ack (or after the last replayed frame): reset. */
+  private armResumeTimer(): void {
+    if (this.resume.state !== 'pending') return;
+    clearTimeout(this.resume.timer);
+    this.resume.timer = setTimeout(() => {
+      this.endResume();
+      this.listeners.emit('reset', 'no resumed frame: the server did not resume');
+    }, this.resumeTimeoutMs);
+  }
+
+  private endResume(): void {
+    if (this.resume.state === 'pending') clearTimeout(this.resume.timer);
+    this.resume = { state: 'none' };
+  }
+}

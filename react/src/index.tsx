@@ -1,0 +1,171 @@
+/**
+ * React bindings for @switchboard/client. Every hook subscribes in an effect and unsubscribes in
+ * its cleanup; rooms are reference-counted by the client and left a tick after the last release,
+ * so StrictMode's mount / unmount / mount sends one JOIN and no LEAVE.
+ */
+import { createContext, useCallback, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
+import {
+  nodeWorkspace,
+  type ActivityEvent,
+  type ChatRoomHandle,
+  type ChatRoomSnapshot,
+  type NodeEvent,
+  type PushPayload,
+  type RoomType,
+  type Status,
+  type Switchboard,
+  type TaskEvent,
+} from '@switchboard/client';
+
+const SwitchboardContext = createContext<Switchboard | null>(null);
+
+/**
+ * Makes a client available to the hooks. Create the client outside render (module scope, or
+ * in an event handler) and `close()` it yourself when you replace it: the provider owns nothing,
+ * so StrictMode's double render cannot open a second socket.
+ */
+export function SwitchboardProvider({ client, children }: { client: Switchboard; children?: ReactNode }) {
+  return <SwitchboardContext.Provider value={client}>{children}</SwitchboardContext.Provider>;
+}
+
+export function useSwitchboard(): Switchboard {
+  const client = useContext(SwitchboardContext);
+  if (!client) throw new Error('useSwitchboard: no <SwitchboardProvider> above this component');
+  return client;
+}
+
+/** `{state: 'connecting' | 'live' | 'offline', reason?, code?, retryInMs?}` of the `/ws` socket. */
+export function useSwitchboardStatus(): Status {
+  const client = useSwitchboard();
+  return useSyncExternalStore(
+    useCallback((changed) => client.on('status', changed), [client]),
+    () => client.status,
+  );
+}
+
+/** Calls `onReset` when events may have been missed (a reconnect that could not resume): reload then. */
+export function useOnReset(onReset: (reason: string) => void): void {
+  const client = useSwitchboard();
+  const latest = useLatest(onReset);
+  useEffect(() => client.on('reset', (reason) => latest.current(reason)), [client, latest]);
+}
+
+/** The latest node events of one workspace, newest first (at most `limit`). */
+export function useNodeEvents(workspace: string, limit = 100): NodeEvent[] {
+  const client = useSwitchboard();
+  const [events, setEvents] = useState<NodeEvent[]>([]);
+  useEffect(() => {
+    setEvents([]);
+    return client.on('node', (event) => {
+      if (nodeWorkspace(event) === workspace) setEvents((list) => [event, ...list].slice(0, limit));
+    });
+  }, [client, workspace, limit]);
+  return events;
+}
+
+type Task = TaskEvent['TaskUpdated'];
+const taskId = (t: Task) => t.ID ?? t.JobID;
+
+/** Every task seen since mount, by id, with its latest update. */
+export function useTasks(): ReadonlyMap<string, Task> {
+  const client = useSwitchboard();
+  const [tasks, setTasks] = useState<ReadonlyMap<string, Task>>(() => new Map());
+  useEffect(
+    () =>
+      client.on('task', ({ TaskUpdated }) => {
+        const id = taskId(TaskUpdated);
+        if (id !== undefined) setTasks((map) => new Map(map).set(id, TaskUpdated));
+      }),
+    [client],
+  );
+  return tasks;
+}
+
+/** The latest update of one task (`TaskUpdated.ID`, else `JobID`). */
+export function useTask(id: string): Task | undefined {
+  const client = useSwitchboard();
+  const [task, setTask] = useState<Task>();
+  useEffect(() => {
+    setTask(undefined);
+    return client.on('task', ({ TaskUpdated }) => {
+      if (taskId(TaskUpdated) === id) setTask(TaskUpdated);
+    });
+  }, [client, id]);
+  return task;
+}
+
+/** The latest activities of the user's inbox, newest first. */
+export function useActivity(limit = 50): ActivityEvent[] {
+  const client = useSwitchboard();
+  const [list, setList] = useState<ActivityEvent[]>([]);
+  useEffect(() => client.on('activity', (a) => setList((l) => [a, ...l].slice(0, limit))), [client, limit]);
+  return list;
+}
+
+export interface PushFilter {
+  /** A push room to hold while mounted (PROTOCOL 5), joined again after every reconnect. */
+  room?: string;
+  /** Keeps only the payloads it returns true for. */
+  match?: (payload: PushPayload) => boolean;
+  /** Payloads kept, newest first. Default 50. */
+  limit?: number;
+}
+
+/** Push payloads (PROTOCOL 5), newest first. */
+export function usePush(filter: PushFilter = {}): PushPayload[] {
+  const client = useSwitchboard();
+  const { room, limit = 50 } = filter;
+  const match = useLatest(filter.match);
+  const [list, setList] = useState<PushPayload[]>([]);
+  useEffect(() => {
+    if (room !== undefined) client.joinRoom(room);
+    const off = client.on('push', (payload) => {
+      if (!match.current || match.current(payload)) setList((l) => [payload, ...l].slice(0, limit));
+    });
+    return () => {
+      off();
+      if (room !== undefined) client.leaveRoom(room);
+    };
+  }, [client, room, limit, match]);
+  return list;
+}
+
+export interface ChatRoomState extends ChatRoomSnapshot {
+  post(text: string): void;
+  /** Loads the page before the oldest message (when `mayHaveMore`). */
+  more(): void;
+  /** Deletes one of the user's own messages. */
+  remove(messageUuid: string): void;
+}
+
+const EMPTY_ROOM: ChatRoomSnapshot = { messages: [], users: [], mayHaveMore: false };
+const noop = () => () => {};
+
+/** Joins a chat room while mounted: messages (history merged with live), presence, post, more. */
+export function useChatRoom(room: { Type: RoomType; RoomTypeObject: string; RoomLabel?: string }): ChatRoomState {
+  const client = useSwitchboard();
+  const { Type, RoomTypeObject, RoomLabel } = room;
+  const [handle, setHandle] = useState<ChatRoomHandle | null>(null);
+  useEffect(() => {
+    const joined = client.chat.join({ Type, RoomTypeObject, ...(RoomLabel ? { RoomLabel } : {}) });
+    setHandle(joined);
+    return () => joined.leave();
+  }, [client, Type, RoomTypeObject, RoomLabel]);
+  const snapshot = useSyncExternalStore(
+    useCallback((changed) => (handle ? handle.on('change', changed) : noop()), [handle]),
+    () => handle?.snapshot ?? EMPTY_ROOM,
+  );
+  return {
+    ...snapshot,
+    post: useCallback((text: string) => handle?.post(text), [handle]),
+    more: useCallback(() => handle?.loadMore(), [handle]),
+    remove: useCallback((uuid: string) => handle?.delete(uuid), [handle]),
+  };
+}
+
+/** A ref that always holds the latest value: callbacks stay current without re-subscribing. */
+function useLatest<T>(value: T): { readonly current: T } {
+  const [ref] = useState(() => ({ current: value }));
+  ref.current = value;
+  return ref;
+}

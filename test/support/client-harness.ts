@@ -1,0 +1,72 @@
+/**
+ * Helpers for testing @switchboard/client against a real Switchboard: a `ws` WebSocket that
+ * records what the client sends, and a recorder that waits for the client's callbacks.
+ */
+import { WebSocket } from 'ws';
+import type { WebSocketConstructor } from '../../client/src/index.js';
+import { startInstance, type Instance } from './harness.js';
+
+/** Node 20 has no global WebSocket: the client takes `ws`'s, which speaks the same WHATWG API. */
+export class RecordingWebSocket extends WebSocket {
+  static sent: Array<Record<string, unknown>> = [];
+  static opened: string[] = [];
+
+  constructor(url: string) {
+    super(url);
+    RecordingWebSocket.opened.push(url);
+  }
+
+  override send(data: string): void {
+    RecordingWebSocket.sent.push(JSON.parse(data));
+    super.send(data);
+  }
+
+  static reset(): void {
+    RecordingWebSocket.sent = [];
+    RecordingWebSocket.opened = [];
+  }
+}
+export const RecordingSocket = RecordingWebSocket as unknown as WebSocketConstructor;
+
+/** Everything a callback received, in order, with a way to wait for the next match. */
+export class Recorder<T> {
+  readonly items: T[] = [];
+  private waiters: Array<() => void> = [];
+
+  readonly push = (item: T): void => {
+    this.items.push(item);
+    this.waiters.forEach((w) => w());
+  };
+
+  next(match: (item: T) => boolean = () => true, timeoutMs = 5000, from = 0): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const find = () => this.items.slice(from).find(match);
+      const waiter = () => {
+        const found = find();
+        if (found === undefined) return;
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no match within ${timeoutMs} ms; got ${JSON.stringify(this.items).slice(-600)}`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+      waiter();
+    });
+  }
+
+  /** Waits for the next match that comes after what is recorded now. */
+  nextNew(match: (item: T) => boolean = () => true, timeoutMs = 5000): Promise<T> {
+    return this.next(match, timeoutMs, this.items.length);
+  }
+}
+
+/** Stops an instance and starts another on the same port with the same settings (a restart). */
+export async function restart(instance: Instance, whileDown: () => Promise<unknown> = async () => {}): Promise<Instance> {
+  const port = new URL(instance.url).port;
+  await instance.close();
+  await whileDown();
+  return startInstance({ ...instance.env, PORT: port });
+}
