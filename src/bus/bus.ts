@@ -38,7 +38,10 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
         rejected: (channel, problem) => router.reject(channel, problem),
         ingest: (channel, raw) => {
           if (!this.historyChannels.has(channel)) return false;
-          this.history.ingest(channel, raw);
+          // Every instance checks what it receives, as it did before the history: garbage
+          // is counted here and costs no append, no read-back (a flood of it must not slow
+          // the subscriber down until Redis drops it for its output buffer).
+          if (router.accepts(channel, this.decode({ channel, raw }))) this.history.ingest(channel, raw);
           return true;
         },
       });
@@ -99,7 +102,7 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /** The event of an entry: Nest's parsing (JSON, else the text as is), then the envelope rule. */
-  decode({ channel, raw }: HistoryEntry): unknown {
+  decode({ channel, raw }: { channel: string; raw: string }): unknown {
     let value: unknown;
     try {
       value = JSON.parse(raw);

@@ -80,6 +80,8 @@ export interface History {
 
 /** How long a start waits for Redis before it goes on without the history (readiness says so). */
 const START_WAIT_MS = 2000;
+/** Entries per XREAD: small replies, so that large payloads do not hold the event loop (and the pub/sub socket) up. */
+const READ_COUNT = 20;
 /** How long one XREAD waits for new entries. */
 const BLOCK_MS = 1000;
 const randomEpoch = () => randomBytes(4).toString('hex');
@@ -347,7 +349,7 @@ export class RedisHistory implements History {
           continue;
         }
         if (!this.attached) await this.attach();
-        const res = (await this.reader.xread('COUNT', 1000, 'BLOCK', BLOCK_MS, 'STREAMS', this.opts.key, formatStreamId(this.head))) as [string, RawEntry[]][] | null;
+        const res = (await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.opts.key, formatStreamId(this.head))) as [string, RawEntry[]][] | null;
         this.reading = true;
         this.warned = false;
         for (const raw of res?.[0]?.[1] ?? []) this.take(raw);

@@ -14,6 +14,8 @@ export interface IngressLedgerOptions {
   windowMs: number;
   /** Most messages (pending and seen-unmatched, each) kept. */
   max: number;
+  /** Most bytes of payload (pending and seen-unmatched, each) kept; beyond, the oldest go. */
+  maxBytes?: number;
   now?: () => number;
 }
 
@@ -31,11 +33,17 @@ export class IngressLedger {
   /** key -> times (ms) it was seen in the stream with no pending message to match. */
   private readonly seen = new Map<string, number[]>();
   private seenCount = 0;
+  private pendingBytes = 0;
+  private seenBytes = 0;
+  /** Pending messages pushed out by the bounds since the last expire(). */
+  private evicted = 0;
+  private readonly maxBytes: number;
   private observedUpTo: StreamId = ZERO_ID;
   private readonly now: () => number;
 
   constructor(private readonly opts: IngressLedgerOptions) {
     this.now = opts.now ?? Date.now;
+    this.maxBytes = opts.maxBytes ?? 32 * 1024 * 1024;
   }
 
   get pendingCount(): number {
@@ -44,16 +52,23 @@ export class IngressLedger {
 
   /** A pub/sub message: the pending record when it is new, undefined when the stream already had it. */
   received(channel: string, raw: string): PendingMessage | undefined {
-    const key = keyOf(channel, raw);
-    const times = this.seen.get(key);
+    // Hashing a large payload costs: skipped in the usual case (nothing seen unmatched).
+    const key = this.seen.size ? keyOf(channel, raw) : '';
+    const times = this.seen.size ? this.seen.get(key) : undefined;
     if (times?.length) {
       times.shift();
       this.seenCount--;
-      if (!times.length) this.seen.delete(key);
+      if (!times.length) this.forget(key);
       return undefined;
     }
     const message = { channel, raw, at: this.now(), appended: false };
     this.pending.push(message);
+    this.pendingBytes += raw.length;
+    // Bounded at once, not at the next expire(): a flood of large payloads must not pile up.
+    while (this.pending.length > 1 && (this.pendingBytes > this.maxBytes || this.pending.length > this.opts.max)) {
+      this.pendingBytes -= this.pending.shift()!.raw.length;
+      this.evicted++;
+    }
     return message;
   }
 
@@ -66,22 +81,37 @@ export class IngressLedger {
     this.observedUpTo = id;
     const i = this.pending.findIndex((p) => p.channel === channel && p.raw === raw);
     if (i >= 0) {
+      this.pendingBytes -= this.pending[i].raw.length;
       this.pending.splice(i, 1);
       return;
     }
     const key = keyOf(channel, raw);
     const times = this.seen.get(key);
     if (times) times.push(this.now());
-    else this.seen.set(key, [this.now()]);
+    else {
+      this.seen.set(key, [this.now()]);
+      this.seenBytes += key.length;
+    }
     this.seenCount++;
+    // The oldest keys go first (Map order is insertion order).
+    for (const [old, list] of this.seen) {
+      if (this.seenCount <= this.opts.max && this.seenBytes <= this.maxBytes) break;
+      this.seenCount -= list.length;
+      this.forget(old);
+    }
+  }
+
+  private forget(key: string): void {
+    if (this.seen.delete(key)) this.seenBytes -= key.length;
   }
 
   /** Forgets what is older than the window, and the oldest past `max`; returns how many pending messages went (lost). */
   expire(): number {
     const limit = this.now() - this.opts.windowMs;
-    let lost = 0;
-    while (this.pending.length && (this.pending[0].at < limit || this.pending.length > this.opts.max)) {
-      this.pending.shift();
+    let lost = this.evicted;
+    this.evicted = 0;
+    while (this.pending.length && this.pending[0].at < limit) {
+      this.pendingBytes -= this.pending.shift()!.raw.length;
       lost++;
     }
     for (const [key, times] of this.seen) {
@@ -89,13 +119,7 @@ export class IngressLedger {
         times.shift();
         this.seenCount--;
       }
-      if (!times.length) this.seen.delete(key);
-    }
-    // Over the bound: the oldest keys go first (Map order is insertion order).
-    for (const [key, times] of this.seen) {
-      if (this.seenCount <= this.opts.max) break;
-      this.seenCount -= times.length;
-      this.seen.delete(key);
+      if (!times.length) this.forget(key);
     }
     return lost;
   }

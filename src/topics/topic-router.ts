@@ -76,6 +76,23 @@ export class TopicRouter {
     if (route) this.rejected(route, channel, problem, problem.replace('_', ' '));
   }
 
+  /**
+   * Whether a payload fits its channel's schema, counted as a rejection when it does not:
+   * what cannot be delivered is not worth appending to the history. Never throws.
+   */
+  accepts(channel: string, raw: unknown): boolean {
+    const route = this.routes.get(channel);
+    if (!route) return false;
+    try {
+      route.parse(raw);
+      return true;
+    } catch (err) {
+      if (err instanceof SchemaError) this.rejected(route, channel, 'schema', err.message);
+      else this.rejected(route, channel, 'error', String((err as Error)?.message ?? err).slice(0, 200));
+      return false;
+    }
+  }
+
   /** Never throws: bad input is counted, and logged (channel and reason, no contents) once per reason. */
   dispatch(channel: string, raw: unknown, delivery: Delivery = {}): void {
     void this.handle(channel, raw, delivery);

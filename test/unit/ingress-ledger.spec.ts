@@ -50,6 +50,16 @@ describe('IngressLedger: what a takeover appends', () => {
     expect(result.lost).toBe(50);
   });
 
+  it('is bounded in bytes: past `maxBytes` of pending payload, the oldest go at once (counted lost)', () => {
+    let now = 0;
+    const ledger = new IngressLedger({ windowMs: 1000, max: 100, maxBytes: 1000, now: () => now });
+    for (let i = 0; i < 5; i++) ledger.received('c', String(i).repeat(300));
+    expect(ledger.all().map((p) => p.raw[0])).toEqual(['2', '3', '4']);
+    expect(ledger.expire()).toBe(2);
+    now += 10;
+    expect(ledger.expire()).toBe(0);
+  });
+
   it('is bounded: past `max` seen-unmatched entries (direct appends), the oldest are forgotten', () => {
     const steps: Step[] = Array.from({ length: 150 }, (_, i) => ['seen', i + 1, `d${i}`] as Step);
     const result = run([...steps, ['wait', 0], ['recv', 'd0'], ['recv', 'd149']], 1000, 100);
