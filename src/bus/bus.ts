@@ -37,7 +37,12 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
         maxDepth: config.limits.maxJsonDepth,
         rejected: (channel, problem) => router.reject(channel, problem),
         ingest: (channel, raw) => {
-          if (!this.historyChannels.has(channel)) return false;
+          if (!this.historyChannels.has(channel)) {
+            // Chat (not in the history) after the history events received before it: an idm
+            // event that takes a user or a workspace away acts before a later chat message.
+            this.history.afterIngested(() => router.dispatch(channel, this.decode({ channel, raw })));
+            return true;
+          }
           // Every instance checks what it receives, as it did before the history: garbage
           // is counted here and costs no append, no read-back (a flood of it must not slow
           // the subscriber down until Redis drops it for its output buffer).

@@ -70,6 +70,12 @@ export interface History {
   append(channel: string, raw: string): Promise<void>;
   /** A pub/sub message on a history channel (Redis mode). */
   ingest(channel: string, raw: string): void;
+  /**
+   * Runs `then` once every history message received so far on pub/sub has been delivered
+   * from the history (or given up): a message of another path (chat) received after them
+   * is handled after them, as it was when everything came over pub/sub.
+   */
+  afterIngested(then: () => void): void;
   /** Where the history stands, for a resume; undefined while unreadable. */
   bounds(): Promise<HistoryBounds | undefined>;
   /** Entries after `after` up to `upTo` included, oldest first, at most `count`. */
@@ -119,6 +125,11 @@ export class MemoryHistory implements History {
 
   ingest(channel: string, raw: string): void {
     void this.append(channel, raw);
+  }
+
+  afterIngested(then: () => void): void {
+    // Appends are delivered on the next ticks, in order: so is this.
+    setImmediate(then);
   }
 
   bounds(): Promise<HistoryBounds> {
@@ -224,6 +235,8 @@ export class RedisHistory implements History {
   private deliver?: Deliver;
   private warned = false;
   private onAttached?: () => void;
+  /** Work waiting for the history to catch up with pub/sub (afterIngested), in order. */
+  private readonly waiting: Array<{ seq: number; then: () => void }> = [];
 
   /**
    * `canIngest`: whether this instance receives pub/sub now. One that does not (its
@@ -286,6 +299,26 @@ export class RedisHistory implements History {
     if (!message || !this.leader) return;
     message.appended = true;
     void this.appendLeased([message]);
+  }
+
+  afterIngested(then: () => void): void {
+    const seq = this.ledger.lastSeq;
+    if (!this.waiting.length && this.ledger.settled(seq)) return then();
+    // Bounded like the ledger: past it, the oldest run now rather than wait.
+    if (this.waiting.length >= 10_000) this.runWaiting(true);
+    this.waiting.push({ seq, then });
+  }
+
+  /** Runs what waited for messages now delivered (or all of it: `all`). */
+  private runWaiting(all = false): void {
+    while (this.waiting.length && (all || this.ledger.settled(this.waiting[0].seq))) {
+      const { then } = this.waiting.shift()!;
+      try {
+        then();
+      } catch (err) {
+        this.log.error(`waiting delivery failed: ${(err as Error)?.stack}`);
+      }
+    }
   }
 
   async bounds(): Promise<HistoryBounds | undefined> {
@@ -371,6 +404,7 @@ export class RedisHistory implements History {
     if (!entry) return;
     if (entry.pubsub) this.ledger.observed(entry.id, entry.channel, entry.raw);
     this.deliver?.(entry, this.epoch!);
+    if (this.waiting.length) this.runWaiting();
   }
 
   /**
@@ -401,6 +435,7 @@ export class RedisHistory implements History {
   /** Lease upkeep, pending expiry, and an epoch check (FLUSHALL drops no connection). */
   private async tick(): Promise<void> {
     this.lostCount += this.ledger.expire();
+    if (this.waiting.length) this.runWaiting(!this.readable);
     if (this.cmd.status !== 'ready') {
       this.leader = false;
       return;

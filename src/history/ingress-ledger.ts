@@ -7,6 +7,8 @@ export interface PendingMessage {
   at: number;
   /** This instance already tried to append it (as the lease holder). */
   appended: boolean;
+  /** Order of receipt. */
+  seq: number;
 }
 
 export interface IngressLedgerOptions {
@@ -39,6 +41,8 @@ export class IngressLedger {
   private evicted = 0;
   private readonly maxBytes: number;
   private observedUpTo: StreamId = ZERO_ID;
+  /** Sequence number of the last message received. */
+  lastSeq = 0;
   private readonly now: () => number;
 
   constructor(private readonly opts: IngressLedgerOptions) {
@@ -61,7 +65,7 @@ export class IngressLedger {
       if (!times.length) this.forget(key);
       return undefined;
     }
-    const message = { channel, raw, at: this.now(), appended: false };
+    const message = { channel, raw, at: this.now(), appended: false, seq: ++this.lastSeq };
     this.pending.push(message);
     this.pendingBytes += raw.length;
     // Bounded at once, not at the next expire(): a flood of large payloads must not pile up.
@@ -122,6 +126,11 @@ export class IngressLedger {
       if (!times.length) this.forget(key);
     }
     return lost;
+  }
+
+  /** True when no message received up to `seq` is still waiting to be seen in the stream. */
+  settled(seq: number): boolean {
+    return !this.pending.length || this.pending[0].seq > seq;
   }
 
   /** The last stream entry observed. */
