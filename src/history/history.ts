@@ -17,7 +17,9 @@
  *   unless it still holds the lease (fencing). Every instance keeps what it received and has
  *   not yet seen in the stream (IngressLedger). An instance that takes the lease over first
  *   reads the stream to its head, then appends whatever is still pending: a dying holder's
- *   last messages are appended by its successor, once.
+ *   last messages are appended by its successor, once. A message that does not fit its
+ *   channel's schema is counted where it is received and never appended. Chat (not in the
+ *   history) is handled after the history events received before it (`afterIngested`).
  * - Epoch: a random token in `<key>:epoch`, created when missing. A flushed or restarted
  *   Redis loses it with the stream; the next one differs, so an offset of the old history
  *   is refused (`recovered:false`) instead of being misread.
