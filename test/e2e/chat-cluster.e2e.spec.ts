@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 
 const tag = randomBytes(4).toString('hex');
 const PRESENCE_TIMEOUT_MS = 600;
@@ -95,7 +95,7 @@ describe('/chat with two instances on one Redis', () => {
     // What a crashed instance leaves behind: an entry nobody refreshes.
     const redis = new Redis(REDIS_URL);
     try {
-      await redis.hset(`switchboard:chat:presence:${alice.room.Uuid}`, `crashed-${tag}`, JSON.stringify({ at: Date.now(), users: ['ghost'] }));
+      await redis.hset(`${CHAT_KEY_PREFIX}presence:${alice.room.Uuid}`, `crashed-${tag}`, JSON.stringify({ at: Date.now(), users: ['ghost'] }));
     } finally {
       await redis.quit();
     }

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
 
 const tag = randomBytes(4).toString('hex');
 const ROOM_TTL_SECONDS = 2;
@@ -114,7 +114,7 @@ describe("/chat limits on a real Redis, several instances", () => {
       const room = { ...userRoom(name), RoomLabel: 'L'.repeat(60_000) };
       const f = await ask(alice, { '@type': 'JOIN', Room: room }, (x) => x['@type'] === 'error' || x['@type'] === 'ROOM_UPDATE');
       expect(f).toEqual({ '@type': 'error', error: 'Room.RoomLabel is longer than 256 characters' });
-      expect(await redis.exists(`switchboard:chat:room-key:USER:${name}`)).toBe(0);
+      expect(await redis.exists(`${CHAT_KEY_PREFIX}room-key:USER:${name}`)).toBe(0);
     });
 
     it(`rooms created per user are limited (${ROOM_CREATE_LIMIT} per window), across sessions and instances`, async () => {
@@ -145,10 +145,10 @@ describe("/chat limits on a real Redis, several instances", () => {
       alice.send({ '@type': 'POST', Message: { RoomUuid: goneUuid, Message: 'history' } });
       await alice.next((f) => f.Message === 'history');
       const keys = (uuid: string, ref: { RoomTypeObject: string }) => [
-        `switchboard:chat:room:${uuid}`,
-        `switchboard:chat:room-key:USER:${ref.RoomTypeObject}`,
-        `switchboard:chat:messages:${uuid}`,
-        `switchboard:chat:message:${uuid}`,
+        `${CHAT_KEY_PREFIX}room:${uuid}`,
+        `${CHAT_KEY_PREFIX}room-key:USER:${ref.RoomTypeObject}`,
+        `${CHAT_KEY_PREFIX}messages:${uuid}`,
+        `${CHAT_KEY_PREFIX}message:${uuid}`,
       ];
       for (const key of keys(goneUuid, gone)) {
         const ttl = await redis.pttl(key);
@@ -161,7 +161,7 @@ describe("/chat limits on a real Redis, several instances", () => {
       while (Date.now() < deadline && (await redis.exists(...keys(goneUuid, gone))) > 0) await new Promise((r) => setTimeout(r, 100));
       expect(await redis.exists(...keys(goneUuid, gone))).toBe(0);
       // The room with a member outlived its TTL more than once, and answers HISTORY.
-      expect(await redis.exists(`switchboard:chat:room:${keptUuid}`)).toBe(1);
+      expect(await redis.exists(`${CHAT_KEY_PREFIX}room:${keptUuid}`)).toBe(1);
       const page = await ask(alice, { '@type': 'HISTORY', Room: kept }, (f) => f['@type'] === 'ROOM_UPDATE' || f['@type'] === 'error');
       expect(roomOf(page).Uuid).toBe(keptUuid);
       // Joining the expired room again creates a new, empty one.
