@@ -39,7 +39,7 @@ describe('embedded mode (no Redis): HTTP publish, health and readiness', () => {
     ['no key', { channel: 'topic.pydio.tasks.event', data: { TaskUpdated: {} } }, undefined, 401, 'missing or wrong API key'],
     ['wrong key', { channel: 'topic.pydio.tasks.event', data: { TaskUpdated: {} } }, 'nope', 401, 'missing or wrong API key'],
     ['a body that is not an object', '[1,2]', API_KEY, 400, 'body must be a JSON object'],
-    ['a body that is not JSON', '{"channel":', API_KEY, 400, ''],
+    ['a body that is not JSON', '{"channel":', API_KEY, 400, 'JSON'],
     ['no channel', { data: {} }, API_KEY, 400, '"channel" must be a non-empty string'],
     ['an unknown channel', { channel: 'nope', data: {} }, API_KEY, 400, 'unknown channel "nope"'],
     ['no data', { channel: 'topic.pydio.tasks.event' }, API_KEY, 400, '"data" is required'],
