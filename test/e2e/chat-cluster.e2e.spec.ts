@@ -7,19 +7,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, framesBefore, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
-import { chatMessage } from '../support/chat.js';
+import { chatMessage, isMessage, isUpdate, nextSince, roomOf, type Room } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 const PRESENCE_TIMEOUT_MS = 600;
 const W = ws(`w-${tag}-cluster`, 'cluster', 'pydiods1/cluster');
 const REF = { Type: 'WORKSPACE', RoomTypeObject: W.uuid };
 
-type Room = { Uuid?: string; Users?: string[] };
-const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
-const isUpdate = (uuid: string, users: string[]) => (f: Frame) =>
-  f['@type'] === 'ROOM_UPDATE' && roomOf(f).Uuid === uuid && JSON.stringify(roomOf(f).Users) === JSON.stringify(users);
-const isMessage = (text: string) => (f: Frame) => f.Message === text && f['@type'] === undefined;
-const nextSince = (c: Client, from: number, match: (f: Frame) => boolean) => c.next((f) => c.frames.indexOf(f) >= from && match(f));
 
 describe('/chat with two instances on one Redis', () => {
   const ch = testChannels();

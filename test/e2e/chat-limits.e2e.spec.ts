@@ -7,7 +7,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, ask, marker, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { chatMessage, isError, joinAnswer, roomOf } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 const ROOM_TTL_SECONDS = 2;
@@ -15,9 +16,6 @@ const USER_MESSAGE_RATE = 5;
 const USER_JOIN_RATE = 10;
 const ROOM_CREATE_LIMIT = 3;
 
-type Room = { Uuid?: string; Type?: string; RoomTypeObject?: string; Users?: string[] };
-const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
-const isError = (error: string) => (f: Frame) => f['@type'] === 'error' && f.error === error;
 
 describe("/chat limits on a real Redis, several instances", () => {
   const ch = testChannels();
@@ -32,17 +30,9 @@ describe("/chat limits on a real Redis, several instances", () => {
     clients.push(c);
     return c;
   };
-  const ask = (c: Client, frame: object, match: (f: Frame) => boolean, timeoutMs?: number) => {
-    const start = c.frames.length;
-    c.send(frame);
-    return c.next((f) => c.frames.indexOf(f) >= start && match(f), timeoutMs);
-  };
   /** JOIN; resolves with the ROOM_UPDATE (or error) about that room. */
-  const join = (c: Client, room: { Type: string; RoomTypeObject: string; RoomLabel?: string }) =>
-    ask(c, { '@type': 'JOIN', Room: room }, (f) => (f['@type'] === 'ROOM_UPDATE' || f['@type'] === 'error') && roomOf(f).RoomTypeObject === room.RoomTypeObject);
-  const marker = (c: Client) => ask(c, { marker: true }, isError('frame has no @type'));
+  const join = joinAnswer;
   const userRoom = (...users: string[]) => ({ Type: 'USER', RoomTypeObject: users.join(',') });
-  const chatMessage = (RoomUuid: string, Message: string) => ({ Message: { Uuid: randomBytes(8).toString('hex'), RoomUuid, Message, Author: 'backend', Timestamp: '1' } });
   const closes4008 = async (instance: Instance) => {
     const text = await (await fetch(`${instance.url}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith('switchboard_closes_total{code="4008"}'));

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Backend, Client, REDIS_URL, ask, framesBefore, marker, since, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
-import { chatMessage, isError, isMessage, isUpdate, joinRoom, nextSince, roomOf, type Room } from '../support/chat.js';
+import { chatMessage, isError, isMessage, isUpdate, joinRoom, nextSince, roomOf } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 const PRESENCE_TIMEOUT_MS = 600;
