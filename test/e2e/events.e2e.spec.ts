@@ -128,7 +128,7 @@ describe('/ws events over a real Redis', () => {
     const garbage = ['not json', '{"Type":', '42', 'null', '[]', '{"TaskUpdated":"no"}', '{"pattern":"x"}', JSON.stringify({ Type: 7 })];
     for (const channel of Object.values(ch)) for (const g of garbage) await backend.publish(channel, g);
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-garbage', TriggerOwner: 'bob' } });
-    expect(await bob.next((x) => (x.TaskUpdated as { ID?: string })?.ID === 'after-garbage')).toBeTruthy();
+    expect(await bob.next((x) => (x.TaskUpdated as { ID?: string })?.ID === 'after-garbage')).toMatchObject({ TaskUpdated: { ID: 'after-garbage', TriggerOwner: 'bob' } });
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     const rejected: Record<string, number> = {};
     for (const line of metrics.split('\n').filter((l) => l.startsWith('switchboard_bus_rejected_total'))) {

@@ -59,7 +59,7 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await stale.closed).toEqual({ code: 4401, reason: 'token expired' });
     expect(stale.frames).toContainEqual({ '@type': 'error', error: 'token expired' });
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
-    expect(await refreshed.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'still-here')).toBeTruthy();
+    expect(await refreshed.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'still-here')).toMatchObject({ TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
     refreshed.close();
   }, 10_000);
 
