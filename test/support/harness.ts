@@ -134,7 +134,10 @@ export class Client {
     });
   }
 
-  /** Frames that match, after waiting `ms` for stragglers: to prove that something did NOT arrive. */
+  /**
+   * Frames that match, after waiting `ms`. Not a proof that something did NOT arrive (a slow
+   * frame comes later): use a barrier instead, `framesBefore` with a sentinel sent after it.
+   */
   async settled(match: (f: Frame) => boolean = () => true, ms = 300): Promise<Frame[]> {
     await sleep(ms);
     return this.frames.filter(match);
