@@ -16,7 +16,6 @@ const USER_MESSAGE_RATE = 5;
 const USER_JOIN_RATE = 10;
 const ROOM_CREATE_LIMIT = 3;
 
-
 describe("/chat limits on a real Redis, several instances", () => {
   const ch = testChannels();
   let a: Instance, b: Instance, c: Instance;
