@@ -47,7 +47,9 @@ export class ServiceProcess {
 
   static async start(env: Record<string, string>, { gc = false } = {}): Promise<ServiceProcess> {
     const port = await freePort();
-    const { NODE_OPTIONS: _omit, ...parentEnv } = process.env; // Jest's VM-modules flag is not for the service
+    // Jest's VM-modules flag is not for the service; nor is a REDIS_URL of the shell: the test's
+    // env alone says which Redis (TEST_REDIS_URL) or none (embedded).
+    const { NODE_OPTIONS: _omit, REDIS_URL: _redis, ...parentEnv } = process.env;
     const args = [...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), 'scripts/start.mjs'];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
