@@ -3,7 +3,8 @@
  * Socket.IO 4.8 with @socket.io/redis-adapter (lib/socketio.mjs), on the same scenarios, in one run:
  *
  *   idle        heap and RSS per idle subscribed session, at each of --idle (5,000 then 15,000:
- *               the second size adds to the first; gc() before each reading)
+ *               the second size adds to the first; gc() before each reading), and the server's CPU
+ *               per second of doing nothing with the last size open
  *   storm       --storm sockets connect and subscribe, --storm-concurrency in flight per client
  *               process: subscribes/s (sockets / wall time) and the p99 from connect to the ack
  *   fanout      one node event to every session, at each of --fanout (1,000 then 5,000): time
@@ -49,6 +50,7 @@ const opt = args({
   reps: 3,
   only: 'idle,storm,fanout,throughput,selective,chat',
   idle: '5000,15000',
+  'idle-seconds': 3,
   storm: 3000,
   'storm-concurrency': 25,
   fanout: '1000,5000',
@@ -56,7 +58,7 @@ const opt = args({
   selective: '1000,5000,10000',
   receivers: 10,
   chat: 1000,
-  events: 30,
+  events: 100,
   warmup: 3,
   gap: 20,
   procs: 4,
@@ -328,6 +330,11 @@ async function idle(run) {
     out[n] = { heap: (after.heapUsed - before.heapUsed) / n, rss: (after.rss - before.rss) / n };
     log(`  idle ${n}: heap ${out[n].heap.toFixed(0)} B/session, RSS ${out[n].rss.toFixed(0)} B/session`);
   }
+  // What the server burns doing nothing with the last size open (timers, monitors).
+  const c0 = await run.cpu();
+  await sleep(opt['idle-seconds'] * 1000);
+  out.cpuMsPerS = ((await run.cpu()) - c0) / 1000 / opt['idle-seconds'];
+  log(`  idle: ${out.cpuMsPerS.toFixed(2)} ms of CPU per second`);
   await run.closeAll();
   return out;
 }
