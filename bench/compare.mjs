@@ -4,7 +4,8 @@
  *
  *   idle        heap and RSS per idle subscribed session, at each of --idle (5,000 then 15,000:
  *               the second size adds to the first; gc() before each reading), and the server's CPU
- *               per second of doing nothing with the last size open
+ *               per second of doing nothing with the last size open (after 2 s of settling), and
+ *               with no session open (right after the warm-up)
  *   storm       --storm sockets connect and subscribe, --storm-concurrency in flight per client
  *               process: subscribes/s (sockets / wall time) and the p99 from connect to the ack
  *   fanout      one node event to every session, at each of --fanout (1,000 then 5,000): time
@@ -23,6 +24,9 @@
  * repetitions. Clients: --procs processes, process k connecting from 127.0.0.(k+2) (an address
  * has ~28k ephemeral ports, a process 20,000 files). Every wait has a time limit; a missing
  * delivery, a failed socket or a closed socket stops the run with an error.
+ *
+ * `--prof DIR` profiles the idle seconds, each fan-out and each small-audience phase (see
+ * profile-summary.mjs); the profiler costs CPU, so profile in a separate run.
  *
  * Server CPU per event: the server's process.cpuUsage() read over IPC just before PUBLISH and
  * again just after the last receipt, summed over the events (the idle time between events is
@@ -331,9 +335,11 @@ async function idle(run) {
     log(`  idle ${n}: heap ${out[n].heap.toFixed(0)} B/session, RSS ${out[n].rss.toFixed(0)} B/session`);
   }
   // What the server burns doing nothing with the last size open (timers, monitors).
-  const c0 = await run.cpu();
-  await sleep(opt['idle-seconds'] * 1000);
-  out.cpuMsPerS = ((await run.cpu()) - c0) / 1000 / opt['idle-seconds'];
+  // Settle first: V8 may still be collecting (on its own threads) after the sessions were opened.
+  await sleep(Math.min(2, opt['idle-seconds']) * 1000);
+  await profiled(run, `idle-${opened}`, async () => {
+    out.cpuMsPerS = await idleCpu(run);
+  });
   log(`  idle: ${out.cpuMsPerS.toFixed(2)} ms of CPU per second`);
   await run.closeAll();
   return out;
@@ -430,6 +436,13 @@ async function realClientCheck(port) {
   } finally {
     socket.close();
   }
+}
+
+/** Server CPU (ms) per second of doing nothing, over --idle-seconds. */
+async function idleCpu(run) {
+  const c0 = await run.cpu();
+  await sleep(opt['idle-seconds'] * 1000);
+  return ((await run.cpu()) - c0) / 1000 / opt['idle-seconds'];
 }
 
 /** The IPC cost of the CPU reading itself: two reads with nothing in between. */
@@ -557,6 +570,7 @@ async function runSystem(system, rep, background) {
     await run.closeAll();
     if (opt.check && system === 'socketio') result.realClient = await realClientCheck(port);
     result.ipcMs = await ipcCost(run);
+    result.idleEmptyCpu = await idleCpu(run);
     if (ONLY.has('idle')) result.idle = await idle(run);
     if (ONLY.has('storm')) result.storm = await storm(run);
     if (ONLY.has('fanout') || ONLY.has('throughput')) result.fanout = await fanout(run);

@@ -26,6 +26,7 @@ export function metrics(opt) {
     add(`idle, ${int(n)} subscribed sessions`, 'heap per session (B)', 'lower', (r) => r.idle?.[n]?.heap);
     add(`idle, ${int(n)} subscribed sessions`, 'RSS per session (B)', 'lower', (r) => r.idle?.[n]?.rss);
   }
+  add('idle, no session open (after the warm-up)', 'server CPU while idle (ms per s)', 'lower', (r) => r.idleEmptyCpu);
   const last = sizes(opt.idle).at(-1);
   if (last) add(`idle, ${int(last)} subscribed sessions`, 'server CPU while idle (ms per s)', 'lower', (r) => r.idle?.cpuMsPerS);
   add(`connect + subscribe storm, ${int(opt.storm)} sockets`, 'subscribes/s', 'higher', (r) => r.storm?.perS);
