@@ -170,8 +170,7 @@ function startServer(system, rep) {
       SHUTDOWN_GRACE_MS: '1000',
     }),
   };
-  const kind = system === 'switchboard' ? 'switchboard' : system;
-  return new Child('server.mjs', [kind], { name: `${system}#${rep}`, execArgv: ['--expose-gc'], env: { BENCH_SERVER_OPTS: JSON.stringify(opts) } });
+  return new Child('server.mjs', [system], { name: `${system}#${rep}`, execArgv: ['--expose-gc'], env: { BENCH_SERVER_OPTS: JSON.stringify(opts) } });
 }
 
 /** One server run: sessions opened so far per client process, and how many of them receive node events. */
@@ -186,8 +185,9 @@ class Run {
   }
 
   /**
-   * Opens one session per token (`receives[i]`: it sees the bench node), `steps` extra frames
-   * each (e.g. a chat JOIN). Sessions go to the client processes in turn.
+   * Opens one session per token (`receives[i]`: it sees the bench node), with `extra` as one more
+   * step after the subscription (e.g. a chat JOIN). Sessions go to the client processes in turn;
+   * `concurrency` is per client process.
    */
   async open(tokens, receives, { concurrency = 100, timings = false, extra, url = this.url, protocol = PROTOCOL[this.system], track = false } = {}) {
     const share = procs.map(() => ({ frames: [], acks: undefined }));
@@ -268,6 +268,7 @@ async function publishNode(id, count = 1) {
 
 /** `warmup` unmeasured, then `events` node events `gap` apart: latency and CPU per event. */
 async function nodeEvents(run, events = opt.events) {
+  const before = await markedFrames();
   for (let i = 0; i < opt.warmup; i++) {
     const id = ++nextId;
     await measure(run, id, run.expected, () => publishNode(id));
@@ -280,6 +281,11 @@ async function nodeEvents(run, events = opt.events) {
     await sleep(opt.gap);
   }
   await checkClients(run.system);
+  // Every receipt was expected: a session that must not see the node got nothing (its frame would
+  // have left in the same loop as the receivers' ones, so it has arrived by now).
+  await sleep(50);
+  const extra = (await markedFrames()) - before - run.expected.reduce((a, b) => a + b, 0) * (opt.warmup + events);
+  if (extra !== 0) throw new Error(`${run.system}: ${extra} more event frames received than expected (delivered to sessions that must not see the node?)`);
   const last = samples.map((s) => s.lastMs);
   return {
     receivers: run.expected.reduce((a, b) => a + b, 0),
@@ -289,6 +295,11 @@ async function nodeEvents(run, events = opt.events) {
     first: median(samples.map((s) => s.firstMs)),
     cpuMs: samples.reduce((n, s) => n + s.cpuMs, 0) / samples.length,
   };
+}
+
+async function markedFrames() {
+  const stats = await Promise.all(procs.map((p) => p.call('stats')));
+  return stats.reduce((n, s) => n + s.marked, 0);
 }
 
 async function checkClients(what) {

@@ -39,6 +39,8 @@ const sockets = new Set();
 let ordered = [];
 const events = new Map();
 let stray = 0;
+/** Every bench-event frame received since the last `close`: to catch deliveries nobody expected. */
+let marked = 0;
 let closedEarly = 0;
 const closeCodes = {};
 /** Tracked sockets (`track: true`): socket -> last ROOM_UPDATE frame (Buffer). */
@@ -52,6 +54,7 @@ function onFrame(data) {
   const m = MARK.exec(data.toString('latin1'));
   if (!m) return void stray++;
   const id = Number(m[1]);
+  marked++;
   let e = events.get(id);
   if (!e) events.set(id, (e = { expected: Infinity, count: 0, first: t, last: t }));
   if (++e.count === 1) e.first = t;
@@ -223,7 +226,7 @@ serve({
   },
 
   stats() {
-    return { open: sockets.size, stray, closedEarly, closeCodes, roomUpdates, errorFrames, firstError };
+    return { open: sockets.size, stray, marked, closedEarly, closeCodes, roomUpdates, errorFrames, firstError };
   },
 
   async close() {
@@ -237,6 +240,7 @@ serve({
     for (const s of all) if (s.readyState !== WebSocket.CLOSED) s.terminate();
     events.clear();
     stray = 0;
+    marked = 0;
     closedEarly = 0;
     roomUpdates = 0;
     errorFrames = 0;
