@@ -8,6 +8,11 @@
  *          match (an `"@type":"error"` reply fails the socket). `track: true` also keeps, per
  *          socket, the last ROOM_UPDATE and counts error frames (see `roomState`, `stats`).
  *          The reply holds `sampleAck`: the last ack of the first socket opened.
+ *          `localAddress` (e.g. 127.0.0.3): the source address, so that many processes can
+ *          each open thousands of sockets without sharing one address's ephemeral ports.
+ *          `timings: true`: the reply also holds `times` (ms from connect to the last ack, per
+ *          socket) and `start` / `end` (hrtime of the first connect and of the last ack).
+ *          `eioPong: true`: answer Engine.IO pings ("2") with pongs ("3") (Socket.IO sockets).
  *   send   {sends: [{socket, frames}]}  sends the frames on the sockets (index in open order),
  *          back to back, and replies `{t0}`: the hrtime taken just before the first send
  *   roomState {}        for tracked sockets: how many have seen a ROOM_UPDATE, the min/max
@@ -34,6 +39,8 @@ const sockets = new Set();
 let ordered = [];
 const events = new Map();
 let stray = 0;
+/** Every bench-event frame received since the last `close`: to catch deliveries nobody expected. */
+let marked = 0;
 let closedEarly = 0;
 const closeCodes = {};
 /** Tracked sockets (`track: true`): socket -> last ROOM_UPDATE frame (Buffer). */
@@ -47,6 +54,7 @@ function onFrame(data) {
   const m = MARK.exec(data.toString('latin1'));
   if (!m) return void stray++;
   const id = Number(m[1]);
+  marked++;
   let e = events.get(id);
   if (!e) events.set(id, (e = { expected: Infinity, count: 0, first: t, last: t }));
   if (++e.count === 1) e.first = t;
@@ -100,8 +108,12 @@ async function step(socket, frame, match) {
   }
 }
 
-async function openOne(url, frame, ackMatch, track) {
-  const socket = new WebSocket(url, { perMessageDeflate: false });
+const PING = 0x32; // Engine.IO ping packet "2"
+const PONG = '3';
+
+async function openOne(url, frame, ackMatch, track, { localAddress, eioPong } = {}) {
+  const socket = new WebSocket(url, { perMessageDeflate: false, localAddress });
+  if (eioPong) socket.on('message', (d) => d.length === 1 && d[0] === PING && socket.send(PONG));
   await withTimeout(
     new Promise((resolve, reject) => {
       socket.once('open', resolve);
@@ -144,18 +156,23 @@ async function openOne(url, frame, ackMatch, track) {
 }
 
 serve({
-  async open({ url, frames, count, ackMatch, concurrency = 100, track = false }) {
+  async open({ url, frames, count, ackMatch, concurrency = 100, track = false, localAddress, timings = false, eioPong = false }) {
     const total = frames ? frames.length : count;
     const started = process.hrtime.bigint();
     let next = 0;
     const errors = [];
+    const times = [];
     let sampleAck;
+    let end = started;
     const worker = async () => {
       while (next < total) {
         const i = next++;
+        const t = process.hrtime.bigint();
         try {
-          const text = await openOne(url, frames?.[i], ackMatch, track);
+          const text = await openOne(url, frames?.[i], ackMatch, track, { localAddress, eioPong });
           sampleAck ??= text;
+          end = process.hrtime.bigint();
+          if (timings) times.push(Number(end - t) / 1e6);
         } catch (err) {
           errors.push(err.message);
         }
@@ -163,7 +180,8 @@ serve({
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    return { opened: total - errors.length, failed: errors.length, firstError: errors[0], ms, open: sockets.size, sampleAck };
+    const out = { opened: total - errors.length, failed: errors.length, firstError: errors[0], ms, open: sockets.size, sampleAck };
+    return timings ? { ...out, times, start: started, end } : out;
   },
 
   send({ sends }) {
@@ -208,7 +226,7 @@ serve({
   },
 
   stats() {
-    return { open: sockets.size, stray, closedEarly, closeCodes, roomUpdates, errorFrames, firstError };
+    return { open: sockets.size, stray, marked, closedEarly, closeCodes, roomUpdates, errorFrames, firstError };
   },
 
   async close() {
@@ -222,6 +240,7 @@ serve({
     for (const s of all) if (s.readyState !== WebSocket.CLOSED) s.terminate();
     events.clear();
     stray = 0;
+    marked = 0;
     closedEarly = 0;
     roomUpdates = 0;
     errorFrames = 0;

@@ -8,10 +8,17 @@
  *   ws-redis     the same, subscribed to one Redis channel, sending each message as-is to every client
  *   switchboard  the built service (../../dist), configured from opts.env
  *   nest-ws      stock @nestjs/platform-ws WsAdapter with one trivial @WebSocketGateway at /ws
+ *   floor        bare `ws` doing Switchboard's job with nothing else (see floor.mjs)
+ *   socketio     Socket.IO 4.8 with @socket.io/redis-adapter doing the same job (see socketio.mjs)
+ *
+ * Also answers `profStart` / `profStop {file}`: a V8 CPU profile of just the measured part
+ * (node:inspector), written as a .cpuprofile file.
  */
 import { once } from 'node:events';
 import process from 'node:process';
 import { setImmediate, setTimeout } from 'node:timers';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { serve } from './common.mjs';
 
 const kind = process.argv[2];
@@ -72,7 +79,10 @@ async function nestWs() {
   return { port: app.getHttpServer().address().port, close: () => app.close() };
 }
 
-const starters = { ws: bareWs, 'ws-redis': wsRedis, switchboard, 'nest-ws': nestWs };
+const floor = async () => (await import('./floor.mjs')).startFloor(opts);
+const socketio = async () => (await import('./socketio.mjs')).startSocketIo(opts);
+
+const starters = { ws: bareWs, 'ws-redis': wsRedis, switchboard, 'nest-ws': nestWs, floor, socketio };
 if (!starters[kind]) throw new Error(`unknown server kind ${kind}`);
 const server = await starters[kind]();
 
@@ -85,7 +95,23 @@ async function collect() {
   }
 }
 
+let profiler;
+
 serve({
+  async profStart() {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+    await profiler.post('Profiler.start');
+    return true;
+  },
+  async profStop({ file }) {
+    const { profile } = await profiler.post('Profiler.stop');
+    profiler.disconnect();
+    writeFileSync(file, JSON.stringify(profile));
+    return { file, samples: profile.samples.length };
+  },
   /** CPU time of this process so far (µs): the bench takes deltas around its events. */
   cpu: () => process.cpuUsage(),
   heap: async () => {

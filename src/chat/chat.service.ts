@@ -81,9 +81,10 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
       // A client of its own: the bus connections are in subscriber mode or owned by Nest.
       const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
       redis.on('error', (err: Error) => this.log.warn(`chat Redis: ${err.message}`));
-      this.store = new RedisChatStore(redis, { historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000 });
-      this.board = new RedisPresenceBoard(redis, randomUUID(), chat.presenceTimeoutMs);
-      this.limiter = new RedisWindowLimiter(redis, 'switchboard:chat:limit:');
+      const prefix = chat.keyPrefix;
+      this.store = new RedisChatStore(redis, { historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000, prefix });
+      this.board = new RedisPresenceBoard(redis, randomUUID(), chat.presenceTimeoutMs, prefix);
+      this.limiter = new RedisWindowLimiter(redis, `${prefix}limit:`);
     } else {
       this.store = new MemoryChatStore({ historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000 });
       this.board = new LocalPresenceBoard();
@@ -92,7 +93,7 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     this.registry.onIdentityChange((change) =>
       this.identityChanged(change).catch((err: Error) => this.log.error({ msg: 'room re-check failed', sessionId: change.session.id, err: err.stack })),
     );
-    this.nodeAccess = new NodeAccessClient({ url: chat.nodeAuthUrl });
+    this.nodeAccess = new NodeAccessClient({ url: chat.nodeAuthUrl, ttlMs: chat.nodeAuthCacheSeconds * 1000 });
     router.register(config.channels.chat, { topic: 'chat', parse: parseChatEvent, handle: (e) => this.deliver(e) });
     const sweep = () => this.sweep().catch((err: Error) => this.log.error({ msg: 'presence sweep failed', err: err?.stack }));
     this.sweeper = setInterval(sweep, Math.max(25, Math.floor(chat.presenceTimeoutMs / 4)));

@@ -85,6 +85,10 @@ export interface Config {
   };
   chat: {
     nodeAuthUrl?: string;
+    /** How long a NODE authorization answer is reused for the same token and node; 0: ask every time. */
+    nodeAuthCacheSeconds: number;
+    /** Prefix of every chat key in Redis (rooms, messages, presence, per-user limits). */
+    keyPrefix: string;
     maxMessageLength: number;
     historyLimit: number;
     maxRoomsPerSession: number;
@@ -252,6 +256,8 @@ export function loadConfig(env: Env = process.env): Config {
     http: { headersTimeoutMs: httpHeadersTimeoutMs, requestTimeoutMs: httpRequestTimeoutMs },
     chat: {
       nodeAuthUrl: url('CHAT_NODE_AUTH_URL', ['http:', 'https:']),
+      nodeAuthCacheSeconds: int('CHAT_NODE_AUTH_CACHE_SECONDS', 10, 0, 3600),
+      keyPrefix: channel('CHAT_KEY_PREFIX', 'switchboard:chat:'),
       maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),
       historyLimit: int('CHAT_HISTORY_LIMIT', 1000, 1),
       maxRoomsPerSession: int('CHAT_MAX_ROOMS_PER_SESSION', 50, 1),

@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance, channelsOf } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, ask as askFrame, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance, channelsOf } from '../support/harness.js';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = 8;
@@ -142,11 +142,7 @@ describe(`authorization property test (seed ${SEED})`, () => {
   const violations: string[] = [];
   const published = new Map<string, unknown>();
 
-  const ask = (c: Client, frame: object, match: (f: Frame) => boolean) => {
-    const start = c.frames.length;
-    c.send(frame);
-    return c.next((f) => c.frames.indexOf(f) >= start && match(f), 5000);
-  };
+  const ask = (c: Client, frame: object, match: (f: Frame) => boolean) => askFrame(c, frame, match, 5000);
 
   function expect1(s: Sess, key: string, check?: (f: Frame) => void): void {
     const e = s.expected.get(key);

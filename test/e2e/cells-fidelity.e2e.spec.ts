@@ -78,9 +78,9 @@ describe('Cells node events: order across topics, user metas, lookups by uuid', 
     const metaFramesBefore = await metric(app, 'switchboard_frames_sent_total', 'topic="meta"');
     const publishedAt = Date.now();
     await backend.publish(ch.CHANNEL_TREE, { Type: 'CREATE', Target: { Uuid: n, Path: 'pydiods1/projects/photo.jpg', Type: 'LEAF', Etag: 'temporary', Size: '0' } });
-    await sleep(50);
+    await sleep(50); // time itself is tested: the three events are spread within the coalescing window
     await backend.publish(ch.CHANNEL_META, { Type: 'UPDATE_META', Target: { Uuid: n, Path: 'pydiods1/projects/photo.jpg', MetaStore: { tags: '"holiday"', image_width: '640', image_height: '480' } } });
-    await sleep(150);
+    await sleep(150); // (the window restarts at each event)
     await backend.publish(ch.CHANNEL_TREE, { Type: 'UPDATE_CONTENT', Target: { Uuid: n, Path: 'pydiods1/projects/photo.jpg', Type: 'LEAF', Etag: 'e-final', Size: '2048' } });
 
     const first = await bob.next(about(n), 4000);
@@ -109,7 +109,7 @@ describe('Cells node events: order across topics, user metas, lookups by uuid', 
   it('sends a pending batch before a later DELETE of the same node, whatever topic each came on', async () => {
     const n = `n-flush-${tag}`;
     await backend.publish(ch.CHANNEL_META, { Type: 'UPDATE_META', Target: { Uuid: n, Path: 'pydiods1/projects/old.txt', MetaStore: { tags: '"x"' } } });
-    await sleep(20);
+    await sleep(20); // time itself is tested: the DELETE comes while the UPDATE_META is pending in its window
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: n, Path: 'pydiods1/projects/old.txt' } });
     await bob.next((f) => f.Type === 'DELETE' && about(n)(f));
     expect(bob.frames.filter(about(n)).map((f) => f.Type)).toEqual(['UPDATE_META', 'DELETE']);
@@ -299,7 +299,7 @@ describe('token renewal without a gap', () => {
       const id = `t-${tag}-${i}`;
       ids.push(id);
       await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: id, TriggerOwner: 'alice', Status: 'Running' }, Job: { ID: 'j' } });
-      await sleep(100);
+      await sleep(100); // time itself is tested: a steady stream across the token's expiry and renewal
     }
     const last = ids[ids.length - 1];
     const isTask = (f: Frame) => typeof (f.TaskUpdated as { ID?: string } | undefined)?.ID === 'string';
@@ -380,7 +380,7 @@ describe('a deleted user stays out, on every instance', () => {
     }
 
     // A token issued after the deletion (iat is in whole seconds: from the next second on).
-    await sleep(1000 - (Date.now() % 1000) + 10);
+    await sleep(1000 - (Date.now() % 1000) + 10); // time itself: iat counts whole seconds
     const fresh = await connect(b, token({ name: login, sub: `uuid-${login}` }));
     expect(fresh.frames[0]).toMatchObject({ '@type': 'subscribed', user: login });
   });

@@ -6,19 +6,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, framesBefore, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { chatMessage, isMessage, isUpdate, nextSince, roomOf, type Room } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 const PRESENCE_TIMEOUT_MS = 600;
 const W = ws(`w-${tag}-cluster`, 'cluster', 'pydiods1/cluster');
 const REF = { Type: 'WORKSPACE', RoomTypeObject: W.uuid };
 
-type Room = { Uuid?: string; Users?: string[] };
-const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
-const isUpdate = (uuid: string, users: string[]) => (f: Frame) =>
-  f['@type'] === 'ROOM_UPDATE' && roomOf(f).Uuid === uuid && JSON.stringify(roomOf(f).Users) === JSON.stringify(users);
-const isMessage = (text: string) => (f: Frame) => f.Message === text && f['@type'] === undefined;
-const nextSince = (c: Client, from: number, match: (f: Frame) => boolean) => c.next((f) => c.frames.indexOf(f) >= from && match(f));
 
 describe('/chat with two instances on one Redis', () => {
   const ch = testChannels();
@@ -35,6 +30,14 @@ describe('/chat with two instances on one Redis', () => {
     const f = await c.next((x) => x['@type'] === 'ROOM_UPDATE' && roomOf(x).Users?.includes(name) === true);
     timers.push(setInterval(() => c.send({ '@type': 'JOIN', Room: REF, Message: { Message: 'PING' } }), PRESENCE_TIMEOUT_MS / 4));
     return { c, room: roomOf(f) as Room & { Uuid: string } };
+  }
+
+  let sentinels = 0;
+  /** Barrier: a backend message in the room; `before(c)` gives what `c` received up to it. */
+  async function sentinelIn(roomUuid: string): Promise<(c: Client) => Promise<Frame[]>> {
+    const text = `sentinel-${tag}-${++sentinels}`;
+    await backend.publish(ch.CHANNEL_CHAT, chatMessage(roomUuid, text));
+    return (c) => framesBefore(c, 0, isMessage(text));
   }
 
   async function startBoth(): Promise<void> {
@@ -73,16 +76,18 @@ describe('/chat with two instances on one Redis', () => {
     alice.c.send({ '@type': 'POST', Message: { RoomUuid: alice.room.Uuid, Message: 'across instances' } });
     const got = await bob.c.next(isMessage('across instances'));
     expect(got).toMatchObject({ Author: 'alice', RoomUuid: alice.room.Uuid });
-    expect(await bob.c.settled(isMessage('across instances'), 500)).toHaveLength(1);
-    expect(await alice.c.settled(isMessage('across instances'), 0)).toEqual([got]);
+    const upTo = await sentinelIn(alice.room.Uuid);
+    expect((await upTo(bob.c)).filter(isMessage('across instances'))).toHaveLength(1);
+    expect((await upTo(alice.c)).filter(isMessage('across instances'))).toEqual([got]);
 
     bob.c.send({ '@type': 'POST', Message: { RoomUuid: bob.room.Uuid, Message: 'and back' } });
     const back = await alice.c.next(isMessage('and back'));
     bob.c.send({ '@type': 'DELETE_MSG', Message: { Uuid: back.Uuid, RoomUuid: bob.room.Uuid } });
     const isDelete = (f: Frame) => f['@type'] === 'DELETE_MSG';
     expect(await alice.c.next(isDelete)).toEqual({ '@type': 'DELETE_MSG', Message: back });
-    expect(await alice.c.settled(isDelete, 300)).toHaveLength(1);
-    expect(await bob.c.settled(isDelete, 0)).toHaveLength(1);
+    const upToDelete = await sentinelIn(alice.room.Uuid);
+    expect((await upToDelete(alice.c)).filter(isDelete)).toHaveLength(1);
+    expect((await upToDelete(bob.c)).filter(isDelete)).toHaveLength(1);
 
     // Presence changes cross over too.
     const from = alice.c.frames.length;
@@ -95,7 +100,7 @@ describe('/chat with two instances on one Redis', () => {
     // What a crashed instance leaves behind: an entry nobody refreshes.
     const redis = new Redis(REDIS_URL);
     try {
-      await redis.hset(`switchboard:chat:presence:${alice.room.Uuid}`, `crashed-${tag}`, JSON.stringify({ at: Date.now(), users: ['ghost'] }));
+      await redis.hset(`${CHAT_KEY_PREFIX}presence:${alice.room.Uuid}`, `crashed-${tag}`, JSON.stringify({ at: Date.now(), users: ['ghost'] }));
     } finally {
       await redis.quit();
     }
@@ -128,7 +133,8 @@ describe('/chat with two instances on one Redis', () => {
       await alice.c.next(isMessage(text));
     }
     await closeBoth();
-    await sleep(50);
+    // The old instances' subscriptions must be gone before startBoth() counts the new ones.
+    while (Number(((await backend.redis.pubsub('NUMSUB', ch.CHANNEL_CHAT)) as [string, number])[1]) > 0) await sleep(20);
     await startBoth();
 
     const bob = await member(b, 'bob');

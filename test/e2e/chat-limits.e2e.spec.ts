@@ -7,17 +7,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, ask, marker, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { chatMessage, isError, joinAnswer, roomOf } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 const ROOM_TTL_SECONDS = 2;
 const USER_MESSAGE_RATE = 5;
 const USER_JOIN_RATE = 10;
 const ROOM_CREATE_LIMIT = 3;
-
-type Room = { Uuid?: string; Type?: string; RoomTypeObject?: string; Users?: string[] };
-const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
-const isError = (error: string) => (f: Frame) => f['@type'] === 'error' && f.error === error;
 
 describe("/chat limits on a real Redis, several instances", () => {
   const ch = testChannels();
@@ -32,17 +29,9 @@ describe("/chat limits on a real Redis, several instances", () => {
     clients.push(c);
     return c;
   };
-  const ask = (c: Client, frame: object, match: (f: Frame) => boolean, timeoutMs?: number) => {
-    const start = c.frames.length;
-    c.send(frame);
-    return c.next((f) => c.frames.indexOf(f) >= start && match(f), timeoutMs);
-  };
   /** JOIN; resolves with the ROOM_UPDATE (or error) about that room. */
-  const join = (c: Client, room: { Type: string; RoomTypeObject: string; RoomLabel?: string }) =>
-    ask(c, { '@type': 'JOIN', Room: room }, (f) => (f['@type'] === 'ROOM_UPDATE' || f['@type'] === 'error') && roomOf(f).RoomTypeObject === room.RoomTypeObject);
-  const marker = (c: Client) => ask(c, { marker: true }, isError('frame has no @type'));
+  const join = joinAnswer;
   const userRoom = (...users: string[]) => ({ Type: 'USER', RoomTypeObject: users.join(',') });
-  const chatMessage = (RoomUuid: string, Message: string) => ({ Message: { Uuid: randomBytes(8).toString('hex'), RoomUuid, Message, Author: 'backend', Timestamp: '1' } });
   const closes4008 = async (instance: Instance) => {
     const text = await (await fetch(`${instance.url}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith('switchboard_closes_total{code="4008"}'));
@@ -114,7 +103,7 @@ describe("/chat limits on a real Redis, several instances", () => {
       const room = { ...userRoom(name), RoomLabel: 'L'.repeat(60_000) };
       const f = await ask(alice, { '@type': 'JOIN', Room: room }, (x) => x['@type'] === 'error' || x['@type'] === 'ROOM_UPDATE');
       expect(f).toEqual({ '@type': 'error', error: 'Room.RoomLabel is longer than 256 characters' });
-      expect(await redis.exists(`switchboard:chat:room-key:USER:${name}`)).toBe(0);
+      expect(await redis.exists(`${CHAT_KEY_PREFIX}room-key:USER:${name}`)).toBe(0);
     });
 
     it(`rooms created per user are limited (${ROOM_CREATE_LIMIT} per window), across sessions and instances`, async () => {
@@ -145,10 +134,10 @@ describe("/chat limits on a real Redis, several instances", () => {
       alice.send({ '@type': 'POST', Message: { RoomUuid: goneUuid, Message: 'history' } });
       await alice.next((f) => f.Message === 'history');
       const keys = (uuid: string, ref: { RoomTypeObject: string }) => [
-        `switchboard:chat:room:${uuid}`,
-        `switchboard:chat:room-key:USER:${ref.RoomTypeObject}`,
-        `switchboard:chat:messages:${uuid}`,
-        `switchboard:chat:message:${uuid}`,
+        `${CHAT_KEY_PREFIX}room:${uuid}`,
+        `${CHAT_KEY_PREFIX}room-key:USER:${ref.RoomTypeObject}`,
+        `${CHAT_KEY_PREFIX}messages:${uuid}`,
+        `${CHAT_KEY_PREFIX}message:${uuid}`,
       ];
       for (const key of keys(goneUuid, gone)) {
         const ttl = await redis.pttl(key);
@@ -161,7 +150,7 @@ describe("/chat limits on a real Redis, several instances", () => {
       while (Date.now() < deadline && (await redis.exists(...keys(goneUuid, gone))) > 0) await new Promise((r) => setTimeout(r, 100));
       expect(await redis.exists(...keys(goneUuid, gone))).toBe(0);
       // The room with a member outlived its TTL more than once, and answers HISTORY.
-      expect(await redis.exists(`switchboard:chat:room:${keptUuid}`)).toBe(1);
+      expect(await redis.exists(`${CHAT_KEY_PREFIX}room:${keptUuid}`)).toBe(1);
       const page = await ask(alice, { '@type': 'HISTORY', Room: kept }, (f) => f['@type'] === 'ROOM_UPDATE' || f['@type'] === 'error');
       expect(roomOf(page).Uuid).toBe(keptUuid);
       // Joining the expired room again creates a new, empty one.

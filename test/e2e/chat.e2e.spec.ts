@@ -7,20 +7,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, ask, framesBefore, marker, since, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { chatMessage, isError, isMessage, isUpdate, joinRoom, nextSince, roomOf } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 const PRESENCE_TIMEOUT_MS = 600;
 
-type Room = { Uuid?: string; Type?: string; RoomTypeObject?: string; Users?: string[] };
-const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
-const isUpdate = (uuid: string, users?: string[]) => (f: Frame) =>
-  f['@type'] === 'ROOM_UPDATE' && roomOf(f).Uuid === uuid && (!users || JSON.stringify(roomOf(f).Users) === JSON.stringify(users));
-const isMessage = (text: string) => (f: Frame) => f.Message === text && f['@type'] === undefined;
-const isError = (error: string | RegExp) => (f: Frame) => f['@type'] === 'error' && (typeof error === 'string' ? f.error === error : error.test(String(f.error)));
-/** Frames from index `from` on: what arrived after an action. */
-const since = (c: Client, from: number) => c.frames.slice(from);
-const nextSince = (c: Client, from: number, match: (f: Frame) => boolean) => c.next((f) => c.frames.indexOf(f) >= from && match(f));
 
 describe('/chat on a real Redis', () => {
   let app: Instance;
@@ -45,14 +37,20 @@ describe('/chat on a real Redis', () => {
     return c;
   }
 
-  /** Sends a JOIN and resolves with the room of the ROOM_UPDATE that follows. */
-  async function join(c: Client, room: object, type = 'JOIN'): Promise<Room & { Uuid: string }> {
-    const from = c.frames.length;
-    c.send({ '@type': type, Room: room });
-    const f = await nextSince(c, from, (x) => x['@type'] === 'ROOM_UPDATE' || x['@type'] === 'error');
-    if (f['@type'] === 'error') throw new Error(`join refused: ${JSON.stringify(f)}`);
-    return roomOf(f) as Room & { Uuid: string };
+  const join = joinRoom;
+
+  let sentinels = 0;
+  /**
+   * Barrier: publishes a message in the room, like a backend; `before(c, from)` resolves with
+   * what `c` (a member) received from index `from` up to it.
+   */
+  async function sentinelIn(roomUuid: string): Promise<(c: Client, from?: number) => Promise<Frame[]>> {
+    const text = `sentinel-${tag}-${++sentinels}`;
+    await backend.publish(ch.CHANNEL_CHAT, chatMessage(roomUuid, text));
+    return (c, from = 0) => framesBefore(c, from, isMessage(text));
   }
+  /** A room of the user's own, for barriers on a session that is in no other room. */
+  const ownRoom = async (c: Client, name: string) => (await join(c, { Type: 'USER', RoomTypeObject: `${name},${tag}-own` })).Uuid;
 
   /** Heartbeat as Cells sends it, faster than the test's presence timeout. */
   function heartbeat(c: Client, room: object): () => void {
@@ -131,14 +129,17 @@ describe('/chat on a real Redis', () => {
     post(alice, created.Uuid, 'hello bob');
     expect(await bob.next(isMessage('hello bob'))).toMatchObject({ Author: 'alice' });
     // Exactly once each.
-    expect(await alice.settled((f) => f.RoomUuid === created.Uuid && !f['@type'])).toHaveLength(2);
-    expect(await bob.settled((f) => f.RoomUuid === created.Uuid && !f['@type'], 0)).toHaveLength(2);
+    const upToSentinel = await sentinelIn(created.Uuid);
+    expect((await upToSentinel(alice)).filter((f) => f.RoomUuid === created.Uuid && !f['@type'])).toHaveLength(2);
+    expect((await upToSentinel(bob)).filter((f) => f.RoomUuid === created.Uuid && !f['@type'])).toHaveLength(2);
   });
 
   it('refuses a user without the workspace, with a reason naming the room, and leaks nothing to it', async () => {
     const W = ws(`w-${tag}-private`, 'private', 'pydiods1/private');
     const alice = await connect('alice', [W]);
     const carol = await connect('carol', [ws(`w-${tag}-other`, 'other', 'pydiods1/other')]);
+    const carolOwn = await ownRoom(carol, 'carol');
+    const carolFrom = carol.frames.length;
     const room = await join(alice, workspaceRoom(W.uuid));
 
     carol.send({ '@type': 'JOIN', Room: workspaceRoom(W.uuid) });
@@ -152,8 +153,10 @@ describe('/chat on a real Redis', () => {
 
     post(alice, room.Uuid, 'secret plans');
     await alice.next(isMessage('secret plans'));
-    expect(await carol.settled((f) => f['@type'] === 'ROOM_UPDATE' || f.RoomUuid !== undefined || f.Message !== undefined)).toEqual([]);
-    expect(await alice.settled(isMessage('let me in'), 0)).toEqual([]);
+    const inRoom = await sentinelIn(room.Uuid);
+    expect((await inRoom(alice)).filter(isMessage('let me in'))).toEqual([]);
+    const inCarolOwn = await sentinelIn(carolOwn);
+    expect((await inCarolOwn(carol, carolFrom)).filter((f) => f['@type'] === 'ROOM_UPDATE' || f.RoomUuid !== undefined || f.Message !== undefined)).toEqual([]);
     expect(alice.frames.filter((f) => f['@type'] === 'ROOM_UPDATE').every((f) => !roomOf(f).Users?.includes('carol'))).toBe(true);
   });
 
@@ -207,7 +210,7 @@ describe('/chat on a real Redis', () => {
     for (let i = 1; i <= 5; i++) post(alice, room.Uuid, `burst ${i}`);
     await alice.next(isError('too many messages'));
     await bob.next(isMessage('burst 3'));
-    const delivered = await bob.settled((f) => typeof f.Message === 'string' && f.Message.startsWith('burst'));
+    const delivered = (await (await sentinelIn(room.Uuid))(bob)).filter((f) => typeof f.Message === 'string' && f.Message.startsWith('burst'));
     expect(delivered.map((f) => f.Message)).toEqual(['burst 1', 'burst 2', 'burst 3']);
     expect(bob.frames.filter((f) => f['@type'] === 'error')).toEqual([]);
   });
@@ -231,15 +234,13 @@ describe('/chat on a real Redis', () => {
     expect(since(bob, beforeJoin)[0]).toMatchObject({ '@type': 'ROOM_UPDATE', Room: { Uuid: room.Uuid } });
     expect(since(bob, beforeJoin).filter((f) => f['@type'] === 'error' || f.RoomUuid !== undefined)).toEqual([]);
     heartbeat(bob, ref);
-    await sleep(100); // let the join's ROOM_UPDATEs pass
 
-    /** Everything the HISTORY brought. */
+    /** Everything the HISTORY brought: its replies, up to the marker's (frames are answered in order). */
     const history = async (body: object | undefined) => {
       const from = bob.frames.length;
       bob.send({ '@type': 'history', Room: ref, ...(body && { Message: { Message: JSON.stringify(body) } }) });
-      await nextSince(bob, from, isUpdate(room.Uuid));
-      await sleep(200);
-      return since(bob, from);
+      const end = await marker(bob);
+      return bob.frames.slice(from, bob.frames.indexOf(end));
     };
     const newest = await history({ Offset: 0, Limit: 2 });
     expect(newest[0]).toMatchObject({ '@type': 'ROOM_UPDATE', Room: { Uuid: room.Uuid, Type: 'WORKSPACE', RoomTypeObject: W.uuid } });
@@ -259,28 +260,32 @@ describe('/chat on a real Redis', () => {
     const mine = await bob.next(isMessage('mine'));
 
     // bob claims to be the author: the stored author decides.
+    const aliceFrom = alice.frames.length;
     bob.send({ '@type': 'DELETE_MSG', Message: { Uuid: mine.Uuid, RoomUuid: room.Uuid, Author: 'bob' } });
     expect(await bob.next(isError('not the author of the message'))).toMatchObject({ Message: { Uuid: mine.Uuid, RoomUuid: room.Uuid } });
     const isDelete = (f: Frame) => f['@type'] === 'DELETE_MSG';
-    expect(await alice.settled(isDelete)).toEqual([]);
+    expect((await (await sentinelIn(room.Uuid))(alice, aliceFrom)).filter(isDelete)).toEqual([]);
 
     alice.send({ '@type': 'delete_msg', Message: { Uuid: mine.Uuid, RoomUuid: room.Uuid } });
     expect(await bob.next(isDelete)).toEqual({ '@type': 'DELETE_MSG', Message: mine });
     expect(await alice.next(isDelete)).toEqual({ '@type': 'DELETE_MSG', Message: mine });
     alice.send({ '@type': 'DELETE_MSG', Message: { Uuid: mine.Uuid, RoomUuid: room.Uuid } });
     await alice.next(isError('message not found'));
-    expect(await bob.settled(isDelete)).toHaveLength(1);
+    expect((await (await sentinelIn(room.Uuid))(bob)).filter(isDelete)).toHaveLength(1);
 
     const from = alice.frames.length;
     alice.send({ '@type': 'HISTORY', Room: workspaceRoom(W.uuid) });
-    await nextSince(alice, from, isUpdate(room.Uuid));
-    expect(await alice.settled((f) => alice.frames.indexOf(f) >= from && f.Uuid === mine.Uuid)).toEqual([]);
+    const end = await marker(alice); // the HISTORY's replies come before the marker's
+    const answer = alice.frames.slice(from, alice.frames.indexOf(end));
+    expect(answer.filter(isUpdate(room.Uuid))).toHaveLength(1);
+    expect(answer.filter((f) => f.Uuid === mine.Uuid)).toEqual([]);
   });
 
   it('updates presence on leave, on unsubscribe, on disconnect, and after a missed heartbeat', async () => {
     const W = ws(`w-${tag}-presence`, 'presence', 'pydiods1/presence');
     const ref = workspaceRoom(W.uuid);
     const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => connect(n, [W])));
+    const bobOwn = await ownRoom(bob, 'bob');
     const room = await join(alice, ref);
     heartbeat(alice, ref);
     const [stopBob, stopCarol] = [bob, carol].map((c) => heartbeat(c, ref));
@@ -295,7 +300,8 @@ describe('/chat on a real Redis', () => {
     await nextSince(alice, from, isUpdate(room.Uuid, ['alice', 'carol']));
     post(alice, room.Uuid, 'after bob left');
     await carol.next(isMessage('after bob left'));
-    expect(await bob.settled((f) => bob.frames.indexOf(f) >= bobFrom && (f['@type'] === 'ROOM_UPDATE' || f.RoomUuid !== undefined))).toEqual([]);
+    const bobSaw = await (await sentinelIn(bobOwn))(bob, bobFrom);
+    expect(bobSaw.filter((f) => f['@type'] === 'ROOM_UPDATE' || f.RoomUuid !== undefined)).toEqual([]);
 
     // Disconnect.
     from = alice.frames.length;
@@ -315,14 +321,20 @@ describe('/chat on a real Redis', () => {
     await nextSince(alice, from, isUpdate(room.Uuid, ['alice', 'dave']));
 
     // unsubscribe clears the session: out of the room, nothing more reaches it.
-    await sleep(200); // let updates in flight land
+    const settled = await sentinelIn(room.Uuid); // updates in flight land before it
+    await settled(alice);
+    await settled(dave);
     from = alice.frames.length;
     const daveFrom = dave.frames.length;
     dave.send({ '@type': 'unsubscribe' });
     await nextSince(alice, from, isUpdate(room.Uuid, ['alice']));
     post(alice, room.Uuid, 'after dave left');
     await alice.next(isMessage('after dave left'));
-    expect(await dave.settled((f) => dave.frames.indexOf(f) >= daveFrom)).toEqual([]);
+    // Barrier: dave subscribes again and hears from a room of his own: anything of the old room would come first.
+    await ask(dave, { '@type': 'subscribe', jwt: tokenOf.get(dave)! }, (f) => f['@type'] === 'subscribed');
+    const daveOwn = await ownRoom(dave, 'dave');
+    const daveSaw = await (await sentinelIn(daveOwn))(dave, daveFrom);
+    expect(daveSaw.filter((f) => f['@type'] !== 'subscribed' && roomOf(f).Uuid !== daveOwn)).toEqual([]);
   });
 
   it('re-checks the rooms when a session subscribes again with other claims', async () => {
@@ -330,6 +342,7 @@ describe('/chat on a real Redis', () => {
     const ref = workspaceRoom(W.uuid);
     const alice = await connect('alice', [W]);
     const bob = await connect('bob', [W]);
+    const bobOwn = await ownRoom(bob, 'bob');
     const room = await join(alice, ref);
     heartbeat(alice, ref);
     await join(bob, ref);
@@ -343,7 +356,7 @@ describe('/chat on a real Redis', () => {
     const bobFrom = bob.frames.length;
     post(alice, room.Uuid, 'bob is out');
     await alice.next(isMessage('bob is out'));
-    expect(await bob.settled((f) => bob.frames.indexOf(f) >= bobFrom)).toEqual([]);
+    expect(await (await sentinelIn(bobOwn))(bob, bobFrom)).toEqual([]);
 
     // Another user on the same socket starts with no rooms.
     const carol = await connect('carol', [W]);
@@ -363,7 +376,7 @@ describe('/chat on a real Redis', () => {
     const from = alice.frames.length;
     alice.send({ '@type': 'JOIN', Room: ref, Message: { Message: 'PING' } });
     // A PING that changes nothing is not announced.
-    expect(await alice.settled((f) => alice.frames.indexOf(f) >= from)).toEqual([]);
+    expect(await (await sentinelIn(room.Uuid))(alice, from)).toEqual([]);
     expect(room.Users).toEqual(['alice']);
   });
 
@@ -374,6 +387,7 @@ describe('/chat on a real Redis', () => {
     nodePerms.set(`carol ${node}`, { read: false, write: false });
     const [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => connect(n)));
     const ref = { Type: 'NODE', RoomTypeObject: node };
+    const own = new Map<Client, string>([[carol, await ownRoom(carol, 'carol')], [dave, await ownRoom(dave, 'dave')]]);
 
     const room = await join(alice, ref);
     expect(nodeCalls).toContainEqual({ authorization: `Bearer ${tokenOf.get(alice)}`, node });
@@ -384,7 +398,7 @@ describe('/chat on a real Redis', () => {
     await bob.next(isError('room is read-only'));
     post(alice, room.Uuid, 'for readers');
     await bob.next(isMessage('for readers'));
-    expect(await alice.settled(isMessage('can I write?'), 100)).toEqual([]);
+    expect((await (await sentinelIn(room.Uuid))(alice)).filter(isMessage('can I write?'))).toEqual([]);
 
     // Not readable, or not known to the endpoint (404): refused, nothing leaks.
     carol.send({ '@type': 'JOIN', Room: ref });
@@ -393,7 +407,10 @@ describe('/chat on a real Redis', () => {
     await dave.next(isError('node authorization unavailable'));
     post(alice, room.Uuid, 'members only');
     await alice.next(isMessage('members only'));
-    for (const c of [carol, dave]) expect(await c.settled((f) => f['@type'] !== 'error' && f['@type'] !== 'subscribed', 100)).toEqual([]);
+    for (const c of [carol, dave]) {
+      const saw = await (await sentinelIn(own.get(c)!))(c);
+      expect(saw.filter((f) => f['@type'] !== 'error' && f['@type'] !== 'subscribed' && roomOf(f).Uuid !== own.get(c))).toEqual([]);
+    }
   });
 
   it('refuses NODE rooms when the authorization endpoint is unreachable', async () => {
@@ -407,7 +424,8 @@ describe('/chat on a real Redis', () => {
       clients.push(c);
       c.send({ '@type': 'JOIN', Room: { Type: 'NODE', RoomTypeObject: `n-${tag}-x` } });
       await c.next(isError('node authorization unavailable'));
-      expect(await c.settled((f) => f['@type'] === 'ROOM_UPDATE', 100)).toEqual([]);
+      const end = await marker(c); // answered after the JOIN is done
+      expect(c.frames.slice(0, c.frames.indexOf(end)).filter((f) => f['@type'] === 'ROOM_UPDATE')).toEqual([]);
     } finally {
       await other.close();
     }
@@ -418,7 +436,7 @@ describe('/chat on a real Redis', () => {
     const alice = await connect('alice', [W]);
     const outsider = await connect('zoe');
     const room = await join(alice, workspaceRoom(W.uuid));
-    await join(outsider, { Type: 'GLOBAL' });
+    const global = await join(outsider, { Type: 'GLOBAL' });
 
     for (const g of ['not json', '[]', '{}', '{"Message":{"RoomUuid":"r"}}', '{"Room":{"Uuid":"r","Users":"x"}}', '{"Details":"DELETE_MSG","Room":{"Uuid":"r"}}']) {
       await backend.publish(ch.CHANNEL_CHAT, g);
@@ -431,8 +449,9 @@ describe('/chat on a real Redis', () => {
     await backend.publish(ch.CHANNEL_CHAT, { Room: { Uuid: room.Uuid, Type: 'WORKSPACE', RoomTypeObject: W.uuid, Users: ['alice', 'ext'] } });
     await alice.next(isUpdate(room.Uuid, ['alice', 'ext']));
 
-    expect(await alice.settled(isMessage('from a backend'))).toHaveLength(1);
-    expect(await outsider.settled((f) => f.RoomUuid === room.Uuid || roomOf(f).Uuid === room.Uuid || f['@type'] === 'DELETE_MSG', 0)).toEqual([]);
+    expect((await (await sentinelIn(room.Uuid))(alice)).filter(isMessage('from a backend'))).toHaveLength(1);
+    const outsiderSaw = await (await sentinelIn(global.Uuid))(outsider);
+    expect(outsiderSaw.filter((f) => f.RoomUuid === room.Uuid || roomOf(f).Uuid === room.Uuid || f['@type'] === 'DELETE_MSG')).toEqual([]);
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     const rejected = metrics.split('\n').filter((l) => l.startsWith('switchboard_bus_rejected_total') && l.includes('topic="chat"'));
     expect(rejected.reduce((n, l) => n + Number(l.split(' ').pop()), 0)).toBe(6);

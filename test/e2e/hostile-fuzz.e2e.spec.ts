@@ -257,10 +257,10 @@ describe('hostile-input suite against a service process', () => {
           const { data, binary } = g.frame(mallory);
           socket.send(data, { binary });
           count.frames++;
-          if (count.frames % 8 === 0) await sleep(0);
+          if (count.frames % 8 === 0) await sleep(0); // yield, so that the server reads between bursts
         }
         socket.close();
-        await Promise.race([closed, sleep(1000)]);
+        await Promise.race([closed, sleep(1000)]); // a deadline for the close handshake, then cut
         socket.terminate();
       }
     };

@@ -7,15 +7,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, ask, marker, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { joinRoom, roomOf } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
 /** Slow pace, so that frames pile up in the outbox: 40 frames take 2 s to drain. */
 const SESSION_RATE = 20;
 const QUEUED = 40;
 
-type Room = { Uuid?: string; Type?: string; RoomTypeObject?: string };
-const roomOf = (f: Frame) => (f.Room ?? {}) as Room;
 const indexOf = (c: Client, match: (f: Frame) => boolean) => c.frames.findIndex(match);
 
 describe('identity changes on a real Redis, two instances', () => {
@@ -29,20 +28,7 @@ describe('identity changes on a real Redis, two instances', () => {
     clients.push(c);
     return c;
   };
-  /** Sends a frame and waits for the first matching frame that arrives after it. */
-  const ask = (c: Client, frame: object, match: (f: Frame) => boolean) => {
-    const start = c.frames.length;
-    c.send(frame);
-    return c.next((f) => c.frames.indexOf(f) >= start && match(f));
-  };
-  const joinChat = async (c: Client, room: { Type: string; RoomTypeObject: string }) => {
-    const answer = (f: Frame) => (f['@type'] === 'ROOM_UPDATE' || f['@type'] === 'error') && roomOf(f).RoomTypeObject === room.RoomTypeObject;
-    const f = await ask(c, { '@type': 'JOIN', Room: room }, answer);
-    if (f['@type'] === 'error') throw new Error(`join refused: ${JSON.stringify(f)}`);
-    return roomOf(f) as Room & { Uuid: string };
-  };
-  /** A frame the session answers at once: everything the session sent before is done. */
-  const marker = (c: Client) => ask(c, { marker: true }, (f) => f['@type'] === 'error' && f.error === 'frame has no @type');
+  const joinChat = joinRoom;
   const push = (cmd: object) => backend.publish(ch.CHANNEL_PUSH, cmd);
   const chatEvent = (e: object) => backend.publish(ch.CHANNEL_CHAT, e);
   /** Fills alice's outbox: QUEUED frames to user `user`, then waits until an unpaced witness got a later one (all handed over). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { API_KEY, Backend, Client, REDIS_URL, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { API_KEY, Backend, Client, REDIS_URL, ask, framesBefore, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
@@ -25,11 +25,14 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
     return c;
   };
   const sessionId = (c: Client) => c.frames.find((f) => f['@type'] === 'subscribed')!.sessionId as string;
-  /** Sends a frame and waits for the first matching frame that arrives after it. */
-  const ask = (c: Client, frame: object, match: (f: Frame) => boolean) => {
-    const start = c.frames.length;
-    c.send(frame);
-    return c.next((f) => c.frames.indexOf(f) >= start && match(f));
+  /**
+   * Barrier: a push to the session itself, after the push that must (not) arrive; resolves with
+   * everything the session received before it.
+   */
+  const upToSentinel = async (c: Client) => {
+    const sentinel = mark();
+    await backend.publish(ch.CHANNEL_PUSH, { pushToSession: sessionId(c), payload: { sentinel } });
+    return framesBefore(c, 0, (f) => f.sentinel === sentinel);
   };
   /** Sends a new subscribe and waits for its ack (the gateway runs recheck right after). */
   const resubscribe = (c: Client, jwt: string) => ask(c, { '@type': 'subscribe', jwt }, (f) => f['@type'] === 'subscribed');
@@ -40,12 +43,8 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
   /** Asserts who got the frame marked `m` (exactly once) and who did not get it at all. */
   const expectDelivered = async (m: string, to: Client[], notTo: Client[]) => {
     for (const c of to) await c.next(has(m));
-    let wait = 300;
-    for (const c of notTo) {
-      expect(await c.settled(has(m), wait)).toEqual([]);
-      wait = 0;
-    }
-    for (const c of to) expect(await c.settled(has(m), 0)).toHaveLength(1);
+    for (const c of notTo) expect((await upToSentinel(c)).filter(has(m))).toEqual([]);
+    for (const c of to) expect((await upToSentinel(c)).filter(has(m))).toHaveLength(1);
   };
   const rejectedPush = async () => {
     const text = await (await fetch(`${app.url}/metrics`)).text();
@@ -76,9 +75,9 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
       const isInfo = (f: Frame) => f.some === 'info';
       expect(await alice1.next(isInfo)).toEqual({ some: 'info' });
       expect(await alice2.next(isInfo)).toEqual({ some: 'info' });
-      expect(await bob.settled(isInfo)).toEqual([]);
-      expect(await alice1.settled(isInfo, 0)).toHaveLength(1);
-      expect(await alice2.settled(isInfo, 0)).toHaveLength(1);
+      expect((await upToSentinel(bob)).filter(isInfo)).toEqual([]);
+      expect((await upToSentinel(alice1)).filter(isInfo)).toHaveLength(1);
+      expect((await upToSentinel(alice2)).filter(isInfo)).toHaveLength(1);
     });
 
     it('pushToUser with tabWindowId reaches that tab only (the sessionId of the ack)', async () => {
@@ -147,7 +146,7 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
       const m = mark();
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: 'lobby-1', payload: { mark: m } });
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: 'lobby-2', payload: { mark: m } });
-      expect(await carol.settled(has(m))).toEqual([]);
+      expect((await upToSentinel(carol)).filter(has(m))).toEqual([]);
     });
 
     it('admits user:<self> and workspace:<held>/..., and refuses the rest with a reason', async () => {
@@ -175,8 +174,8 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: 'workspace:w1/reports', payload: { mark: m } });
       await carol.next(has(m));
       await bob.next(has(m));
-      expect(await carol.settled(has(m))).toHaveLength(1); // only the workspace:w1/reports one
-      expect(await bob.settled(has(m), 0)).toHaveLength(2); // user:bob and workspace:w2
+      expect((await upToSentinel(carol)).filter(has(m))).toHaveLength(1); // only the workspace:w1/reports one
+      expect((await upToSentinel(bob)).filter(has(m))).toHaveLength(2); // user:bob and workspace:w2
       await leave(bob, 'user:bob');
       await leave(bob, 'workspace:w2');
     });
@@ -222,15 +221,21 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: 'user:alice', payload: { mark: m } });
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: 'slidecast/keep', payload: { mark: m } });
       await carol.next(has(m));
-      expect(await carol.settled(has(m))).toHaveLength(1); // slidecast/keep is still open to bob
-      expect(await carol.settled(roomReply('slidecast/keep'), 0)).toHaveLength(1); // just the join reply
+      const seen = await upToSentinel(carol);
+      expect(seen.filter(has(m))).toHaveLength(1); // slidecast/keep is still open to bob
+      expect(seen.filter(roomReply('slidecast/keep'))).toHaveLength(1); // just the join reply
 
       carol.send({ '@type': 'unsubscribe' });
       await carol.next((f) => roomReply('slidecast/keep')(f) && f.reason === 'not subscribed');
       const gone = mark();
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: 'slidecast/keep', payload: { mark: gone } });
       await backend.publish(ch.CHANNEL_PUSH, { pushToSession: sessionId(carol), payload: { mark: gone } });
-      expect(await carol.settled(has(gone))).toEqual([]);
+      // Both were handled before a later push to bob; then carol subscribes again for her barrier.
+      const witness = mark();
+      await backend.publish(ch.CHANNEL_PUSH, { pushToUser: 'bob', payload: { mark: witness } });
+      await bob.next(has(witness));
+      await resubscribe(carol, bobToken());
+      expect((await upToSentinel(carol)).filter(has(gone))).toEqual([]);
     });
   });
 
@@ -241,7 +246,7 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
       const m = mark();
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: room, payload: { mark: m } });
       await expectDelivered(m, [alice1, alice2], [bob]);
-      expect(await alice1.settled(roomReply(room), 0)).toEqual([]);
+      expect(alice1.frames.filter(roomReply(room))).toEqual([]); // grants stay silent
 
       await backend.publish(ch.CHANNEL_PUSH_COMPAT, { unsubscribeUser: 'alice', room, tabWindowId: sessionId(alice1) });
       const m2 = mark();
@@ -276,8 +281,9 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
       await resubscribe(carol, bobToken());
       const m2 = mark();
       await backend.publish(ch.CHANNEL_PUSH, { pushToRoom: room, payload: { mark: m2 } });
-      expect(await carol.settled(has(m2))).toEqual([]);
-      expect(await carol.settled(roomReply(room), 0)).toEqual([]); // grants stay silent
+      const seen = await upToSentinel(carol);
+      expect(seen.filter(has(m2))).toEqual([]);
+      expect(seen.filter(roomReply(room))).toEqual([]); // grants stay silent
     });
   });
 
@@ -301,7 +307,7 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
     await backend.publish(ch.CHANNEL_PUSH_COMPAT, { pushToUser: 'bob', payload: { mark: m } });
     await backend.publish(ch.CHANNEL_PUSH, { pushToUser: 'bob', payload: { mark: m } });
     await bob.next(has(m));
-    expect(await bob.settled(has(m), 100)).toHaveLength(2);
+    expect((await upToSentinel(bob)).filter(has(m))).toHaveLength(2);
     expect((await rejectedPush()) - before).toBe(2 * garbage.length);
   });
 

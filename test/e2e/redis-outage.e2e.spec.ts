@@ -77,14 +77,14 @@ describe('a vanished Redis', () => {
     await redis.start();
     await until(ready);
     await until(async () => (await publish('first')) > 0);
-    expect(await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'first')).toBeTruthy();
+    expect(await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'first')).toMatchObject({ TaskUpdated: { ID: 'first', TriggerOwner: 'alice' } });
 
     await redis.stop();
     await until(async () => !(await ready()));
     await redis.start();
     await until(ready);
     await until(async () => (await publish('after-restart')) > 0);
-    expect(await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'after-restart')).toBeTruthy();
+    expect(await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'after-restart')).toMatchObject({ TaskUpdated: { ID: 'after-restart', TriggerOwner: 'alice' } });
     expect(alice.socket.readyState).toBe(alice.socket.OPEN);
     alice.close();
   }, 30_000);

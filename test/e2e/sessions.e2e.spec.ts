@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, REDIS_URL, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, ask, framesBefore, marker, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 
 /** Every event frame carries its place in the history (PROTOCOL 6). */
 const OFFSET = expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/);
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
+/** A workspace no test deletes: its nodes are the barriers of node events. */
+const W9 = ws('w9', 'barriers', 'pydiods1/barriers');
+const isTask = (id: string) => (f: Frame) => (f.TaskUpdated as { ID?: string })?.ID === id;
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 describe('subscribe, token life and limits on /ws', () => {
@@ -59,7 +62,7 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await stale.closed).toEqual({ code: 4401, reason: 'token expired' });
     expect(stale.frames).toContainEqual({ '@type': 'error', error: 'token expired' });
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
-    expect(await refreshed.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'still-here')).toBeTruthy();
+    expect(await refreshed.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'still-here')).toMatchObject({ TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
     refreshed.close();
   }, 10_000);
 
@@ -69,11 +72,18 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: 'frame has no @type' });
     c.send({ '@type': 'somethingNew' });
     c.send({ '@type': 'unsubscribe' });
-    await sleep(100);
+    await marker(c); // the unsubscribe is done
+    const witness = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'carol-witness' }));
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-unsub', TriggerOwner: 'carol' } });
-    expect(await c.settled((f) => f.TaskUpdated !== undefined)).toEqual([]);
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'witness', TriggerOwner: 'carol-witness' } });
+    await witness.next(isTask('witness')); // the task for carol was handled before this one
+    // Barrier: subscribed again, a later task comes after the one that must not have arrived.
+    await ask(c, { '@type': 'subscribe', jwt: token({ name: 'carol' }) }, (f) => f['@type'] === 'subscribed');
+    await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'sentinel', TriggerOwner: 'carol' } });
+    expect((await framesBefore(c, 0, isTask('sentinel'))).filter((f) => f.TaskUpdated !== undefined)).toEqual([]);
     expect(c.socket.readyState).toBe(c.socket.OPEN);
-    expect(c.frames.filter((f) => f['@type'] === 'error')).toHaveLength(1);
+    expect(c.frames.filter((f) => f['@type'] === 'error')).toEqual([{ '@type': 'error', error: 'frame has no @type' }, { '@type': 'error', error: 'frame has no @type' }]);
+    witness.close();
     c.close();
   });
 
@@ -107,12 +117,15 @@ describe('subscribe, token life and limits on /ws', () => {
 
   it('takes a deleted workspace away at once and closes a deleted user 4403', async () => {
     const erin = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'erin', sub: 'uuid-erin', workspaces: [W1] }));
-    const frank = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'frank', workspaces: [W1] }));
+    const frank = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'frank', workspaces: [W1, W9] }));
     const erinChat = await Client.subscribed(`${app.wsUrl}/chat`, token({ name: 'erin', sub: 'uuid-erin' }));
     await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', Workspace: { UUID: 'w1', Slug: 'projects' } });
     expect(await frank.next((f) => f['@type'] === 'idm')).toMatchObject({ Type: 'DELETE', Workspace: { UUID: 'w1' } });
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'gone', Path: 'pydiods1/projects/a' } });
-    expect(await frank.settled((f) => f.Source !== undefined)).toEqual([]);
+    // Barrier: a later node event in the workspace frank keeps, through the same node pipeline.
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'sentinel-w9', Path: 'pydiods1/barriers/s' } });
+    const toFrank = await framesBefore(frank, 0, (f) => (f.Source as { Uuid?: string })?.Uuid === 'sentinel-w9');
+    expect(toFrank.filter((f) => f.Source !== undefined)).toEqual([]);
 
     await backend.publish(ch.CHANNEL_IDM, { Type: 'DELETE', User: { Uuid: 'uuid-erin', Password: 'hash' } });
     expect(await erin.closed).toEqual({ code: 4403, reason: 'user removed' });
@@ -140,8 +153,11 @@ describe('subscribe, token life and limits on /ws', () => {
       Target: { Uuid: 'um', Path: 'projects/n.txt', MetaStore: { tags: '"blue"', EventWorkspaceId: '"w1"' } },
       '@offset': OFFSET,
     });
-    expect(await denied.settled((f) => f.Type !== undefined)).toEqual([]);
-    expect(await outsider.settled((f) => f.Type !== undefined, 0)).toEqual([]);
+    // Barrier: a later node event both see, through the same node pipeline.
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'sentinel-um', Path: 'pydiods1/projects/sentinel' } });
+    for (const c of [denied, outsider]) {
+      expect((await framesBefore(c, 0, (f) => (f.Source as { Uuid?: string })?.Uuid === 'sentinel-um')).filter((f) => f.Type !== undefined)).toEqual([]);
+    }
     for (const c of [reader, denied, outsider]) c.close();
   });
 
@@ -150,7 +166,9 @@ describe('subscribe, token life and limits on /ws', () => {
     for (let i = 0; i < 40; i++) {
       await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Silent: true, Source: { Uuid: `s${i}`, Path: `pydiods1/projects/s${i}` } });
     }
-    const got = await c.settled((f) => f.Type === 'DELETE', 500);
+    // Barrier: an event that is not Silent, through the same pipeline, after the burst.
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'loud', Path: 'pydiods1/projects/loud' } });
+    const got = (await framesBefore(c, 0, (f) => (f.Source as { Uuid?: string })?.Uuid === 'loud')).filter((f) => f.Type === 'DELETE');
     expect(got.length).toBeGreaterThanOrEqual(10);
     expect(got.length).toBeLessThan(40);
     c.close();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
-import { API_KEY, Client, startInstance, token, ws, type Instance } from '../support/harness.js';
+import { API_KEY, Client, framesBefore, startInstance, token, ws, type Instance } from '../support/harness.js';
 
 /** PROTOCOL 3.1: a resolver (WORKSPACES_URL) supplies the workspaces instead of the claim. */
 describe('workspaces from the HTTP resolver', () => {
@@ -38,7 +38,10 @@ describe('workspaces from the HTTP resolver', () => {
     await publish('pydiods1/claimed/a');
     await publish('pydiods1/resolved/b');
     expect(await c.next((f) => f.Type === 'DELETE')).toMatchObject({ Source: { Path: 'resolved/b' } });
-    expect(await c.settled((f) => f.Type === 'DELETE')).toHaveLength(1);
+    // Barrier: a later node event under the resolved workspace, through the same node pipeline.
+    await publish('pydiods1/resolved/sentinel');
+    const received = await framesBefore(c, 0, (f) => (f.Source as { Uuid?: string })?.Uuid === 'pydiods1/resolved/sentinel');
+    expect(received.filter((f) => f.Type === 'DELETE')).toHaveLength(1);
     c.close();
   });
 });

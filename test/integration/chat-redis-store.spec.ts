@@ -1,24 +1,16 @@
-/** RedisChatStore against the real Redis on 127.0.0.1:6379; every key lives under a random prefix removed afterwards. */
+/** RedisChatStore against the real Redis of TEST_REDIS_URL; every key lives under a random prefix removed afterwards. */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisChatStore } from '../../src/chat/redis-chat-store.js';
 import { chatStoreContract, fill, freshUuid, message } from '../support/chat-store-contract.js';
+import { TEST_REDIS_URL, keysUnder } from '../support/test-redis.js';
 
 const prefix = `switchboard-test:${randomUUID()}:chat:`;
-const connect = () => new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
+const connect = () => new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
 let redis: Redis;
 
-async function keysUnderPrefix(client: Redis): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
-}
+const keysUnderPrefix = (client: Redis) => keysUnder(client, prefix);
 
 beforeAll(async () => {
   redis = connect();

@@ -10,8 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { startApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
+import { CHAT_KEY_PREFIX, TEST_REDIS_URL } from './test-redis.js';
 
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** TEST_REDIS_URL: the one Redis of every test (see test-redis.ts). */
+export const REDIS_URL = TEST_REDIS_URL;
+/** The chat key prefix of every instance this file starts (unless it passes its own); deleted after the file. */
+export { CHAT_KEY_PREFIX };
 export const SECRET = 'test-secret-' + randomBytes(4).toString('hex');
 export const API_KEY = 'test-api-key';
 
@@ -46,6 +50,7 @@ export async function startInstance(env: Record<string, string | undefined> = {}
     API_KEY,
     NODE_BATCH_WINDOW_MS: '150',
     NODE_BATCH_MAX_WAIT_MS: '400',
+    CHAT_KEY_PREFIX,
     ...Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
   };
   const app = await startApp(loadConfig(merged));
@@ -136,7 +141,10 @@ export class Client {
     });
   }
 
-  /** Frames that match, after waiting `ms` for stragglers: to prove that something did NOT arrive. */
+  /**
+   * Frames that match, after waiting `ms`. Not a proof that something did NOT arrive (a slow
+   * frame comes later): use a barrier instead, `framesBefore` with a sentinel sent after it.
+   */
   async settled(match: (f: Frame) => boolean = () => true, ms = 300): Promise<Frame[]> {
     await sleep(ms);
     return this.frames.filter(match);
@@ -171,4 +179,34 @@ export async function waitSubscribed(backend: Backend, channel: string, count = 
     await sleep(20);
   }
   throw new Error(`nobody subscribed to ${channel}`);
+}
+
+/** Frames `c` received from index `from` on. */
+export const since = (c: Client, from: number): Frame[] => c.frames.slice(from);
+
+/** The first frame from index `from` on that matches. */
+export const nextSince = (c: Client, from: number, match: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame> =>
+  c.next((f) => c.frames.indexOf(f) >= from && match(f), timeoutMs);
+
+/** Sends a frame and waits for the first matching frame that arrives after it. */
+export function ask(c: Client, frame: object, match: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame> {
+  const from = c.frames.length;
+  c.send(frame);
+  return nextSince(c, from, match, timeoutMs);
+}
+
+/**
+ * A frame the session answers at once, after every frame it was sent before (frames are
+ * handled in order): resolves when those are done. Not a barrier for events, which are paced.
+ */
+export const marker = (c: Client): Promise<Frame> => ask(c, { marker: true }, (f) => f['@type'] === 'error' && f.error === 'frame has no @type');
+
+/**
+ * A barrier: waits for the sentinel (the first frame from index `from` on that matches) and
+ * returns the frames received from `from` up to it. Delivery is ordered per session, so what
+ * was sent to the session before the sentinel and is not in the list never arrived.
+ */
+export async function framesBefore(c: Client, from: number, sentinel: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame[]> {
+  const s = await nextSince(c, from, sentinel, timeoutMs);
+  return c.frames.slice(from, c.frames.indexOf(s));
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { CHAT_KEY_PREFIX } from './test-redis.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -46,11 +47,13 @@ export class ServiceProcess {
 
   static async start(env: Record<string, string>, { gc = false } = {}): Promise<ServiceProcess> {
     const port = await freePort();
-    const { NODE_OPTIONS: _omit, ...parentEnv } = process.env; // Jest's VM-modules flag is not for the service
+    // Jest's VM-modules flag is not for the service; nor is a REDIS_URL of the shell: the test's
+    // env alone says which Redis (TEST_REDIS_URL) or none (embedded).
+    const { NODE_OPTIONS: _omit, REDIS_URL: _redis, ...parentEnv } = process.env;
     const args = [...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), 'scripts/start.mjs'];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
-      env: { ...parentEnv, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+      env: { ...parentEnv, HOST: '127.0.0.1', LOG_LEVEL: 'warn', CHAT_KEY_PREFIX, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(proc, `http://127.0.0.1:${port}`, `ws://127.0.0.1:${port}`);
