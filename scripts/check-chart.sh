@@ -69,6 +69,9 @@ const metrics = [
   'switchboard_events_coalesced_total', 'switchboard_closes_total', 'switchboard_outbox_queued_frames',
   'switchboard_bus_connected', 'switchboard_redis_reconnects_total', 'switchboard_resume_total',
   'switchboard_delivery_latency_seconds_bucket', 'switchboard_chat_messages_total',
+  'switchboard_history_length', 'switchboard_history_memory_bytes', 'switchboard_history_lag_seconds',
+  'switchboard_history_readable', 'switchboard_history_appender', 'switchboard_history_ingress_lost',
+  'switchboard_replayed_frames_total',
   'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes',
 ];
 const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join('\n');

@@ -8,6 +8,7 @@ import { ChatService } from './chat/chat.service.js';
 import { CONFIG, type Config } from './config/config.js';
 import { ChatGateway } from './gateways/chat.gateway.js';
 import { EventsGateway } from './gateways/events.gateway.js';
+import { ResumeService } from './history/resume.service.js';
 import { Metrics } from './ops/metrics.js';
 import { DemoController } from './ops/demo.controller.js';
 import { OpsController } from './ops/ops.controller.js';
@@ -48,6 +49,7 @@ export class AppModule {
         ChatService,
         ChatGateway,
         PushService,
+        ResumeService,
       ],
     };
   }

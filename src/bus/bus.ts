@@ -1,34 +1,69 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { payloadProblem } from '../common/json-bounds.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { MemoryHistory, RedisHistory, type History, type HistoryEntry } from '../history/history.js';
+import { formatOffset } from '../history/offset.js';
 import { Metrics } from '../ops/metrics.js';
 import { TopicRouter } from '../topics/topic-router.js';
-import { RedisBusServer } from './redis-bus-server.js';
+import { EnvelopeDeserializer, RedisBusServer } from './redis-bus-server.js';
 
 /**
  * The event bus: Redis through the NestJS microservice transport when REDIS_URL is set
  * (every instance receives every event), else embedded in memory (one instance).
+ * Events for `/ws` sessions go through the shared history (history.ts) and are delivered
+ * from it with their offset; chat keeps its own path (plain pub/sub) and its own history.
  */
 @Injectable()
-export class Bus {
+export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly log = new Logger(Bus.name);
   /** Set in Redis mode; main.ts connects it as the app's microservice. */
   readonly server?: RedisBusServer;
+  readonly history: History;
+  /** The channels whose events go through the history: every `/ws` topic, not chat. */
+  private readonly historyChannels: Set<string>;
+  private readonly envelope = new EnvelopeDeserializer();
 
   constructor(
-    @Inject(CONFIG) config: Config,
+    @Inject(CONFIG) private readonly config: Config,
     private readonly router: TopicRouter,
     metrics: Metrics,
   ) {
+    const { chat: _chat, ...events } = config.channels;
+    this.historyChannels = new Set(Object.values(events));
     if (config.redisUrl) {
+      this.history = new RedisHistory(config.redisUrl, config.history, () => this.connected);
       this.server = new RedisBusServer(config.redisUrl, {
         maxBytes: config.limits.maxEventBytes,
         maxDepth: config.limits.maxJsonDepth,
         rejected: (channel, problem) => router.reject(channel, problem),
+        ingest: (channel, raw) => {
+          if (!this.historyChannels.has(channel)) {
+            // Chat (not in the history) after the history events received before it: an idm
+            // event that takes a user or a workspace away acts before a later chat message.
+            this.history.afterIngested(() => router.dispatch(channel, this.decode({ channel, raw })));
+            return true;
+          }
+          // Every instance checks what it receives, as it did before the history: garbage
+          // is counted here and costs no append, no read-back (a flood of it must not slow
+          // the subscriber down until Redis drops it for its output buffer).
+          if (router.accepts(channel, this.decode({ channel, raw }))) this.history.ingest(channel, raw);
+          return true;
+        },
       });
       this.server.on('reconnecting', (type: string) => type === 'sub' && metrics.redisReconnects.inc());
     } else {
-      this.log.log('No REDIS_URL: embedded in-memory bus (single instance)');
+      this.history = new MemoryHistory(config.history);
+      this.log.log('No REDIS_URL: embedded in-memory bus and history (single instance)');
     }
+  }
+
+  /** Before the app listens: events appended once it serves are delivered (unless Redis is down). */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.history.start((entry, epoch) => this.deliver(entry, epoch));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.history.close();
   }
 
   get mode(): 'redis' | 'embedded' {
@@ -39,6 +74,11 @@ export class Bus {
     return this.server ? this.server.connected : true;
   }
 
+  /** Ready: events can arrive and the history can be read. */
+  get ready(): boolean {
+    return this.connected && this.history.readable;
+  }
+
   /** Hands every channel of the router to the Redis server, before it listens. */
   bindRoutes(): void {
     for (const channel of this.router.channels()) {
@@ -47,11 +87,33 @@ export class Bus {
   }
 
   /**
-   * Publishes to every instance (Redis) or to this one (embedded). In embedded mode the
-   * event is dispatched on a later tick, as it would be coming back from Redis.
+   * Publishes to every instance: `/ws` events are appended to the history (exactly once, no
+   * pub/sub window), chat events go out on pub/sub (Redis) or to this instance (embedded,
+   * on a later tick, as they would come back from Redis). Both as a NestJS envelope.
    */
   async publish(channel: string, data: unknown): Promise<void> {
+    if (this.historyChannels.has(channel)) return this.history.append(channel, JSON.stringify({ pattern: channel, data }));
     if (this.server) return this.server.publish(channel, data);
     setImmediate(() => this.router.dispatch(channel, data));
+  }
+
+  /** One history entry, read back with the same bounds and envelope rules as a pub/sub message. */
+  private deliver(entry: HistoryEntry, epoch: string): void {
+    const { channel, raw } = entry;
+    if (!this.historyChannels.has(channel)) return;
+    const problem = payloadProblem(raw, { maxBytes: this.config.limits.maxEventBytes, maxDepth: this.config.limits.maxJsonDepth });
+    if (problem) return this.router.reject(channel, problem);
+    this.router.dispatch(channel, this.decode(entry), { offset: { id: entry.id, text: formatOffset(entry.id, epoch) } });
+  }
+
+  /** The event of an entry: Nest's parsing (JSON, else the text as is), then the envelope rule. */
+  decode({ channel, raw }: { channel: string; raw: string }): unknown {
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    return this.envelope.deserialize(value, { channel }).data;
   }
 }

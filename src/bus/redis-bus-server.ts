@@ -7,6 +7,8 @@ export interface BusPayloadLimits {
   maxDepth: number;
   /** Told of every payload refused before parsing. */
   rejected(channel: string, problem: PayloadProblem): void;
+  /** Takes a message that goes to the history instead of straight to its handler; true when taken. */
+  ingest?(channel: string, raw: string): boolean;
 }
 
 /**
@@ -62,6 +64,7 @@ export class RedisBusServer extends ServerRedis {
   async handleMessage(channel: string, buffer: string, pub: unknown, pattern: string): Promise<void> {
     const problem = payloadProblem(buffer, this.limits);
     if (problem) return this.limits.rejected(channel, problem);
+    if (this.limits.ingest?.(channel, String(buffer))) return;
     return super.handleMessage(channel, buffer, pub as never, pattern);
   }
 

@@ -108,6 +108,18 @@ export interface Config {
     openRooms: string[];
     maxRoomsPerSession: number;
   };
+  /** The shared event history (PROTOCOL 6). */
+  history: {
+    /** Redis stream key; `<key>:epoch` and `<key>:lease` sit next to it. */
+    key: string;
+    maxLength: number;
+    ttlSeconds: number;
+    /** Most events, and bytes of frames, one resume may replay; beyond: `recovered:false`. */
+    replayMaxEvents: number;
+    replayMaxBytes: number;
+    /** The pub/sub appender's lease; a dead holder is replaced within about this long. */
+    leaseMs: number;
+  };
   shutdownGraceMs: number;
   /** DEMO_MODE=true: mints tokens for fixed demo users and serves the example page (local demos only). */
   demo?: { dir: string; tokenSeconds: number };
@@ -260,6 +272,14 @@ export function loadConfig(env: Env = process.env): Config {
     push: {
       openRooms,
       maxRoomsPerSession: int('PUSH_MAX_ROOMS_PER_SESSION', 50, 1),
+    },
+    history: {
+      key: channel('HISTORY_KEY', 'switchboard:history'),
+      maxLength: int('HISTORY_MAX_LENGTH', 10_000, 1, 10_000_000),
+      ttlSeconds: int('HISTORY_TTL_SECONDS', 300, 1, 7 * 86_400),
+      replayMaxEvents: int('HISTORY_REPLAY_MAX_EVENTS', 1000, 0, 100_000),
+      replayMaxBytes: int('HISTORY_REPLAY_MAX_BYTES', 1024 * 1024, 0, 256 * 1024 * 1024),
+      leaseMs: int('HISTORY_LEASE_MS', 3000, 300, 60_000),
     },
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     demo: demoMode(),

@@ -35,7 +35,7 @@ export class EventsGateway implements OnGatewayConnection {
     const type = msg['@type'] ?? (msg.joinRoom !== undefined ? 'joinRoom' : msg.leaveRoom !== undefined ? 'leaveRoom' : undefined);
     switch (type) {
       case 'subscribe':
-        return this.host.subscribe(session, msg.jwt);
+        return this.host.subscribe(session, msg.jwt, msg.resumeFrom);
       case 'unsubscribe':
         return this.host.unsubscribe(session);
       case 'joinRoom':

@@ -22,7 +22,19 @@ export class Metrics {
   readonly outboxQueued = new Gauge({ name: 'switchboard_outbox_queued_frames', help: 'Frames waiting in session outboxes (all sessions)', registers: [this.registry] });
   readonly busConnected = new Gauge({ name: 'switchboard_bus_connected', help: '1 when the bus (Redis) is connected; always 1 for the embedded bus', registers: [this.registry] });
   readonly redisReconnects = new Counter({ name: 'switchboard_redis_reconnects_total', help: 'Redis reconnection attempts', registers: [this.registry] });
-  readonly resumes = new Counter({ name: 'switchboard_resume_total', help: 'History resumes by result (recovered, failed); stays 0 until PROTOCOL 6 (resume) is served', labelNames: ['result'], registers: [this.registry] });
+  readonly resumes = new Counter({
+    name: 'switchboard_resume_total',
+    help: 'Resumes by result: recovered, or why not (not_an_offset, other_epoch, future, expired, trimmed, too_many, too_large, unavailable, error)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly historyLength = new Gauge({ name: 'switchboard_history_length', help: 'Entries in the shared event history (XLEN)', registers: [this.registry] });
+  readonly historyMemory = new Gauge({ name: 'switchboard_history_memory_bytes', help: 'Memory of the shared event history (Redis MEMORY USAGE; estimated in embedded mode)', registers: [this.registry] });
+  readonly historyLag = new Gauge({ name: 'switchboard_history_lag_seconds', help: 'How far this instance delivers behind the newest history entry (stream time)', registers: [this.registry] });
+  readonly historyReadable = new Gauge({ name: 'switchboard_history_readable', help: '1 while this instance can read the history', registers: [this.registry] });
+  readonly historyLeader = new Gauge({ name: 'switchboard_history_appender', help: '1 while this instance holds the lease to append pub/sub messages to the history', registers: [this.registry] });
+  readonly historyLost = new Gauge({ name: 'switchboard_history_ingress_lost', help: 'Pub/sub messages this instance received that no instance appended to the history in time (since start)', registers: [this.registry] });
+  readonly replayedFrames = new Counter({ name: 'switchboard_replayed_frames_total', help: 'Frames sent by resumes', registers: [this.registry] });
   readonly deliveryLatency = new Histogram({
     name: 'switchboard_delivery_latency_seconds',
     help: 'From an event reaching the service to its frame being written to a socket',

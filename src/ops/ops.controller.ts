@@ -17,18 +17,28 @@ export class OpsController {
     return { status: 'ok' };
   }
 
-  /** 503 while the bus is down: the load balancer stops sending new connections here. */
+  /** 503 while the bus is down or the history unreadable: the load balancer stops sending new connections here. */
   @Get('readyz')
   ready(@Res({ passthrough: true }) res: Response) {
-    const ready = this.bus.connected;
+    const ready = this.bus.ready;
     res.status(ready ? 200 : 503);
-    return { status: ready ? 'ready' : 'not ready', bus: this.bus.mode, connected: ready };
+    return { status: ready ? 'ready' : 'not ready', bus: this.bus.mode, connected: this.bus.connected, history: this.bus.history.readable };
   }
 
   @Get('metrics')
   @Header('Cache-Control', 'no-store')
   async scrape(@Res() res: Response) {
     this.metrics.busConnected.set(this.bus.connected ? 1 : 0);
+    const { history } = this.bus;
+    this.metrics.historyReadable.set(history.readable ? 1 : 0);
+    this.metrics.historyLost.set(history.lost);
+    const stats = await history.stats();
+    if (stats) {
+      this.metrics.historyLength.set(stats.length);
+      this.metrics.historyMemory.set(stats.memoryBytes);
+      this.metrics.historyLag.set(stats.lagSeconds);
+      this.metrics.historyLeader.set(stats.leader ? 1 : 0);
+    }
     res.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }
 }

@@ -3,8 +3,9 @@ import { CONFIG, type Config } from '../config/config.js';
 import { EventsGateway, type RoomCommands } from '../gateways/events.gateway.js';
 import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
-import type { IdentityChange } from '../sessions/session-registry.js';
-import { TopicRouter } from '../topics/topic-router.js';
+import type { IdentityChange, SessionRegistry } from '../sessions/session-registry.js';
+import { isRecord } from '../common/schema.js';
+import { TopicRouter, withOffset, type Delivery } from '../topics/topic-router.js';
 import { admitRoom, parsePushCommand, pushTargets, roomNameProblem, type PushCommand } from './push-rules.js';
 
 /**
@@ -15,6 +16,12 @@ import { admitRoom, parsePushCommand, pushTargets, roomNameProblem, type PushCom
  *
  * Every instance receives every push command and acts on its own sessions only, so a user
  * or room spread over several instances is reached (or subscribed) everywhere.
+ *
+ * Push commands go through the history like every `/ws` event. On the native channel a
+ * payload that is a JSON object gets `"@offset"` added (as its last key); any other payload
+ * (array, string, number), and every payload of the websocket-push channel
+ * (`BackgroundPush`, whose receivers compare payloads as sent), is delivered as is. A replay
+ * re-sends pushes only; room grants (subscribe/unsubscribe commands) are not replayed.
  */
 @Injectable()
 export class PushService implements RoomCommands {
@@ -34,18 +41,26 @@ export class PushService implements RoomCommands {
   ) {
     gateway.rooms = this;
     gateway.host.registry.onIdentityChange((change) => this.recheck(change));
-    const route = { topic: 'push', parse: parsePushCommand, handle: (cmd: PushCommand) => this.handle(cmd) };
-    router.register(config.channels.push, route);
-    router.register(config.channels.pushCompat, route);
+    router.register(config.channels.push, { topic: 'push', parse: parsePushCommand, handle: (cmd, delivery) => this.handle(cmd, delivery) });
+    // websocket-push receivers get their payload byte for byte, as before: no offset added.
+    router.register(config.channels.pushCompat, { topic: 'push', parse: parsePushCommand, handle: (cmd, delivery) => this.handle(cmd, delivery, false) });
   }
 
   private get registry() {
     return this.gateway.host.registry;
   }
 
-  handle(cmd: PushCommand): void {
-    const sessions = this.sessionsFor(cmd);
-    if (cmd.kind === 'push') return this.fanout.send(sessions, JSON.stringify(cmd.payload), 'push');
+  handle(cmd: PushCommand, delivery: Delivery = {}, stampOffset = true): void {
+    const { replay } = delivery;
+    const sessions = this.sessionsFor(cmd, replay?.registry ?? this.registry);
+    if (cmd.kind === 'push') {
+      const payload = stampOffset && isRecord(cmd.payload) ? withOffset(cmd.payload, delivery.offset) : cmd.payload;
+      const data = JSON.stringify(payload);
+      if (!replay) return this.fanout.send(sessions, data, 'push', undefined, delivery.offset?.id);
+      for (const s of sessions) if (s === replay.session) replay.frames.push({ data, topic: 'push' });
+      return;
+    }
+    if (replay) return;
     // Backend-decided subscriptions skip admission and the per-session bound: the backend is trusted.
     for (const session of sessions) {
       if (cmd.kind === 'subscribe') {
@@ -101,12 +116,12 @@ export class PushService implements RoomCommands {
   }
 
   /** Sessions of this instance that the command reaches; the session filter narrows, never widens. */
-  private sessionsFor(cmd: PushCommand): Iterable<Session> {
+  private sessionsFor(cmd: PushCommand, registry: SessionRegistry): Iterable<Session> {
     const { keys, session: id } = pushTargets(cmd);
-    if (id === undefined) return this.registry.withKeys(keys);
-    const session = this.registry.get(id);
+    if (id === undefined) return registry.withKeys(keys);
+    const session = registry.get(id);
     if (!session?.identity) return []; // unsubscribed sessions receive nothing (PROTOCOL 2)
-    return keys.length === 0 || this.registry.withKeys(keys).has(session) ? [session] : [];
+    return keys.length === 0 || registry.withKeys(keys).has(session) ? [session] : [];
   }
 
   private drop(session: Session, room: string): void {

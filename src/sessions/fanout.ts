@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
+import type { StreamId } from '../history/offset.js';
 import { nextStamp, type Session } from './session.js';
 
 type Job =
-  | { sessions: Session[]; data: Buffer; topic: string; receivedAt: number; next: number; stamp: number }
+  | { sessions: Session[]; data: Buffer; topic: string; receivedAt: number; next: number; stamp: number; offset?: StreamId }
   | { then: () => void };
 
 /**
@@ -10,7 +11,8 @@ type Job =
  * per tick: a fan-out to 100,000 sessions yields to the event loop between chunks
  * instead of blocking it, and a later small event never overtakes an earlier big one.
  * A job is stamped when built: a session whose identity changed since (`Session.since`)
- * is skipped, since the job's audience was computed for its previous identity.
+ * is skipped, since the job's audience was computed for its previous identity; so is a
+ * resumed session for an event its replay already covered (`Session.replayedUpTo`).
  */
 export class Fanout {
   private readonly log = new Logger(Fanout.name);
@@ -23,9 +25,9 @@ export class Fanout {
    * `data` is serialized once by the caller, and encoded to UTF-8 once here: every session
    * gets the same Buffer (ws would otherwise encode the string again for each socket).
    */
-  send(sessions: Iterable<Session>, data: string, topic: string, receivedAt = Date.now()): void {
+  send(sessions: Iterable<Session>, data: string, topic: string, receivedAt = Date.now(), offset?: StreamId): void {
     const list = [...sessions];
-    if (list.length) this.enqueue({ sessions: list, data: Buffer.from(data), topic, receivedAt, next: 0, stamp: nextStamp() });
+    if (list.length) this.enqueue({ sessions: list, data: Buffer.from(data), topic, receivedAt, next: 0, stamp: nextStamp(), offset });
   }
 
   /** Runs `then` once every frame queued before it has been handed over. */
@@ -52,7 +54,7 @@ export class Fanout {
         }
         while (job.next < job.sessions.length && budget-- > 0) {
           const session = job.sessions[job.next++];
-          if (session.since < job.stamp) session.outbox.push(job.data, job.topic, job.receivedAt);
+          if (session.since < job.stamp && !session.replayed(job.offset)) session.outbox.push(job.data, job.topic, job.receivedAt, job.offset);
         }
         if (job.next >= job.sessions.length) this.jobs.shift();
       } catch (err) {

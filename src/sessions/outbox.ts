@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import { TokenBucket } from '../common/token-bucket.js';
+import { compareIds, type StreamId } from '../history/offset.js';
 
 export interface OutboxLimits {
   rate: number;
@@ -25,6 +26,9 @@ interface Pending {
   data: Buffer;
   topic: string;
   receivedAt: number;
+  offset?: StreamId;
+  /** Part of a replay: paced like the rest, but outside the queue's bounds (the replay has its own). */
+  replay?: boolean;
 }
 
 /**
@@ -33,6 +37,8 @@ interface Pending {
  * slow consumer, reported once through `overflow` instead of silently dropping frames.
  * Control frames (acks, errors, chat replies) skip the pace but count against the same
  * byte bound: a client that never reads cannot make the server buffer without end.
+ * During a resume, live frames are held while the replay is read; the replay then goes
+ * first, then the held frames (PROTOCOL 6).
  */
 export class Outbox {
   private readonly bucket: TokenBucket;
@@ -41,6 +47,11 @@ export class Outbox {
   private queuedBytes = 0;
   private timer?: NodeJS.Timeout;
   private closed = false;
+  /** Live frames held back while a replay is prepared; undefined when not holding. */
+  private held?: Pending[];
+  /** Replay frames in the queue, and their bytes: not counted against the queue's bounds. */
+  private replayFrames = 0;
+  private replayBytes = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -55,13 +66,45 @@ export class Outbox {
   }
 
   /** Sends now if the pace allows, else queues. `data` is shared between sessions: never copied. */
-  push(data: Buffer, topic: string, receivedAt: number): void {
+  push(data: Buffer, topic: string, receivedAt: number, offset?: StreamId): void {
     if (this.closed) return;
-    if (this.overBound()) return this.overflow();
-    if (this.queue.length === 0 && this.bucket.take()) return this.write(data, topic, receivedAt);
-    if (this.queue.length >= this.limits.queueMax) return this.overflow();
-    this.queue.push({ data, topic, receivedAt });
-    this.queuedBytes += data.length;
+    if (this.held) {
+      if (this.held.length >= this.limits.queueMax) return this.overflow();
+      this.held.push({ data, topic, receivedAt, offset });
+      return;
+    }
+    this.add({ data, topic, receivedAt, offset });
+  }
+
+  /** Holds live frames back (a resume is being prepared) until `release`. */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /**
+   * Ends the hold: `replay` goes first (paced, outside the queue's bounds: the replay is
+   * bounded by its own settings), then the held frames, but for those at or before
+   * `replayedUpTo` (the replay covered them).
+   */
+  release(replay: readonly { data: Buffer; topic: string }[] = [], replayedUpTo?: StreamId): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    const now = Date.now();
+    for (const r of replay) this.add({ data: r.data, topic: r.topic, receivedAt: now, replay: true });
+    for (const p of held) if (!(replayedUpTo && p.offset && compareIds(p.offset, replayedUpTo) <= 0)) this.add(p);
+  }
+
+  private add(p: Pending): void {
+    if (this.closed) return;
+    if (!p.replay && this.overBound()) return this.overflow();
+    if (this.queue.length === 0 && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
+    if (!p.replay && this.queue.length - this.replayFrames >= this.limits.queueMax) return this.overflow();
+    this.queue.push(p);
+    this.queuedBytes += p.data.length;
+    if (p.replay) {
+      this.replayFrames++;
+      this.replayBytes += p.data.length;
+    }
     this.hooks.queued(1);
     this.schedule();
   }
@@ -78,12 +121,16 @@ export class Outbox {
    * The session stays open.
    */
   drop(keepTopic?: string): void {
+    if (this.held) this.held = keepTopic === undefined ? [] : this.held.filter((p) => p.topic === keepTopic);
     const before = this.queue.length;
     if (!before) return;
     const kept = keepTopic === undefined ? [] : this.queue.filter((p) => p.topic === keepTopic);
     this.queue.length = 0;
     this.queue.push(...kept);
     this.queuedBytes = kept.reduce((n, p) => n + p.data.length, 0);
+    this.replayFrames = kept.filter((p) => p.replay).length;
+    this.replayBytes = kept.reduce((n, p) => n + (p.replay ? p.data.length : 0), 0);
+
     this.hooks.queued(kept.length - before);
   }
 
@@ -95,6 +142,7 @@ export class Outbox {
     if (this.queue.length) this.hooks.queued(-this.queue.length);
     this.queue.length = 0;
     this.queuedBytes = 0;
+    this.held = undefined;
   }
 
   private drain = (): void => {
@@ -103,6 +151,10 @@ export class Outbox {
       if (this.overBound()) return this.overflow();
       const next = this.queue.shift()!;
       this.queuedBytes -= next.data.length;
+      if (next.replay) {
+        this.replayFrames--;
+        this.replayBytes -= next.data.length;
+      }
       this.hooks.queued(-1);
       this.write(next.data, next.topic, next.receivedAt);
     }
@@ -121,7 +173,7 @@ export class Outbox {
   }
 
   private overBound(): boolean {
-    return this.socket.bufferedAmount + this.queuedBytes > this.limits.maxBufferedBytes;
+    return this.socket.bufferedAmount + this.queuedBytes - this.replayBytes > this.limits.maxBufferedBytes;
   }
 
   private overflow(): void {

@@ -25,6 +25,15 @@ export const Close = {
   tooManyFrames: 4429,
 } as const;
 
+/** Replays the history to a session that subscribed with `resumeFrom` (PROTOCOL 6). */
+export interface Resumer {
+  /**
+   * Runs after the `subscribed` ack, with the session's live frames held; answers `resumed`
+   * and releases the hold, whatever happens. Never rejects.
+   */
+  resume(session: Session, resumeFrom: unknown): Promise<void>;
+}
+
 export interface SessionEvents {
   /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
   frame(session: Session, msg: Json): void | Promise<void>;
@@ -39,6 +48,8 @@ export interface SessionEvents {
 export class SessionHost {
   private readonly log: Logger;
   private readonly bySocket = new WeakMap<WebSocket, Session>();
+  /** Set on `/ws` (by the resume service): `resumeFrom` is served. */
+  resumer?: Resumer;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -124,8 +135,10 @@ export class SessionHost {
     }
   }
 
-  async subscribe(session: Session, jwt: unknown): Promise<void> {
+  async subscribe(session: Session, jwt: unknown, resumeFrom?: unknown): Promise<void> {
     const seq = ++session.subscribeSeq;
+    const resuming = resumeFrom !== undefined && this.resumer !== undefined;
+    let holding = false;
     try {
       const identity = await this.verifier.verify(jwt);
       const revoked = await this.revocations?.isRevoked(identity);
@@ -145,6 +158,12 @@ export class SessionHost {
         return this.close(session, Close.tooManyFrames, 'too many sessions');
       }
       const previous = session.identity;
+      if (resuming) {
+        // From before the session is indexed for its new identity: no live frame may pass the replay.
+        session.outbox.hold();
+        holding = true;
+        session.replayedUpTo = undefined;
+      }
       // Drops what was queued for a narrower previous identity, and re-checks every room
       // (push, chat) before the ack: the session's next frame is handled only after that.
       const rechecked = this.registry.setIdentity(session, identity, jwt as string);
@@ -161,12 +180,18 @@ export class SessionHost {
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
       });
+      if (resuming) {
+        holding = false;
+        await this.resumer!.resume(session, resumeFrom);
+      }
     } catch (err) {
       if (seq !== session.subscribeSeq) return;
       const reason = err instanceof AuthError ? err.message : 'authentication failed';
       if (!(err instanceof AuthError)) this.log.error(`subscribe failed: ${(err as Error).stack}`);
       this.metrics.subscribes.inc({ endpoint: this.endpoint, result: subscribeResult(reason) });
       this.refuse(session, reason);
+    } finally {
+      if (holding) session.outbox.release();
     }
   }
 

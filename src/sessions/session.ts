@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/identity.js';
+import { compareIds, type StreamId } from '../history/offset.js';
 import type { Outbox } from './outbox.js';
 
 export type Endpoint = 'events' | 'chat';
@@ -29,12 +30,19 @@ export class Session {
    * before it was built for an older identity and no longer reaches this session (Fanout).
    */
   since = 0;
+  /** Set by a successful resume: events up to here were replayed, live copies are skipped. */
+  replayedUpTo?: StreamId;
 
   constructor(
     readonly endpoint: Endpoint,
     readonly socket: WebSocket,
     readonly outbox: Outbox,
   ) {}
+
+  /** True when the event at `offset` was already replayed to this session. */
+  replayed(offset: StreamId | undefined): boolean {
+    return offset !== undefined && this.replayedUpTo !== undefined && compareIds(offset, this.replayedUpTo) <= 0;
+  }
 
   get user(): string | undefined {
     return this.identity?.user;

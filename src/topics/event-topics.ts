@@ -13,16 +13,19 @@ import { parseActivityEvent, activityAudience } from './activity-event.js';
 import { parseIdmEvent, idmAudience, idmSideEffect } from './idm-event.js';
 import { NodeCoalescer } from './node-coalescer.js';
 import { nodeFrame, parseNodeEvent, policiesAllowRead, userMetaPolicies, type NodeChangeEvent } from './node-event.js';
-import { LocatingQueue, NodeLocator } from './node-locator.js';
+import { nodeUuid } from './node-coalescer.js';
+import { LocatingQueue, NodeLocator, needsLookup, withPath } from './node-locator.js';
 import { parseTaskEvent, taskAudience, type Audience } from './task-event.js';
-import { TopicRouter } from './topic-router.js';
+import { TopicRouter, withOffset, type Delivery } from './topic-router.js';
 
 const DELIVERED_TYPES = new Set(['CREATE', 'UPDATE_PATH', 'UPDATE_CONTENT', 'UPDATE_META', 'UPDATE_USER_META', 'DELETE']);
 
 /**
  * The five event topics of `/ws` (PROTOCOL 3.2 to 3.5): each route parses its payload,
  * asks its pure audience function who may see it, and hands one serialized frame per
- * distinct audience to the fan-out.
+ * distinct audience to the fan-out. Each frame carries the `@offset` of its event (a
+ * coalesced one: of the last event merged into it). A replay (PROTOCOL 6) runs the same
+ * rules for one session (`Delivery.replay`), without coalescing and without side effects.
  */
 @Injectable()
 export class EventTopics implements OnModuleDestroy {
@@ -47,14 +50,14 @@ export class EventTopics implements OnModuleDestroy {
     this.locator = new NodeLocator({ url: config.nodeLookupUrl });
     this.locating = new LocatingQueue({
       locator: this.locator,
-      deliver: (e, topic) => this.deliverNode(topic, e),
+      deliver: (e, topic, offset) => this.deliverNode(topic, e, { offset }),
       drop: (topic, reason) => this.dropUnlocated(topic, reason),
     });
     this.coalescer = new NodeCoalescer({
       windowMs: config.nodeBatchWindowMs,
       maxWaitMs: config.nodeBatchMaxWaitMs,
       maxPending: config.limits.maxPendingNodes,
-      flush: (e, topic) => this.locating.push(e, topic),
+      flush: (e, topic, offset) => this.locating.push(e, topic, offset),
       onMerged: () => this.metrics.eventsCoalesced.inc(),
     });
     const { channels } = config;
@@ -65,8 +68,9 @@ export class EventTopics implements OnModuleDestroy {
     router.register(channels.idm, {
       topic: 'idm',
       parse: parseIdmEvent,
-      handle: (e) => {
-        this.deliverKeyed('idm', idmAudience(e));
+      handle: (e, delivery) => {
+        this.deliverKeyed('idm', idmAudience(e), delivery);
+        if (delivery.replay) return;
         const effect = idmSideEffect(e);
         // After the idm frame has been handed over, so that the session sees why; on both
         // endpoints, so that a deleted user keeps no chat session either.
@@ -92,17 +96,25 @@ export class EventTopics implements OnModuleDestroy {
     this.coalescer.flushAll();
   }
 
-  private get registry() {
-    return this.gateway.host.registry;
+  /** Every session of this instance, or the one resuming session of a replay. */
+  private registry(delivery: Delivery) {
+    return delivery.replay?.registry ?? this.gateway.host.registry;
+  }
+
+  /** One serialized frame to its sessions: through the fan-out, or into the replay. */
+  private send(delivery: Delivery, sessions: Iterable<Session>, data: string, topic: string, receivedAt?: number): void {
+    const { replay } = delivery;
+    if (!replay) return this.fanout.send(sessions, data, topic, receivedAt, delivery.offset?.id);
+    for (const s of sessions) if (s === replay.session) return void replay.frames.push({ data, topic });
   }
 
   private keyedRoute<T>(router: TopicRouter, channel: string, topic: string, parse: (raw: unknown) => T, audience: (e: T) => Audience): void {
-    router.register(channel, { topic, parse, handle: (e) => this.deliverKeyed(topic, audience(e)) });
+    router.register(channel, { topic, parse, handle: (e, delivery) => this.deliverKeyed(topic, audience(e), delivery) });
   }
 
-  private deliverKeyed(topic: string, { keys, frame }: Audience): void {
-    const sessions = keys.length ? this.registry.withKeys(keys) : [];
-    this.fanout.send(sessions, JSON.stringify(frame), topic);
+  private deliverKeyed(topic: string, { keys, frame }: Audience, delivery: Delivery): void {
+    const sessions = keys.length ? this.registry(delivery).withKeys(keys) : [];
+    this.send(delivery, sessions, JSON.stringify(withOffset(frame, delivery.offset)), topic);
   }
 
   /**
@@ -114,12 +126,24 @@ export class EventTopics implements OnModuleDestroy {
     router.register(channel, {
       topic,
       parse: parseNodeEvent,
-      handle: (e) => {
+      handle: (e, delivery) => {
+        if (delivery.replay) return DELIVERED_TYPES.has(e.Type) ? this.replayNode(topic, e, delivery) : undefined;
         if (!DELIVERED_TYPES.has(e.Type)) return this.metrics.eventsDropped.inc({ topic, reason: e.Type === 'READ' ? 'read' : 'unknown_type' });
         if (e.Silent && !this.silent.take()) return this.metrics.eventsDropped.inc({ topic, reason: 'silent_limit' });
-        this.coalescer.add(e, topic);
+        this.coalescer.add(e, topic, delivery.offset);
       },
     });
+  }
+
+  /** A node event replayed to one session: uncoalesced, located first when it has no path. */
+  private async replayNode(topic: string, e: NodeChangeEvent, delivery: Delivery): Promise<void> {
+    if (needsLookup(e)) {
+      const uuid = nodeUuid(e);
+      const path = uuid === undefined ? undefined : await this.locator.locate(uuid);
+      if (path === undefined) return;
+      e = withPath(e, path);
+    }
+    this.deliverNode(topic, e, delivery);
   }
 
   private dropUnlocated(topic: string, reason: string): void {
@@ -136,7 +160,7 @@ export class EventTopics implements OnModuleDestroy {
    * sessions; frames that are identical for many sessions (same workspace, same roots) are
    * serialized once.
    */
-  private deliverNode(topic: string, e: NodeChangeEvent): void {
+  private deliverNode(topic: string, e: NodeChangeEvent, delivery: Delivery): void {
     const receivedAt = Date.now();
     const policies = e.Type === 'UPDATE_USER_META' ? userMetaPolicies(e) : undefined;
     if (e.Type === 'UPDATE_USER_META') {
@@ -149,7 +173,7 @@ export class EventTopics implements OnModuleDestroy {
     const seen = new Map<Workspace, { session: Session; target?: string; source?: string }>();
     for (const side of ['target', 'source'] as const) {
       const path = side === 'target' ? e.Target?.Path : e.Source?.Path;
-      for (const { session, workspace, root } of this.registry.rootHolders(path)) {
+      for (const { session, workspace, root } of this.registry(delivery).rootHolders(path)) {
         let hit = seen.get(workspace);
         if (!hit) seen.set(workspace, (hit = { session }));
         hit[side] ??= root; // the first is the outermost root (PROTOCOL 3.2 rewrite)
@@ -162,10 +186,10 @@ export class EventTopics implements OnModuleDestroy {
       let frame = frames.get(key);
       if (!frame) {
         const built = nodeFrame(e, ws, target, source);
-        frames.set(key, (frame = { data: built && JSON.stringify(built), sessions: [] }));
+        frames.set(key, (frame = { data: built && JSON.stringify(withOffset(built, delivery.offset)), sessions: [] }));
       }
       if (frame.data !== null) frame.sessions.push(session);
     }
-    for (const { data, sessions } of frames.values()) if (data !== null) this.fanout.send(sessions, data, topic, receivedAt);
+    for (const { data, sessions } of frames.values()) if (data !== null) this.send(delivery, sessions, data, topic, receivedAt);
   }
 }

@@ -6,6 +6,7 @@
  */
 import { Logger } from '@nestjs/common';
 import type { NodeChangeEvent, TreeNode } from './node-event.js';
+import type { EventOffset } from './topic-router.js';
 
 const COALESCED_TYPES = new Set(['CREATE', 'UPDATE_CONTENT', 'UPDATE_META']);
 const TEMPORARY_ETAG = 'temporary';
@@ -62,9 +63,10 @@ export interface NodeCoalescerOptions {
   maxPending: number;
   /**
    * Receives each merged event, with the topic of the event that opened its batch (the
-   * frames it becomes are counted under that topic). Must not throw: it runs from timers.
+   * frames it becomes are counted under that topic), and the offset of the LAST event merged
+   * into it. Must not throw: it runs from timers.
    */
-  flush: (e: NodeChangeEvent, topic: string) => void;
+  flush: (e: NodeChangeEvent, topic: string, offset?: EventOffset) => void;
   /** Called once per event merged into an existing batch (for metrics). */
   onMerged?: () => void;
 }
@@ -72,6 +74,7 @@ export interface NodeCoalescerOptions {
 interface Pending {
   event: NodeChangeEvent;
   topic: string;
+  offset?: EventOffset;
   firstAt: number;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -90,11 +93,11 @@ export class NodeCoalescer {
    * Coalesces `e`, or hands it over at once when it is not coalesced; in that case a batch
    * pending for the same node goes first, so that the node's events keep their order.
    */
-  add(e: NodeChangeEvent, topic = ''): void {
+  add(e: NodeChangeEvent, topic = '', offset?: EventOffset): void {
     if (!isCoalesced(e)) {
       const uuid = nodeUuid(e);
       if (uuid !== undefined) this.flushOne(uuid);
-      this.opts.flush(e, topic);
+      this.opts.flush(e, topic, offset);
       return;
     }
     const uuid = e.Target!.Uuid!;
@@ -103,6 +106,7 @@ export class NodeCoalescer {
     if (current) {
       clearTimeout(current.timer);
       current.event = mergeNodeEvents(current.event, e);
+      current.offset = offset;
       current.timer = this.schedule(uuid, Math.min(this.opts.windowMs, current.firstAt + this.opts.maxWaitMs - now));
       this.opts.onMerged?.();
       return;
@@ -111,7 +115,7 @@ export class NodeCoalescer {
       this.flushOne(this.pending.keys().next().value!);
     }
     const delay = Math.min(this.opts.windowMs, this.opts.maxWaitMs);
-    this.pending.set(uuid, { event: e, topic, firstAt: now, timer: this.schedule(uuid, delay) });
+    this.pending.set(uuid, { event: e, topic, offset, firstAt: now, timer: this.schedule(uuid, delay) });
   }
 
   /** Flushes every pending batch now (shutdown). */
@@ -138,6 +142,6 @@ export class NodeCoalescer {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(uuid);
-    this.opts.flush(p.event, p.topic);
+    this.opts.flush(p.event, p.topic, p.offset);
   }
 }

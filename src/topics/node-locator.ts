@@ -9,6 +9,7 @@ import { isRecord } from '../common/schema.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { nodeUuid } from './node-coalescer.js';
 import type { NodeChangeEvent } from './node-event.js';
+import type { EventOffset } from './topic-router.js';
 
 export interface NodeLocatorOptions {
   /** `GET <url>?uuid=<uuid>` answers `{"Path":"..."}` or `{"Node":{"Path":"..."}}`; unset: no lookups. */
@@ -100,7 +101,7 @@ export function withPath(e: NodeChangeEvent, path: string): NodeChangeEvent {
 export interface LocatingQueueOptions {
   locator: NodeLocator;
   /** Receives events in node order, with a path. Must not throw. */
-  deliver: (e: NodeChangeEvent, topic: string) => void;
+  deliver: (e: NodeChangeEvent, topic: string, offset?: EventOffset) => void;
   /** An event dropped: `no_path` (no lookup endpoint), `lookup_failed`, `lookup_busy`, `error` (deliver threw). */
   drop: (topic: string, reason: string) => void;
   /** Lookups under way at once. */
@@ -114,7 +115,7 @@ export interface LocatingQueueOptions {
  * up, the later events of that node wait behind it (bounded); other nodes are not held up.
  */
 export class LocatingQueue {
-  private readonly waiting = new Map<string, Array<{ e: NodeChangeEvent; topic: string }>>();
+  private readonly waiting = new Map<string, Array<{ e: NodeChangeEvent; topic: string; offset?: EventOffset }>>();
   private readonly maxLookups: number;
   private readonly maxWaiting: number;
 
@@ -123,23 +124,23 @@ export class LocatingQueue {
     this.maxWaiting = opts.maxWaiting ?? 100;
   }
 
-  push(e: NodeChangeEvent, topic: string): void {
+  push(e: NodeChangeEvent, topic: string, offset?: EventOffset): void {
     const uuid = nodeUuid(e);
     const queue = uuid === undefined ? undefined : this.waiting.get(uuid);
     if (queue) {
       if (queue.length >= this.maxWaiting) return this.opts.drop(topic, 'lookup_busy');
-      queue.push({ e, topic });
+      queue.push({ e, topic, offset });
       return;
     }
     const { locator } = this.opts;
     if (!needsLookup(e)) {
       // In node order, so that a move seen while a lookup was under way still wins.
       locator.observe(e);
-      return this.opts.deliver(e, topic);
+      return this.opts.deliver(e, topic, offset);
     }
     if (uuid === undefined || !locator.enabled) return this.opts.drop(topic, 'no_path');
     const cached = locator.cached(uuid);
-    if (cached !== undefined) return this.opts.deliver(withPath(e, cached), topic);
+    if (cached !== undefined) return this.opts.deliver(withPath(e, cached), topic, offset);
     if (this.waiting.size >= this.maxLookups) return this.opts.drop(topic, 'lookup_busy');
     this.waiting.set(uuid, []);
     void locator.locate(uuid).then((path) => {
@@ -148,13 +149,13 @@ export class LocatingQueue {
       // From a promise: a throw here would be an unhandled rejection, and strand `later`.
       try {
         if (path === undefined) this.opts.drop(topic, 'lookup_failed');
-        else this.opts.deliver(withPath(e, path), topic);
+        else this.opts.deliver(withPath(e, path), topic, offset);
       } catch {
         this.opts.drop(topic, 'error');
       }
       for (const next of later) {
         try {
-          this.push(next.e, next.topic);
+          this.push(next.e, next.topic, next.offset);
         } catch {
           this.opts.drop(next.topic, 'error');
         }

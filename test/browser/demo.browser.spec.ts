@@ -10,11 +10,8 @@ import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwrig
 import { restart } from '../support/client-harness.js';
 import { API_KEY, startInstance, type Instance } from '../support/harness.js';
 
-/**
- * The service does not resume yet (PROTOCOL 6): a client that was offline is told to reload
- * (`onReset`). Once resume is served, set this to true: the test then demands every event.
- */
-const RESUME_SERVED = false;
+/** The service resumes (PROTOCOL 6): a client that was offline gets every event it missed, no reset. */
+const RESUME_SERVED = true;
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

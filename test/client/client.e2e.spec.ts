@@ -70,7 +70,8 @@ describe('@switchboard/client against the service', () => {
     const [node, task] = [got.items[0][1] as NodeEvent, got.items[1][1] as TaskEvent];
     expect(node.Source?.Path).toBe('projects/a.txt');
     expect(task.TaskUpdated.Progress).toBe(0.5);
-    expect(got.items[4][1]).toEqual({ hello: 'world' });
+    // PROTOCOL 6: an object push payload carries its place in the history.
+    expect(got.items[4][1]).toEqual({ hello: 'world', '@offset': expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/) });
   });
 
   it('reconnects after a restart with capped exponential backoff, joins its push rooms again and resets (no resume yet)', async () => {
@@ -150,24 +151,32 @@ describe('@switchboard/client against the service', () => {
     expect(await status.next((s) => s.state === 'offline')).toEqual({ state: 'offline', reason: 'user removed', code: 4403 });
   });
 
-  it('resumes from the last @offset; a server that answers no `resumed` gets onReset', async () => {
+  it('resumes from the last @offset: what was published while it was away is replayed, no reset', async () => {
     const user = `gina-${tag}`;
-    const { c, status } = client(() => token({ name: user, workspaces: [W1] }), { resumeTimeoutMs: 300 });
+    const { c, status } = client(() => token({ name: user, workspaces: [W1] }), { resumeTimeoutMs: 2000 });
     const resets = new Recorder<string>();
     c.on('reset', resets.push);
+    const tasks = new Recorder<TaskEvent>();
+    c.on('task', tasks.push);
     await status.next(live);
-    // The service puts no @offset on frames yet: a push payload carrying one stands in for it.
-    await publish(ch.CHANNEL_PUSH, { pushToUser: user, payload: { '@offset': '1700000000000-7', n: 1 } });
-    await new Promise<void>((resolve) => c.on('push', () => resolve()));
-    expect(c.lastOffset).toBe('1700000000000-7');
+    await publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'before-drop', TriggerOwner: user, Status: 'Running' } });
+    await tasks.next((t) => t.TaskUpdated.ID === 'before-drop');
+    const offset = c.lastOffset;
+    expect(offset).toMatch(/^\d+-\d+@[0-9a-f]+$/);
 
     c.drop();
+    await publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'while-away', TriggerOwner: user, Status: 'Running' } });
     await status.nextNew(live);
     const subscribes = RecordingWebSocket.sent.filter((f) => f['@type'] === 'subscribe');
     expect(subscribes).toHaveLength(2);
     expect(subscribes[0].resumeFrom).toBeUndefined();
-    expect(subscribes[1].resumeFrom).toBe('1700000000000-7');
-    expect(await resets.next()).toBe('no resumed frame: the server did not resume');
+    expect(subscribes[1].resumeFrom).toBe(offset);
+    expect((await tasks.next((t) => t.TaskUpdated.ID === 'while-away', 5000)).TaskUpdated.ID).toBe('while-away');
+    // Barrier: a live event after the replay; no reset came before it.
+    await publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-resume', TriggerOwner: user, Status: 'Running' } });
+    await tasks.next((t) => t.TaskUpdated.ID === 'after-resume', 5000);
+    expect(resets.items).toEqual([]);
+    expect(tasks.items.map((t) => t.TaskUpdated.ID)).toEqual(['before-drop', 'while-away', 'after-resume']);
   });
 
   it('close() ends both sockets for good: offline, no retry', async () => {

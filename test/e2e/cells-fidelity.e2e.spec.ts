@@ -11,6 +11,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Backend, Client, REDIS_URL, SECRET, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 
+/** Every event frame carries its place in the history (PROTOCOL 6). */
+const OFFSET = expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/);
+
 const tag = randomBytes(4).toString('hex');
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
@@ -91,6 +94,7 @@ describe('Cells node events: order across topics, user metas, lookups by uuid', 
         Size: '2048',
         MetaStore: { tags: '"holiday"', image_width: '640', image_height: '480', EventWorkspaceId: '"w1"' },
       },
+      '@offset': OFFSET,
     });
     // Cells' timing: 1 s after the last event.
     expect(Date.now() - publishedAt).toBeGreaterThanOrEqual(1100);
@@ -122,6 +126,7 @@ describe('Cells node events: order across topics, user metas, lookups by uuid', 
     expect(await alice.next(about(n))).toEqual({
       Type: 'UPDATE_USER_META',
       Target: { Uuid: n, Path: 'projects/report.pdf', Type: 'LEAF', Size: '12', MetaStore: { bookmark: 'true', name: '"report.pdf"', EventWorkspaceId: '"w1"' } },
+      '@offset': OFFSET,
     });
     // A deny left out by encoding/json (Effect 0) wins over an allow for everyone.
     const m = `n-denied-${tag}`;
@@ -147,11 +152,12 @@ describe('Cells node events: order across topics, user metas, lookups by uuid', 
     await backend.publish(ch.CHANNEL_TREE, { Type: 'UPDATE_PATH', Source: { Uuid: n, Path: 'pydiods1/common/plan.md' }, Target: { Uuid: n, Path: 'pydiods1/common/plan-v2.md' } });
     await alice.next((f) => f.Type === 'UPDATE_PATH' && about(n)(f));
     expect(alice.frames.filter(about(n))).toEqual([
-      { Type: 'UPDATE_USER_META', Target: { Uuid: n, Path: 'common/plan.md', MetaStore: { comments: '"first"', EventWorkspaceId: '"w2"' } } },
+      { Type: 'UPDATE_USER_META', Target: { Uuid: n, Path: 'common/plan.md', MetaStore: { comments: '"first"', EventWorkspaceId: '"w2"' } }, '@offset': OFFSET },
       {
         Type: 'UPDATE_PATH',
         Source: { Uuid: n, Path: 'common/plan.md', MetaStore: { EventWorkspaceId: '"w2"' } },
         Target: { Uuid: n, Path: 'common/plan-v2.md', MetaStore: { EventWorkspaceId: '"w2"' } },
+        '@offset': OFFSET,
       },
     ]);
     // The next comment needs no request: the cached path, moved as the bus said.

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, REDIS_URL, framesBefore, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, framesBefore, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance, channelsOf } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
 const PERSONAL_ALICE = ws('wp', 'personal', 'personal/alice');
+/** Every event frame carries its place in the history (PROTOCOL 6). */
+const OFFSET = expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/);
 /** The admin's own workspace: only for barriers (it sees no other). */
 const W_ADMIN = ws('wa', 'admin', 'pydiods1/admin');
 const uuidOf = (x: Frame) => ((x.Target ?? x.Source) as { Uuid?: string } | undefined)?.Uuid;
@@ -56,7 +58,7 @@ describe('/ws events over a real Redis', () => {
     const uuid = `del-${form}`;
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: uuid, Path: 'pydiods1/projects/a.txt', MetaStore: { 'pydio:secret': '"x"', name: '"a.txt"' } } }, form);
     const f = await alice.next((x) => (x.Source as { Uuid?: string })?.Uuid === uuid);
-    expect(f).toEqual({ Type: 'DELETE', Source: { Uuid: uuid, Path: 'projects/a.txt', MetaStore: { name: '"a.txt"', EventWorkspaceId: '"w1"' } } });
+    expect(f).toEqual({ Type: 'DELETE', Source: { Uuid: uuid, Path: 'projects/a.txt', MetaStore: { name: '"a.txt"', EventWorkspaceId: '"w1"' } }, '@offset': OFFSET });
     expect((await (await nodeSentinel('pydiods1/common'))(bob)).filter((x) => uuidOf(x) === uuid)).toEqual([]);
     expect((await (await nodeSentinel('pydiods1/admin'))(admin)).filter((x) => uuidOf(x) === uuid)).toEqual([]);
   });
@@ -72,6 +74,7 @@ describe('/ws events over a real Redis', () => {
     expect(f).toEqual({
       Type: 'CREATE',
       Target: { Uuid: 'n-burst', Path: 'common/report.pdf', Type: 'LEAF', Etag: 'abc', Size: '1200', MetaStore: { color: '"red"', size_hint: '"big"', EventWorkspaceId: '"w2"' } },
+      '@offset': OFFSET,
     });
     // Time itself is tested: no second flush may follow, up to past NODE_BATCH_MAX_WAIT_MS (400 ms).
     await sleep(500);
@@ -87,10 +90,10 @@ describe('/ws events over a real Redis', () => {
     });
     const isMove = (x: Record<string, unknown>) => ((x.Target ?? x.Source) as { Uuid?: string })?.Uuid === 'mv';
     const b = await bob.next(isMove);
-    expect(b).toEqual({ Type: 'CREATE', Target: { Uuid: 'mv', Path: 'common/x.txt', Type: 'LEAF', MetaStore: { EventWorkspaceId: '"w2"' } } });
+    expect(b).toEqual({ Type: 'CREATE', Target: { Uuid: 'mv', Path: 'common/x.txt', Type: 'LEAF', MetaStore: { EventWorkspaceId: '"w2"' } }, '@offset': OFFSET });
     const a = (await (await nodeSentinel('pydiods1/projects'))(alice)).filter(isMove);
     expect(a).toHaveLength(2);
-    expect(a).toContainEqual({ Type: 'DELETE', Source: { Uuid: 'mv', Path: 'projects/x.txt', MetaStore: { EventWorkspaceId: '"w1"' } } });
+    expect(a).toContainEqual({ Type: 'DELETE', Source: { Uuid: 'mv', Path: 'projects/x.txt', MetaStore: { EventWorkspaceId: '"w1"' } }, '@offset': b['@offset'] });
     expect(a).toContainEqual(b);
   });
 
@@ -126,7 +129,7 @@ describe('/ws events over a real Redis', () => {
 
   it('survives a burst of garbage on every channel and still delivers the next valid event', async () => {
     const garbage = ['not json', '{"Type":', '42', 'null', '[]', '{"TaskUpdated":"no"}', '{"pattern":"x"}', JSON.stringify({ Type: 7 })];
-    for (const channel of Object.values(ch)) for (const g of garbage) await backend.publish(channel, g);
+    for (const channel of channelsOf(ch)) for (const g of garbage) await backend.publish(channel, g);
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'after-garbage', TriggerOwner: 'bob' } });
     expect(await bob.next((x) => (x.TaskUpdated as { ID?: string })?.ID === 'after-garbage')).toMatchObject({ TaskUpdated: { ID: 'after-garbage', TriggerOwner: 'bob' } });
     const metrics = await (await fetch(`${app.url}/metrics`)).text();

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Backend, Client, REDIS_URL, ask, framesBefore, marker, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 
+/** Every event frame carries its place in the history (PROTOCOL 6). */
+const OFFSET = expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/);
+
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 /** A workspace no test deletes: its nodes are the barriers of node events. */
 const W9 = ws('w9', 'barriers', 'pydiods1/barriers');
@@ -128,7 +131,7 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await erin.closed).toEqual({ code: 4403, reason: 'user removed' });
     expect(await erinChat.closed).toEqual({ code: 4403, reason: 'user removed' });
     const idm = erin.frames.find((f) => f['@type'] === 'idm' && f.User);
-    expect(idm).toEqual({ '@type': 'idm', Type: 'DELETE', User: { Uuid: 'uuid-erin' } });
+    expect(idm).toEqual({ '@type': 'idm', Type: 'DELETE', User: { Uuid: 'uuid-erin' }, '@offset': OFFSET });
     expect(frank.socket.readyState).toBe(frank.socket.OPEN);
     frank.close();
   });
@@ -148,6 +151,7 @@ describe('subscribe, token life and limits on /ws', () => {
     expect(await reader.next((f) => f.Type === 'UPDATE_USER_META')).toEqual({
       Type: 'UPDATE_USER_META',
       Target: { Uuid: 'um', Path: 'projects/n.txt', MetaStore: { tags: '"blue"', EventWorkspaceId: '"w1"' } },
+      '@offset': OFFSET,
     });
     // Barrier: a later node event both see, through the same node pipeline.
     await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'sentinel-um', Path: 'pydiods1/projects/sentinel' } });

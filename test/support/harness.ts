@@ -19,11 +19,18 @@ export { CHAT_KEY_PREFIX };
 export const SECRET = 'test-secret-' + randomBytes(4).toString('hex');
 export const API_KEY = 'test-api-key';
 
-/** Channel names unique to one test file, so that nothing else on the Redis interferes. */
+/** Channel names and a history key unique to one test file, so that nothing else on the Redis interferes. */
 export function testChannels(): Record<string, string> {
   const tag = randomBytes(4).toString('hex');
   const names = ['TREE', 'META', 'TASKS', 'IDM', 'ACTIVITY', 'CHAT', 'PUSH', 'PUSH_COMPAT'];
-  return Object.fromEntries(names.map((n) => [`CHANNEL_${n}`, `test.${tag}.${n.toLowerCase()}`]));
+  return { ...Object.fromEntries(names.map((n) => [`CHANNEL_${n}`, `test.${tag}.${n.toLowerCase()}`])), HISTORY_KEY: `test.${tag}.history` };
+}
+
+/** The pub/sub channels of a testChannels() result (without its history key). */
+export function channelsOf(env: Record<string, string>): string[] {
+  return Object.entries(env)
+    .filter(([k]) => k.startsWith('CHANNEL_'))
+    .map(([, v]) => v);
 }
 
 export interface Instance {

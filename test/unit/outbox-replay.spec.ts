@@ -1,0 +1,67 @@
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { Outbox, type OutboxLimits } from '../../src/sessions/outbox.js';
+
+const fakeSocket = () => ({
+  readyState: 1,
+  OPEN: 1,
+  bufferedAmount: 0,
+  sent: [] as string[],
+  send(d: Buffer | string) {
+    this.sent.push(d.toString());
+  },
+});
+
+function setup(limits: Partial<OutboxLimits> = {}) {
+  const socket = fakeSocket();
+  const overflow = jest.fn();
+  const outbox = new Outbox(socket as never, { rate: 10, burst: 2, queueMax: 3, maxBufferedBytes: 1_000_000, ...limits }, { sent: () => undefined, queued: () => undefined, overflow });
+  return { socket, outbox, overflow };
+}
+
+const id = (ms: number) => ({ ms, seq: 0 });
+const replay = (...names: string[]) => names.map((n) => ({ data: Buffer.from(n), topic: 'tasks' }));
+
+describe('Outbox during a resume (hold, then replay, then the held frames)', () => {
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it.each<[string, number[], number | undefined, string[]]>([
+    ['held frames after the replay, in order', [5, 6], 4, ['r1', 'r2', 'resumed', 'l5', 'l6']],
+    ['held frames the replay covered are dropped', [3, 4, 5], 4, ['r1', 'r2', 'resumed', 'l5']],
+    ['no replay (recovered:false): every held frame', [3, 4], undefined, ['l3', 'l4']],
+  ])('%s', (_name, live, upTo, expected) => {
+    const { socket, outbox } = setup({ rate: 1000, burst: 1000, queueMax: 100 });
+    outbox.hold();
+    for (const ms of live) outbox.push(Buffer.from(`l${ms}`), 'tasks', 0, id(ms));
+    expect(socket.sent).toEqual([]);
+    outbox.release(upTo === undefined ? [] : replay('r1', 'r2', 'resumed'), upTo === undefined ? undefined : id(upTo));
+    expect(socket.sent).toEqual(expected);
+  });
+
+  it('paces the replay like live frames, and lets it exceed the queue bound without a 4008', () => {
+    const { socket, outbox, overflow } = setup({ rate: 10, burst: 2, queueMax: 3 });
+    outbox.hold();
+    outbox.release(replay('r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7', 'r8'));
+    expect(socket.sent).toEqual(['r1', 'r2']);
+    // 6 replay frames wait: live frames still have their own bound of 3 behind them.
+    for (const n of [1, 2, 3]) outbox.push(Buffer.from(`l${n}`), 'tasks', 0);
+    expect(overflow).not.toHaveBeenCalled();
+    jest.advanceTimersByTime(300);
+    expect(socket.sent).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+    outbox.push(Buffer.from('l4'), 'tasks', 0);
+    expect(overflow).toHaveBeenCalledTimes(1);
+  });
+
+  it('a session that floods while held is a slow consumer', () => {
+    const { outbox, overflow } = setup({ queueMax: 3 });
+    outbox.hold();
+    for (const n of [1, 2, 3]) outbox.push(Buffer.from(`l${n}`), 'tasks', 0);
+    expect(overflow).not.toHaveBeenCalled();
+    outbox.push(Buffer.from('l4'), 'tasks', 0);
+    expect(overflow).toHaveBeenCalledTimes(1);
+  });
+});
