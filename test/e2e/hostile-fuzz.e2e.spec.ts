@@ -277,6 +277,10 @@ describe('hostile-input suite against a service process', () => {
           // Alternately a task (keyed route) and a node event (root index, fan-out).
           if (count.good % 2) await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: id, TriggerOwner: 'alice' } }, 'envelope');
           else await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: id, Path: `pydiods1/projects/${id}` } });
+          // Paced by the good client: at most 25 payloads in flight. Redis cuts a pub/sub
+          // subscriber that falls 32 MB behind and drops what it publishes meanwhile (a limit
+          // of pub/sub, stated in the README), which is not what this suite tests.
+          await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === id || (f.Source as { Uuid?: string })?.Uuid === id, 15_000);
         }
       }
     };
