@@ -46,7 +46,7 @@ import { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
-import { Child, args, benchChannels, clockCheck, serviceEnv, machine, median, percentile, printMachine, sleep, waitSubscribed } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, serviceEnv, machine, median, percentile, printMachine, sleep, waitRoomSettled, waitSubscribed } from './lib/common.mjs';
 
 const opt = args({ members: 1000, events: 20, rounds: 3, warmup: 3, gap: 100, messages: 200, senders: 10, procs: 2, redis: 'redis://127.0.0.1:6379', prof: '' });
 const N = opt.members;
@@ -212,21 +212,6 @@ async function throughput(kind, senders, server) {
   return out;
 }
 
-/** Polls until every member's last ROOM_UPDATE lists all N users and no ROOM_UPDATE arrived since the last poll. */
-async function waitRoomSettled() {
-  let previous = -1;
-  for (let i = 0; i < 240; i++) {
-    const states = await Promise.all(procs.map((p) => p.call('roomState', {}, 30_000)));
-    const seen = states.reduce((n, s) => n + s.seen, 0);
-    const min = Math.min(...states.map((s) => s.minUsers));
-    const updates = states.reduce((n, s) => n + s.roomUpdates, 0);
-    if (seen === N && min === N && updates === previous) return updates;
-    previous = updates;
-    await sleep(250);
-  }
-  throw new Error('the room did not settle within 60 s (every member should see a ROOM_UPDATE listing all members)');
-}
-
 /** The run's room only: found by its room-key, checked against the Uuid seen in ROOM_UPDATE. */
 async function cleanRedis() {
   const uuid = (await pub.get(ROOM_KEY)) ?? roomUuid;
@@ -278,7 +263,7 @@ try {
   if (failed) throw new Error(`chat: ${failed} members failed: ${chatOpened.find((o) => o.failed).firstError}`);
   roomUuid = JSON.parse(chatOpened[0].sampleAck).Room.Uuid;
   console.error(`${N} members joined room ${roomUuid} in ${Date.now() - t} ms; waiting for the ROOM_UPDATEs...`);
-  joinUpdates = await waitRoomSettled();
+  joinUpdates = await waitRoomSettled(procs, N, 60_000);
   joinMs = Date.now() - t;
   console.error(`room settled after ${joinMs} ms: ${joinUpdates} ROOM_UPDATE frames delivered, each member's last lists ${N} users`);
 

@@ -46,7 +46,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
 import { Background } from './lib/background.mjs';
-import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, serviceEnv, sleep, waitSubscribed } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, serviceEnv, sleep, waitRoomSettled, waitSubscribed } from './lib/common.mjs';
 import { missingFigures, report } from './lib/compare-report.mjs';
 
 const opt = args({
@@ -485,7 +485,7 @@ async function chat(run, rep) {
     const join = { frame: JSON.stringify({ '@type': 'JOIN', Room: { Type: 'WORKSPACE', RoomTypeObject: wsUuid, RoomLabel: 'Chat' } }), ack: '"@type":"ROOM_UPDATE"' };
     const replies = await run.open(tokens, everyone, { url: `ws://127.0.0.1:${run.port}/chat`, extra: join, track: true, concurrency: 50 });
     room = JSON.parse(replies[0].sampleAck).Room.Uuid;
-    out.roomUpdates = await waitRoomSettled(n);
+    out.roomUpdates = await waitRoomSettled(procs, n, 120_000);
     out.joinMs = Date.now() - t;
     log(`  chat: ${n} members joined, room settled in ${out.joinMs} ms (${out.roomUpdates} ROOM_UPDATE frames)`);
   } else {
@@ -530,21 +530,6 @@ async function messages(run, expected, fire) {
   await checkClients(`${run.system} chat`);
   const last = samples.map((s) => s.lastMs);
   return { p50: median(last), p99: percentile(last, 99), max: Math.max(...last), cpuMs: samples.reduce((a, s) => a + s.cpuMs, 0) / samples.length };
-}
-
-/** Polls until every member's last ROOM_UPDATE lists all `n` users and none arrived since the last poll. */
-async function waitRoomSettled(n) {
-  let previous = -1;
-  for (let i = 0; i < 480; i++) {
-    const states = await Promise.all(procs.map((p) => p.call('roomState', {}, 30_000)));
-    const seen = states.reduce((a, s) => a + s.seen, 0);
-    const min = Math.min(...states.map((s) => s.minUsers));
-    const updates = states.reduce((a, s) => a + s.roomUpdates, 0);
-    if (seen === n && min === n && updates === previous) return updates;
-    previous = updates;
-    await sleep(250);
-  }
-  throw new Error('the chat room did not settle within 120 s');
 }
 
 /** The run's chat keys: Switchboard's room (found by its room-key), the others' history lists. */

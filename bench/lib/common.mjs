@@ -205,3 +205,20 @@ export function serviceEnv(secret, extra = {}) {
   // Thousands of sockets from one address, the same user on many: the admission limits would refuse them.
   return { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', JWT_SECRET: secret, API_KEY: 'bench-api-key', MAX_CONNECTIONS: '0', MAX_CONNECTIONS_PER_ADDRESS: '0', MAX_SESSIONS_PER_USER: '0', ...extra };
 }
+
+/**
+ * Polls the client processes until every member's last ROOM_UPDATE lists all `n` users and
+ * none arrived since the previous poll; returns the ROOM_UPDATE frames received in all.
+ */
+export async function waitRoomSettled(procs, n, timeoutMs) {
+  let previous = -1;
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(250)) {
+    const states = await Promise.all(procs.map((p) => p.call('roomState', {}, 30_000)));
+    const seen = states.reduce((a, s) => a + s.seen, 0);
+    const min = Math.min(...states.map((s) => s.minUsers));
+    const updates = states.reduce((a, s) => a + s.roomUpdates, 0);
+    if (seen === n && min === n && updates === previous) return updates;
+    previous = updates;
+  }
+  throw new Error(`the chat room did not settle within ${timeoutMs / 1000} s (every member should see a ROOM_UPDATE listing all ${n} members)`);
+}
