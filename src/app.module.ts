@@ -1,23 +1,21 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import { Revocations } from './auth/revocations.js';
-import { TokenVerifier } from './auth/token-verifier.js';
-import { Bus } from './bus/bus.js';
-import { ChatService } from './chat/chat.service.js';
-import { CONFIG, type Config } from './config/config.js';
-import { ChatGateway } from './gateways/chat.gateway.js';
-import { EventsGateway } from './gateways/events.gateway.js';
-import { ResumeService } from './history/resume.service.js';
-import { Metrics } from './ops/metrics.js';
-import { DemoController } from './ops/demo.controller.js';
-import { OpsController } from './ops/ops.controller.js';
-import { PublishController } from './ops/publish.controller.js';
-import { PushService } from './push/push.service.js';
-import { Fanout } from './sessions/fanout.js';
-import { EventTopics } from './topics/event-topics.js';
-import { TopicRouter } from './topics/topic-router.js';
+import { AuthModule } from './auth/auth.module.js';
+import { BusModule } from './bus/bus.module.js';
+import { ChatModule } from './chat/chat.module.js';
+import { ConfigModule } from './config/config.module.js';
+import type { Config } from './config/config.js';
+import { GatewaysModule } from './gateways/gateways.module.js';
+import { HistoryModule } from './history/history.module.js';
+import { MetricsModule } from './ops/metrics.module.js';
+import { OpsModule } from './ops/ops.module.js';
+import { PushModule } from './push/push.module.js';
+import { RedisModule } from './redis/redis.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { TopicsModule } from './topics/topics.module.js';
 
+/** Composes the feature modules (README, Development, draws how they depend on each other). */
 @Module({})
 export class AppModule {
   static forConfig(config: Config): DynamicModule {
@@ -33,23 +31,18 @@ export class AppModule {
             autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
           },
         }),
-      ],
-      // The demo controller exists only in demo mode: without it, no route mints a token.
-      controllers: [OpsController, PublishController, ...(config.demo ? [DemoController] : [])],
-      providers: [
-        { provide: CONFIG, useValue: config },
-        Metrics,
-        TokenVerifier,
-        Revocations,
-        TopicRouter,
-        Fanout,
-        Bus,
-        EventsGateway,
-        EventTopics,
-        ChatService,
-        ChatGateway,
-        PushService,
-        ResumeService,
+        ConfigModule.forRoot(config),
+        MetricsModule,
+        RedisModule,
+        AuthModule,
+        SessionsModule,
+        BusModule,
+        HistoryModule,
+        TopicsModule,
+        PushModule,
+        ChatModule,
+        GatewaysModule,
+        OpsModule.register({ demo: config.demo !== undefined }),
       ],
     };
   }

@@ -29,7 +29,7 @@ export async function startApp(config: Config): Promise<NestExpressApplication> 
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 
   const bus = app.get(Bus);
-  await app.init(); // routes are registered by the providers' constructors and init hooks
+  await app.init(); // the dispatcher finds the declared topics here (onModuleInit)
   if (bus.server) {
     bus.bindRoutes();
     app.connectMicroservice({ strategy: bus.server }, { inheritAppConfig: true });

@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
 import { TtlCache } from '../common/ttl-cache.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { RedisConnections } from '../redis/redis-connections.js';
 import type { Identity } from './identity.js';
 
 /** Local entries kept at most (embedded mode, and the fast path in Redis mode). */
@@ -15,7 +16,7 @@ const KEY_PREFIX = 'switchboard:revoked:';
  * starts later, knows too; kept in a bounded map as well (the only store in embedded mode).
  */
 @Injectable()
-export class Revocations implements OnApplicationShutdown {
+export class Revocations {
   private readonly log = new Logger(Revocations.name);
   /** `user:<login>` / `subject:<uuid>` -> deletion time (ms). */
   private readonly local: TtlCache<string, number>;
@@ -23,11 +24,11 @@ export class Revocations implements OnApplicationShutdown {
   private readonly ttlMs: number;
   private redisFailing = false;
 
-  constructor(@Inject(CONFIG) config: Config) {
+  constructor(@Inject(CONFIG) config: Config, connections?: RedisConnections) {
     this.ttlMs = (config.jwt.maxLifetimeSeconds + config.jwt.expiryGraceSeconds) * 1000;
     this.local = new TtlCache(this.ttlMs, MAX_LOCAL);
-    if (config.redisUrl) {
-      this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 1000 });
+    if (connections?.enabled) {
+      this.redis = connections.open({ maxRetriesPerRequest: 1, commandTimeout: 1000 });
       this.redis.on('error', (err: Error) => this.failing(`revocations Redis: ${err.message}`));
     }
   }
@@ -67,10 +68,6 @@ export class Revocations implements OnApplicationShutdown {
   /** The same check against what this instance saw on the bus only: synchronous. */
   revokedLocally(identity: Identity): boolean {
     return issuedBefore(identity, this.localRevokedAt(keysOf(identity.user, identity.subject)));
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.redis?.quit().catch(() => this.redis?.disconnect());
   }
 
   private localRevokedAt(keys: string[]): number {

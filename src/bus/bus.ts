@@ -4,8 +4,9 @@ import { CONFIG, type Config } from '../config/config.js';
 import { MemoryHistory, RedisHistory, type History, type HistoryEntry } from '../history/history.js';
 import { formatOffset } from '../history/offset.js';
 import { Metrics } from '../ops/metrics.js';
-import { TopicRouter } from '../topics/topic-router.js';
+import { RedisConnections } from '../redis/redis-connections.js';
 import { EnvelopeDeserializer, RedisBusServer } from './redis-bus-server.js';
+import { TopicDispatcher } from './topic-dispatcher.js';
 
 /**
  * The event bus: Redis through the NestJS microservice transport when REDIS_URL is set
@@ -25,28 +26,29 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly router: TopicRouter,
+    private readonly dispatcher: TopicDispatcher,
     metrics: Metrics,
+    connections: RedisConnections,
   ) {
     const { chat: _chat, ...events } = config.channels;
     this.historyChannels = new Set(Object.values(events));
     if (config.redisUrl) {
-      this.history = new RedisHistory(config.redisUrl, config.history, () => this.connected);
+      this.history = new RedisHistory((options) => connections.open(options), config.history, () => this.connected);
       this.server = new RedisBusServer(config.redisUrl, {
         maxBytes: config.limits.maxEventBytes,
         maxDepth: config.limits.maxJsonDepth,
-        rejected: (channel, problem) => router.reject(channel, problem),
+        rejected: (channel, problem) => dispatcher.reject(channel, problem),
         ingest: (channel, raw) => {
           if (!this.historyChannels.has(channel)) {
             // Chat (not in the history) after the history events received before it: an idm
             // event that takes a user or a workspace away acts before a later chat message.
-            this.history.afterIngested(() => router.dispatch(channel, this.decode({ channel, raw })));
+            this.history.afterIngested(() => dispatcher.dispatch(channel, this.decode({ channel, raw })));
             return true;
           }
           // Every instance checks what it receives, as it did before the history: garbage
           // is counted here and costs no append, no read-back (a flood of it must not slow
           // the subscriber down until Redis drops it for its output buffer).
-          if (router.accepts(channel, this.decode({ channel, raw }))) this.history.ingest(channel, raw);
+          if (dispatcher.accepts(channel, this.decode({ channel, raw }))) this.history.ingest(channel, raw);
           return true;
         },
       });
@@ -79,10 +81,10 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
     return this.connected && this.history.readable;
   }
 
-  /** Hands every channel of the router to the Redis server, before it listens. */
+  /** Hands every declared channel to the Redis server, before it listens. */
   bindRoutes(): void {
-    for (const channel of this.router.channels()) {
-      this.server?.addHandler(channel, async (data: unknown) => this.router.dispatch(channel, data), true);
+    for (const channel of this.dispatcher.channels()) {
+      this.server?.addHandler(channel, async (data: unknown) => this.dispatcher.dispatch(channel, data), true);
     }
   }
 
@@ -94,7 +96,7 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
   async publish(channel: string, data: unknown): Promise<void> {
     if (this.historyChannels.has(channel)) return this.history.append(channel, JSON.stringify({ pattern: channel, data }));
     if (this.server) return this.server.publish(channel, data);
-    setImmediate(() => this.router.dispatch(channel, data));
+    setImmediate(() => this.dispatcher.dispatch(channel, data));
   }
 
   /** One history entry, read back with the same bounds and envelope rules as a pub/sub message. */
@@ -102,8 +104,8 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
     const { channel, raw } = entry;
     if (!this.historyChannels.has(channel)) return;
     const problem = payloadProblem(raw, { maxBytes: this.config.limits.maxEventBytes, maxDepth: this.config.limits.maxJsonDepth });
-    if (problem) return this.router.reject(channel, problem);
-    this.router.dispatch(channel, this.decode(entry), { offset: { id: entry.id, text: formatOffset(entry.id, epoch) } });
+    if (problem) return this.dispatcher.reject(channel, problem);
+    this.dispatcher.dispatch(channel, this.decode(entry), { offset: { id: entry.id, text: formatOffset(entry.id, epoch) } });
   }
 
   /** The event of an entry: Nest's parsing (JSON, else the text as is), then the envelope rule. */

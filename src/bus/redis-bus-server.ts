@@ -1,6 +1,7 @@
 import { ServerRedis, type Deserializer, type IncomingEvent } from '@nestjs/microservices';
 import { payloadProblem, type PayloadProblem } from '../common/json-bounds.js';
 import { isRecord } from '../common/schema.js';
+import { redisOptions } from '../redis/redis-connections.js';
 
 export interface BusPayloadLimits {
   maxBytes: number;
@@ -24,19 +25,6 @@ export class EnvelopeDeserializer implements Deserializer<unknown, IncomingEvent
     if (isRecord(value) && value.pattern === channel && 'data' in value) return { pattern: channel, data: value.data };
     return { pattern: channel, data: value };
   }
-}
-
-/** ioredis connection options from a `redis://` or `rediss://` URL. */
-export function redisOptions(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(u.port || 6379),
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    db: Number(u.pathname.slice(1) || 0),
-    tls: u.protocol === 'rediss:' ? {} : undefined,
-  };
 }
 
 /**

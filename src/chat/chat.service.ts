@@ -14,10 +14,10 @@
  * (SessionRegistry listener): re-subscribe, unsubscribe, workspace deletion.
  */
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../auth/identity.js';
 import { Bus } from '../bus/bus.js';
+import { Topic, type TopicHandler } from '../bus/topic.js';
 import { isRecord, optString, requireRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { MemoryWindowLimiter, RedisWindowLimiter, type WindowLimiter } from '../common/window-limiter.js';
@@ -25,8 +25,9 @@ import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
 import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
-import { SessionRegistry, type IdentityChange } from '../sessions/session-registry.js';
-import { TopicRouter } from '../topics/topic-router.js';
+import type { IdentityChange } from '../sessions/session-registry.js';
+import { RedisConnections } from '../redis/redis-connections.js';
+import { ChatSessions } from '../sessions/endpoints.js';
 import { DELETE_DETAILS, chatFrame, parseChatEvent, type ChatEvent } from './chat-event.js';
 import type { ChatStore } from './chat-store.js';
 import { parseHistoryRequest, parseRoomRef, type ChatMessage, type ChatRoom, type RoomRef } from './chat-types.js';
@@ -50,10 +51,10 @@ interface ChatState {
   refs: Map<string, Pick<ChatRoom, 'Type' | 'RoomTypeObject'>>;
 }
 
+@Topic({ channel: 'chat' })
 @Injectable()
-export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
-  /** The `/chat` sessions, indexed by room (`room:<uuid>`); the gateway's SessionHost fills it. */
-  readonly registry = new SessionRegistry();
+export class ChatService implements TopicHandler<ChatEvent>, OnModuleDestroy, OnApplicationShutdown {
+  readonly topic = 'chat';
   private readonly log = new Logger(ChatService.name);
   private readonly store: ChatStore;
   private readonly board: PresenceBoard;
@@ -74,12 +75,13 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     private readonly bus: Bus,
     private readonly fanout: Fanout,
     private readonly metrics: Metrics,
-    router: TopicRouter,
+    private readonly sessions: ChatSessions,
+    connections: RedisConnections,
   ) {
     const { chat } = config;
-    if (config.redisUrl) {
+    if (connections.enabled) {
       // A client of its own: the bus connections are in subscriber mode or owned by Nest.
-      const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+      const redis = connections.open({ maxRetriesPerRequest: 2 });
       redis.on('error', (err: Error) => this.log.warn(`chat Redis: ${err.message}`));
       const prefix = chat.keyPrefix;
       this.store = new RedisChatStore(redis, { historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000, prefix });
@@ -94,10 +96,13 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
       this.identityChanged(change).catch((err: Error) => this.log.error({ msg: 'room re-check failed', sessionId: change.session.id, err: err.stack })),
     );
     this.nodeAccess = new NodeAccessClient({ url: chat.nodeAuthUrl, ttlMs: chat.nodeAuthCacheSeconds * 1000 });
-    router.register(config.channels.chat, { topic: 'chat', parse: parseChatEvent, handle: (e) => this.deliver(e) });
     const sweep = () => this.sweep().catch((err: Error) => this.log.error({ msg: 'presence sweep failed', err: err?.stack }));
     this.sweeper = setInterval(sweep, Math.max(25, Math.floor(chat.presenceTimeoutMs / 4)));
     this.sweeper.unref();
+  }
+
+  private get registry() {
+    return this.sessions.registry;
   }
 
   // ---------------------------------------------------------------- client frames
@@ -283,15 +288,14 @@ export class ChatService implements OnModuleDestroy, OnApplicationShutdown {
     return true;
   }
 
-  /** The socket closed; the SessionHost then drops the session from the registry. */
-  closed(session: Session): void {
-    this.announce(this.presence.dropSession(session.id));
-  }
-
   // ---------------------------------------------------------------- bus and presence
 
-  /** The chat route: one frame, serialized once, to this instance's sessions in the room. */
-  private deliver(e: ChatEvent): void {
+  parse(raw: unknown): ChatEvent {
+    return parseChatEvent(raw);
+  }
+
+  /** The chat topic: one frame, serialized once, to this instance's sessions in the room. */
+  handle(e: ChatEvent): void {
     const { roomUuid, frame } = chatFrame(e);
     const sessions = this.registry.withKeys([roomKey(roomUuid)]);
     if (e.Room && !e.Message && sessions.size) this.shown.set(roomUuid, usersKey(e.Room.Users));

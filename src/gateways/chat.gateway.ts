@@ -1,14 +1,11 @@
 import { Inject, Logger } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { Revocations } from '../auth/revocations.js';
-import { TokenVerifier } from '../auth/token-verifier.js';
 import { ChatService } from '../chat/chat.service.js';
 import { SchemaError, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { Metrics } from '../ops/metrics.js';
+import { ChatSessions } from '../sessions/endpoints.js';
 import type { Session } from '../sessions/session.js';
-import { SessionHost } from '../sessions/session-host.js';
 
 /**
  * `/chat` (and `/ws/chat`): subscribe and unsubscribe as on `/ws`, then the chat frames of
@@ -17,35 +14,20 @@ import { SessionHost } from '../sessions/session-host.js';
  */
 @WebSocketGateway({ path: '/chat' })
 export class ChatGateway implements OnGatewayConnection {
-  readonly host: SessionHost;
   private readonly log = new Logger(ChatGateway.name);
 
   constructor(
-    verifier: TokenVerifier,
     @Inject(CONFIG) config: Config,
-    metrics: Metrics,
+    private readonly sessions: ChatSessions,
     private readonly chat: ChatService,
-    revocations: Revocations,
   ) {
-    this.host = new SessionHost(
-      'chat',
-      chat.registry,
-      verifier,
-      config,
-      metrics,
-      {
-        frame: (session, msg) => this.frame(session, msg),
-        closed: (session) => this.chat.closed(session),
-      },
-      revocations,
-    );
     if (!config.chat.nodeAuthUrl) {
       this.log.warn('CHAT_NODE_AUTH_URL is not set: every JOIN of a NODE chat room (comments on a file or folder) is refused');
     }
   }
 
   handleConnection(socket: WebSocket): void {
-    this.host.open(socket);
+    this.sessions.open(socket, (session, msg) => this.frame(session, msg));
   }
 
   /** The returned promise lets the SessionHost hold the session's next frames until this one is done. */
@@ -53,9 +35,9 @@ export class ChatGateway implements OnGatewayConnection {
     const type = typeof msg['@type'] === 'string' ? msg['@type'].toLowerCase() : undefined;
     switch (type) {
       case 'subscribe':
-        return this.host.subscribe(session, msg.jwt);
+        return this.sessions.subscribe(session, msg.jwt);
       case 'unsubscribe':
-        return this.host.unsubscribe(session);
+        return this.sessions.unsubscribe(session);
       case 'join':
         return this.run(session, this.chat.join(session, msg));
       case 'leave':

@@ -27,9 +27,8 @@
  *   epoch is drawn at start (a restart loses the history).
  */
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { redisOptions } from '../bus/redis-bus-server.js';
 import { IngressLedger, type PendingMessage } from './ingress-ledger.js';
 import { compareIds, formatStreamId, nextId, parseStreamId, ZERO_ID, type HistoryBounds, type StreamId } from './offset.js';
 
@@ -247,7 +246,7 @@ export class RedisHistory implements History {
    * subscriber connection is down) must not hold the lease: it would append nothing.
    */
   constructor(
-    url: string,
+    connect: (options: RedisOptions) => Redis,
     private readonly opts: HistoryOptions,
     private readonly canIngest: () => boolean = () => true,
   ) {
@@ -255,15 +254,14 @@ export class RedisHistory implements History {
     // interrupted XREAD BLOCK must fail rather than be re-sent on reconnect (it would then
     // never settle: ioredis#1285), and one lost in a half-open connection must time out.
     const options = {
-      ...redisOptions(url),
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       commandTimeout: BLOCK_MS + 4000,
       retryStrategy: () => 500,
     };
-    this.cmd = new Redis(options);
-    this.reader = new Redis(options);
+    this.cmd = connect(options);
+    this.reader = connect(options);
     for (const client of [this.cmd, this.reader]) client.on('error', () => undefined); // logged by the loops
     this.ledger = new IngressLedger({ windowMs: Math.max(10_000, 3 * opts.leaseMs), max: 10_000 });
   }

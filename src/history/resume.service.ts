@@ -2,12 +2,11 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Bus } from '../bus/bus.js';
 import { payloadProblem } from '../common/json-bounds.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { EventsGateway } from '../gateways/events.gateway.js';
 import { Metrics } from '../ops/metrics.js';
 import type { Session } from '../sessions/session.js';
-import type { Resumer } from '../sessions/session-host.js';
 import { SessionRegistry } from '../sessions/session-registry.js';
-import { TopicRouter, type ReplayFrame } from '../topics/topic-router.js';
+import type { ReplayFrame } from '../bus/topic.js';
+import { TopicDispatcher } from '../bus/topic-dispatcher.js';
 import { compareIds, formatOffset, unrecoverable, type StreamId } from './offset.js';
 
 /** History entries read per request during a replay. */
@@ -25,18 +24,15 @@ type Prepared = { frames: ReplayFrame[]; upTo: StreamId } | { reason: string };
  * replay covered are dropped (Outbox.release), as are later live copies (Session.replayed).
  */
 @Injectable()
-export class ResumeService implements Resumer {
+export class ResumeService {
   private readonly log = new Logger(ResumeService.name);
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly bus: Bus,
-    private readonly router: TopicRouter,
+    private readonly dispatcher: TopicDispatcher,
     private readonly metrics: Metrics,
-    gateway: EventsGateway,
-  ) {
-    gateway.host.resumer = this;
-  }
+  ) {}
 
   async resume(session: Session, resumeFrom: unknown): Promise<void> {
     let prepared: Prepared;
@@ -90,7 +86,7 @@ export class ResumeService implements Resumer {
         if (payloadProblem(entry.raw, bound)) continue;
         const before = frames.length;
         const offset = { id: entry.id, text: formatOffset(entry.id, bounds.epoch) };
-        await this.router.replay(entry.channel, this.bus.decode(entry), { offset, replay: { registry, session, frames } });
+        await this.dispatcher.replay(entry.channel, this.bus.decode(entry), { offset, replay: { registry, session, frames } });
         for (let i = before; i < frames.length; i++) bytes += Buffer.byteLength(frames[i].data);
         if (bytes > replayMaxBytes) return { reason: 'too_large' };
       }

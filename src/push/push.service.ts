@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { withOffset, type Delivery } from '../bus/topic.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { EventsGateway, type RoomCommands } from '../gateways/events.gateway.js';
+import { EventSessions } from '../sessions/endpoints.js';
 import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
 import type { IdentityChange, SessionRegistry } from '../sessions/session-registry.js';
 import { isRecord } from '../common/schema.js';
-import { TopicRouter, withOffset, type Delivery } from '../topics/topic-router.js';
-import { admitRoom, parsePushCommand, pushTargets, roomNameProblem, type PushCommand } from './push-rules.js';
+import { admitRoom, pushTargets, roomNameProblem, type PushCommand } from './push-rules.js';
 
 /**
  * Generic push (PROTOCOL 5), websocket-push and pakyow style, on `/ws` sessions.
@@ -24,7 +24,7 @@ import { admitRoom, parsePushCommand, pushTargets, roomNameProblem, type PushCom
  * re-sends pushes only; room grants (subscribe/unsubscribe commands) are not replayed.
  */
 @Injectable()
-export class PushService implements RoomCommands {
+export class PushService {
   private readonly log = new Logger(PushService.name);
   /**
    * Rooms the backend put a session in, with the user it did so for: they are kept across
@@ -35,21 +35,17 @@ export class PushService implements RoomCommands {
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly gateway: EventsGateway,
+    private readonly sessions: EventSessions,
     private readonly fanout: Fanout,
-    router: TopicRouter,
   ) {
-    gateway.rooms = this;
-    gateway.host.registry.onIdentityChange((change) => this.recheck(change));
-    router.register(config.channels.push, { topic: 'push', parse: parsePushCommand, handle: (cmd, delivery) => this.handle(cmd, delivery) });
-    // websocket-push receivers get their payload byte for byte, as before: no offset added.
-    router.register(config.channels.pushCompat, { topic: 'push', parse: parsePushCommand, handle: (cmd, delivery) => this.handle(cmd, delivery, false) });
+    sessions.registry.onIdentityChange((change) => this.recheck(change));
   }
 
   private get registry() {
-    return this.gateway.host.registry;
+    return this.sessions.registry;
   }
 
+  /** A push command from the bus (push.topic.ts). */
   handle(cmd: PushCommand, delivery: Delivery = {}, stampOffset = true): void {
     const { replay } = delivery;
     const sessions = this.sessionsFor(cmd, replay?.registry ?? this.registry);
@@ -72,6 +68,7 @@ export class PushService implements RoomCommands {
     }
   }
 
+  /** A client's `joinRoom`. */
   join(session: Session, room: unknown): void {
     // Already in (maybe by a backend grant the client could not get itself): say so.
     if (typeof room === 'string' && session.rooms.has(room)) return session.reply({ '@type': 'room', room, joined: true });
@@ -82,6 +79,7 @@ export class PushService implements RoomCommands {
     session.reply({ '@type': 'room', room: admission.room, joined: true });
   }
 
+  /** A client's `leaveRoom`. */
   leave(session: Session, room: unknown): void {
     const bad = roomNameProblem(room);
     if (bad) return this.refuse(session, room, bad);

@@ -25,31 +25,25 @@ export const Close = {
   tooManyFrames: 4429,
 } as const;
 
-/** Replays the history to a session that subscribed with `resumeFrom` (PROTOCOL 6). */
-export interface Resumer {
-  /**
-   * Runs after the `subscribed` ack, with the session's live frames held; answers `resumed`
-   * and releases the hold, whatever happens. Never rejects.
-   */
-  resume(session: Session, resumeFrom: unknown): Promise<void>;
-}
-
-export interface SessionEvents {
-  /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
-  frame(session: Session, msg: Json): void | Promise<void>;
-  closed?(session: Session): void;
-}
+/** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
+export type FrameHandler = (session: Session, msg: Json) => void | Promise<void>;
 
 /**
- * What both gateways share: a session per socket, inbound frame limits, subscribe /
- * unsubscribe with token expiry enforced for the life of the connection (PROTOCOL 2),
- * and closing with the codes of PROTOCOL 7.
+ * Replays the history to a session that subscribed with `resumeFrom` (PROTOCOL 6). Runs
+ * after the `subscribed` ack, with the session's live frames held; answers `resumed` and
+ * releases the hold, whatever happens. Never rejects.
+ */
+export type Resume = (session: Session) => Promise<void>;
+
+/**
+ * The sessions of one endpoint (the sessions module provides one per endpoint): a session
+ * per socket, inbound frame limits, subscribe / unsubscribe with token expiry enforced for
+ * the life of the connection (PROTOCOL 2), the registry that indexes them, and closing with
+ * the codes of PROTOCOL 7. The gateway reads the frames; everything else uses the registry
+ * and `close`.
  */
 export class SessionHost {
   private readonly log: Logger;
-  private readonly bySocket = new WeakMap<WebSocket, Session>();
-  /** Set on `/ws` (by the resume service): `resumeFrom` is served. */
-  resumer?: Resumer;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -57,13 +51,13 @@ export class SessionHost {
     private readonly verifier: TokenVerifier,
     private readonly config: Config,
     private readonly metrics: Metrics,
-    private readonly events: SessionEvents,
     private readonly revocations?: Revocations,
   ) {
     this.log = new Logger(`${endpoint}-sessions`);
   }
 
-  open(socket: WebSocket): Session {
+  /** A new connection: its frames go to `frame`, one at a time, in order. */
+  open(socket: WebSocket, frame: FrameHandler): Session {
     const { limits } = this.config;
     const outbox = new Outbox(
       socket,
@@ -75,7 +69,6 @@ export class SessionHost {
       },
     );
     const session = new Session(this.endpoint, socket, outbox);
-    this.bySocket.set(socket, session);
     this.registry.add(session);
     this.metrics.connections.inc({ endpoint: this.endpoint });
 
@@ -97,7 +90,7 @@ export class SessionHost {
         if (!session.identity) return this.refuse(session, 'bad JSON');
         return session.reply({ '@type': 'error', error: 'frame is not a JSON object' });
       }
-      this.dispatch(session, msg);
+      this.dispatch(session, msg, frame);
     });
     socket.on('error', (err: Error & { code?: string }) => {
       // ws closes with 1009 by itself past maxPayload: count it with the server's other closes.
@@ -112,8 +105,8 @@ export class SessionHost {
    * verifying its token, a chat store call), the later ones wait behind it, so that a
    * client may send `subscribe` and `join` back to back as Cells clients do.
    */
-  private dispatch(session: Session, msg: Json): void {
-    const run = () => this.handle(session, msg);
+  private dispatch(session: Session, msg: Json, frame: FrameHandler): void {
+    const run = () => this.handle(session, msg, frame);
     const result = session.busy ? session.busy.then(run) : run();
     if (!result) return;
     const busy: Promise<void> = result.then(() => {
@@ -123,21 +116,20 @@ export class SessionHost {
   }
 
   /** Never throws, and its promise never rejects. */
-  private handle(session: Session, msg: Json): void | Promise<void> {
+  private handle(session: Session, msg: Json, frame: FrameHandler): void | Promise<void> {
     const failed = (err: unknown) => {
       this.log.error(`frame handler failed for session ${session.id}: ${(err as Error)?.stack}`);
       session.reply({ '@type': 'error', error: 'internal error' });
     };
     try {
-      return this.events.frame(session, msg)?.catch(failed);
+      return frame(session, msg)?.catch(failed);
     } catch (err) {
       failed(err);
     }
   }
 
-  async subscribe(session: Session, jwt: unknown, resumeFrom?: unknown): Promise<void> {
+  async subscribe(session: Session, jwt: unknown, resume?: Resume): Promise<void> {
     const seq = ++session.subscribeSeq;
-    const resuming = resumeFrom !== undefined && this.resumer !== undefined;
     let holding = false;
     try {
       const identity = await this.verifier.verify(jwt);
@@ -158,7 +150,7 @@ export class SessionHost {
         return this.close(session, Close.tooManyFrames, 'too many sessions');
       }
       const previous = session.identity;
-      if (resuming) {
+      if (resume) {
         // From before the session is indexed for its new identity: no live frame may pass the replay.
         session.outbox.hold();
         holding = true;
@@ -180,9 +172,9 @@ export class SessionHost {
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
       });
-      if (resuming) {
+      if (resume) {
         holding = false;
-        await this.resumer!.resume(session, resumeFrom);
+        await resume(session);
       }
     } catch (err) {
       if (seq !== session.subscribeSeq) return;
@@ -271,8 +263,7 @@ export class SessionHost {
 
   private closed(session: Session): void {
     if (!this.registry.get(session.id)) return;
-    this.events.closed?.(session);
-    void this.unsubscribe(session);
+    void this.unsubscribe(session); // out of every room (push, chat) through the identity listeners
     clearTimeout(session.expiryTimer);
     session.outbox.close();
     this.registry.remove(session);

@@ -1,6 +1,9 @@
-/** Activity events (PROTOCOL.md 3.5): schema and audience. Pure. */
+/** The activity topic (PROTOCOL.md 3.5): schema, audience (pure) and handler. */
+import { Injectable } from '@nestjs/common';
+import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
 import { SchemaError, requireRecord, type Json } from '../common/schema.js';
 import type { Audience } from './task-event.js';
+import { TopicDelivery } from './topic-delivery.js';
 
 type ActivityObject = Json & { id?: string; name?: string };
 
@@ -53,4 +56,21 @@ export function activityAudience(e: PostActivityEvent): Audience {
   // No notification for one's own actions.
   if (!e.OwnerId || e.Activity.actor?.id === e.OwnerId) return { keys: [], frame };
   return { keys: [`user:${e.OwnerId}`], frame };
+}
+
+/** Activity streams, to the owner of the box they were posted to. */
+@Topic({ channel: 'activity' })
+@Injectable()
+export class ActivityTopic implements TopicHandler<PostActivityEvent> {
+  readonly topic = 'activity';
+
+  constructor(private readonly out: TopicDelivery) {}
+
+  parse(raw: unknown): PostActivityEvent {
+    return parseActivityEvent(raw);
+  }
+
+  handle(e: PostActivityEvent, delivery: Delivery): void {
+    this.out.sendToAudience(this.topic, activityAudience(e), delivery);
+  }
 }

@@ -1,6 +1,13 @@
-/** IDM change events (PROTOCOL.md 3.4): schema, audience and security side effects. Pure. */
+/** The IDM topic (PROTOCOL.md 3.4): schema, audience and security side effects (pure), and handler. */
+import { Injectable } from '@nestjs/common';
+import { Revocations } from '../auth/revocations.js';
+import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
 import { SchemaError, requireRecord, type Json } from '../common/schema.js';
+import { ChatSessions, EventSessions } from '../sessions/endpoints.js';
+import { Fanout } from '../sessions/fanout.js';
+import { Close } from '../sessions/session-host.js';
 import type { Audience } from './task-event.js';
+import { TopicDelivery } from './topic-delivery.js';
 
 export interface IdmChangeEvent {
   Type?: string;
@@ -77,4 +84,44 @@ export function idmSideEffect(e: IdmChangeEvent): IdmSideEffect {
     return { closeUser };
   }
   return null;
+}
+
+/** Users, roles, workspaces and ACLs changed: tell who is concerned, and act on deletions. */
+@Topic({ channel: 'idm' })
+@Injectable()
+export class IdmTopic implements TopicHandler<IdmChangeEvent> {
+  readonly topic = 'idm';
+
+  constructor(
+    private readonly out: TopicDelivery,
+    private readonly fanout: Fanout,
+    private readonly revocations: Revocations,
+    private readonly events: EventSessions,
+    private readonly chat: ChatSessions,
+  ) {}
+
+  parse(raw: unknown): IdmChangeEvent {
+    return parseIdmEvent(raw);
+  }
+
+  handle(e: IdmChangeEvent, delivery: Delivery): void {
+    this.out.sendToAudience(this.topic, idmAudience(e), delivery);
+    if (delivery.replay) return;
+    const effect = idmSideEffect(e);
+    // After the idm frame has been handed over, so that the session sees why; on both
+    // endpoints, so that a deleted user keeps no chat session either.
+    const hosts = [this.events, this.chat];
+    if (effect && 'removeWorkspace' in effect) {
+      this.fanout.after(() => hosts.forEach((h) => h.registry.removeWorkspace(effect.removeWorkspace)));
+    }
+    if (effect && 'closeUser' in effect) {
+      const { login, subject } = effect.closeUser;
+      // Before the sockets close: the client reconnects at once, to any instance.
+      this.revocations.revoke(effect.closeUser);
+      const keys = [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
+      this.fanout.after(() => {
+        for (const host of hosts) for (const s of [...host.registry.withKeys(keys)]) host.close(s, Close.forbidden, 'user removed');
+      });
+    }
+  }
 }

@@ -6,7 +6,7 @@
  */
 import { Logger } from '@nestjs/common';
 import type { NodeChangeEvent, TreeNode } from './node-event.js';
-import type { EventOffset } from './topic-router.js';
+import type { EventOffset } from '../bus/topic.js';
 
 const COALESCED_TYPES = new Set(['CREATE', 'UPDATE_CONTENT', 'UPDATE_META']);
 const TEMPORARY_ETAG = 'temporary';

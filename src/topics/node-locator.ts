@@ -9,7 +9,7 @@ import { isRecord } from '../common/schema.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { nodeUuid } from './node-coalescer.js';
 import type { NodeChangeEvent } from './node-event.js';
-import type { EventOffset } from './topic-router.js';
+import type { EventOffset } from '../bus/topic.js';
 
 export interface NodeLocatorOptions {
   /** `GET <url>?uuid=<uuid>` answers `{"Path":"..."}` or `{"Node":{"Path":"..."}}`; unset: no lookups. */

@@ -1,5 +1,8 @@
-/** Task events (PROTOCOL.md 3.3): schema and audience. Pure. */
+/** The task topic (PROTOCOL.md 3.3): schema, audience (pure) and handler. */
+import { Injectable } from '@nestjs/common';
+import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
 import { SchemaError, requireRecord, type Json } from '../common/schema.js';
+import { TopicDelivery } from './topic-delivery.js';
 
 /** The login that owns system jobs; their progress is shown to admins. */
 export const SYSTEM_USER = 'pydio.system.user';
@@ -36,4 +39,21 @@ export function taskAudience(e: TaskChangeEvent): Audience {
     if (owner === SYSTEM_USER) keys.push('profile:admin');
   }
   return { keys, frame: e };
+}
+
+/** Job progress, to the task's owner (and to admins for system jobs). */
+@Topic({ channel: 'tasks' })
+@Injectable()
+export class TaskTopic implements TopicHandler<TaskChangeEvent> {
+  readonly topic = 'tasks';
+
+  constructor(private readonly out: TopicDelivery) {}
+
+  parse(raw: unknown): TaskChangeEvent {
+    return parseTaskEvent(raw);
+  }
+
+  handle(e: TaskChangeEvent, delivery: Delivery): void {
+    this.out.sendToAudience(this.topic, taskAudience(e), delivery);
+  }
 }

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { ChatService } from '../../src/chat/chat.service.js';
+import { ChatSessions } from '../../src/sessions/endpoints.js';
 import { Backend, Client, REDIS_URL, framesBefore, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 import { chatMessage, isError, isMessage, isUpdate, joinRoom, nextSince, roomOf, type RoomRef } from '../support/chat.js';
 
@@ -110,7 +110,7 @@ describe('/chat membership across access, identity and instance changes', () => 
     await joinRoom(ghostC, ref);
     await aliceC.next(isUpdate(room.Uuid, [alice, ghost].sort()));
 
-    const chat = a.app.get(ChatService);
+    const chat = a.app.get(ChatSessions);
     const session = chat.registry.get(sessionIdOf(ghostC))!;
     let release!: () => void;
     const held = new Promise<void>((resolve) => hold.set(`${ghost} ${node}`, (answer) => ((release = answer), resolve())));

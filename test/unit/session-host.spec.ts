@@ -27,7 +27,7 @@ function setup() {
       new Promise<Identity>((resolve) => (jwt.startsWith('slow-') ? release.set(jwt, () => resolve(identity(jwt))) : resolve(identity(jwt)))),
   };
   const metrics = { subscribes: counter, sessions: counter, closes: counter };
-  const host = new SessionHost('events', registry, verifier as never, loadConfig({}), metrics as never, { frame: () => undefined });
+  const host = new SessionHost('events', registry, verifier as never, loadConfig({}), metrics as never);
   return { host, session, registry, replies, release };
 }
 

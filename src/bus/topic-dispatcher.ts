@@ -1,59 +1,37 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import type { PayloadProblem } from '../common/json-bounds.js';
 import { SchemaError } from '../common/schema.js';
-import type { StreamId } from '../history/offset.js';
+import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
-import type { Session } from '../sessions/session.js';
-import type { SessionRegistry } from '../sessions/session-registry.js';
-
-/** One event's place in the history: frames built from it carry `"@offset": text`. */
-export interface EventOffset {
-  id: StreamId;
-  text: string;
-}
-
-/** A frame built during a replay, for the one resuming session. */
-export interface ReplayFrame {
-  data: string;
-  topic: string;
-}
+import { Topic, type Delivery, type TopicHandler } from './topic.js';
 
 /**
- * How an event is delivered. Live (no `replay`): to every session of this instance, side
- * effects included. Replay: the same audience rules, against a registry holding only the
- * resuming session; frames are collected, side effects (room grants, revocations) skipped.
- */
-export interface Delivery {
-  /** Set for events that come from the history (every `/ws` topic). */
-  offset?: EventOffset;
-  replay?: { registry: SessionRegistry; session: Session; frames: ReplayFrame[] };
-}
-
-/** One bus topic: how to read its payload and what to do with it. */
-export interface Route<T = unknown> {
-  /** Short label for logs and metrics (`tree`, `idm`, `push`...). */
-  topic: string;
-  /** Throws SchemaError when the payload does not fit. */
-  parse(raw: unknown): T;
-  /** A promise only in a replay, when the frame waits for something (a node lookup). */
-  handle(event: T, delivery: Delivery): void | Promise<void>;
-}
-
-/**
- * Channel -> route. The bus (Redis or embedded) and `POST /api/publish` both end here,
- * so every payload, whatever way it came, is parsed, counted and handled the same way.
+ * Channel -> the `@Topic` declared for it. Every way in ends here: the Redis bus, the
+ * history read-back, `POST /api/publish`, the embedded bus and a resume's replay; so every
+ * payload, whatever way it came, is parsed, counted and handled the same way.
  */
 @Injectable()
-export class TopicRouter {
-  private readonly log = new Logger(TopicRouter.name);
-  private readonly routes = new Map<string, Route>();
+export class TopicDispatcher implements OnModuleInit {
+  private readonly log = new Logger(TopicDispatcher.name);
+  private readonly routes = new Map<string, TopicHandler>();
   /** `topic reason` pairs already logged: a hostile stream is counted, not logged per event. */
   private readonly logged = new Set<string>();
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly discovery: DiscoveryService,
+    private readonly metrics: Metrics,
+  ) {}
 
-  register<T>(channel: string, route: Route<T>): void {
-    this.routes.set(channel, route as Route);
+  /** Before the bus subscribes (app.ts): every declared topic, one per channel. */
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders({ metadataKey: Topic.KEY })) {
+      const { channel: key } = this.discovery.getMetadataByDecorator(Topic, wrapper)!;
+      const channel = this.config.channels[key];
+      if (this.routes.has(channel)) throw new Error(`two topics declared for channel ${key} (${channel})`);
+      this.routes.set(channel, wrapper.instance as TopicHandler);
+    }
   }
 
   channels(): string[] {
@@ -125,16 +103,11 @@ export class TopicRouter {
   }
 
   /** `reason` is one of a fixed set (a metric label); `detail` goes to the log, the first time only. */
-  private rejected(route: Route, channel: string, reason: PayloadProblem | 'schema' | 'error', detail: string): void {
+  private rejected(route: TopicHandler, channel: string, reason: PayloadProblem | 'schema' | 'error', detail: string): void {
     this.metrics.busRejected.inc({ topic: route.topic, reason });
     const key = `${route.topic} ${reason}`;
     if (this.logged.has(key)) return;
     this.logged.add(key);
     this.log.warn({ msg: 'payload rejected (logged once per topic and reason; see switchboard_bus_rejected_total)', channel, reason, detail });
   }
-}
-
-/** The frame with its `"@offset"` (last key), when the event has one. */
-export function withOffset<T extends object>(frame: T, offset: EventOffset | undefined): T {
-  return offset ? { ...frame, '@offset': offset.text } : frame;
 }
