@@ -3,16 +3,22 @@
  * A bad value stops the start with a message that names the variable.
  */
 
-export interface Channels {
-  tree: string;
-  meta: string;
-  tasks: string;
-  idm: string;
-  activity: string;
-  chat: string;
-  push: string;
-  pushCompat: string;
-}
+/**
+ * Every bus channel: its configuration key (what `@Topic({ channel })` names), the variable
+ * that renames it, and its default name. A new topic adds one line here.
+ */
+const CHANNELS = {
+  tree: ['CHANNEL_TREE', 'topic.pydio.tree.nodes.changes'],
+  meta: ['CHANNEL_META', 'topic.pydio.meta.nodes.changes'],
+  tasks: ['CHANNEL_TASKS', 'topic.pydio.tasks.event'],
+  idm: ['CHANNEL_IDM', 'topic.pydio.idm.event'],
+  activity: ['CHANNEL_ACTIVITY', 'topic.pydio.activity.event'],
+  chat: ['CHANNEL_CHAT', 'topic.pydio.chat.event'],
+  push: ['CHANNEL_PUSH', 'switchboard.push'],
+  pushCompat: ['CHANNEL_PUSH_COMPAT', 'BackgroundPush'],
+} as const;
+
+export type Channels = Record<keyof typeof CHANNELS, string>;
 
 export interface Config {
   port: number;
@@ -177,6 +183,11 @@ export function loadConfig(env: Env = process.env): Config {
     return v;
   };
 
+  const channels = Object.fromEntries(Object.entries(CHANNELS).map(([key, [name, def]]) => [key, channel(name, def)])) as Channels;
+  const names = Object.values(channels);
+  // One topic per channel: the same name twice would hand one topic's events to another.
+  if (new Set(names).size !== names.length) throw new ConfigError(`CHANNEL_* names must differ, got ${names.join(', ')}`);
+
   const logLevel = (str('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -221,16 +232,7 @@ export function loadConfig(env: Env = process.env): Config {
     nodeBatchMaxWaitMs,
     logLevel,
     apiKey: str('API_KEY'),
-    channels: {
-      tree: channel('CHANNEL_TREE', 'topic.pydio.tree.nodes.changes'),
-      meta: channel('CHANNEL_META', 'topic.pydio.meta.nodes.changes'),
-      tasks: channel('CHANNEL_TASKS', 'topic.pydio.tasks.event'),
-      idm: channel('CHANNEL_IDM', 'topic.pydio.idm.event'),
-      activity: channel('CHANNEL_ACTIVITY', 'topic.pydio.activity.event'),
-      chat: channel('CHANNEL_CHAT', 'topic.pydio.chat.event'),
-      push: channel('CHANNEL_PUSH', 'switchboard.push'),
-      pushCompat: channel('CHANNEL_PUSH_COMPAT', 'BackgroundPush'),
-    },
+    channels,
     limits: {
       maxFrameBytes: int('MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
       pingIntervalMs: int('PING_INTERVAL_MS', 25_000, 100),

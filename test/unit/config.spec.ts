@@ -129,6 +129,8 @@ describe('loadConfig refuses bad values, naming the variable', () => {
     [{ CHAT_NODE_AUTH_URL: 'nope' }, 'CHAT_NODE_AUTH_URL'],
     [{ CHANNEL_TREE: 'topic tree' }, 'CHANNEL_TREE'],
     [{ CHANNEL_PUSH: 'switch\tboard' }, 'CHANNEL_PUSH'],
+    [{ CHANNEL_PUSH: 'topic.pydio.tree.nodes.changes' }, 'CHANNEL_* names must differ'],
+    [{ CHANNEL_IDM: 'x', CHANNEL_CHAT: 'x' }, 'CHANNEL_* names must differ'],
     [{ TOKEN_EXPIRY_GRACE_SECONDS: '-5' }, 'TOKEN_EXPIRY_GRACE_SECONDS'],
     [{ TOKEN_RENEW_BEFORE_SECONDS: 'soon' }, 'TOKEN_RENEW_BEFORE_SECONDS'],
     [{ TOKEN_MAX_LIFETIME_SECONDS: '10' }, 'TOKEN_MAX_LIFETIME_SECONDS'],
