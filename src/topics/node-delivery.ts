@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Workspace } from '../auth/identity.js';
-import { Topic, withOffset, type Delivery, type TopicHandler } from '../bus/topic.js';
+import { withOffset, type Delivery } from '../bus/topic.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
 import type { Session } from '../sessions/session.js';
 import { NodeCoalescer, nodeUuid } from './node-coalescer.js';
-import { nodeFrame, parseNodeEvent, policiesAllowRead, userMetaPolicies, type NodeChangeEvent } from './node-event.js';
+import { nodeFrame, policiesAllowRead, userMetaPolicies, type NodeChangeEvent } from './node-event.js';
 import { LocatingQueue, NodeLocator, needsLookup, withPath } from './node-locator.js';
 import { TopicDelivery } from './topic-delivery.js';
 
@@ -121,36 +121,3 @@ export class NodeDelivery implements OnModuleDestroy {
   }
 }
 
-/** Changes in the tree (create, move, content, delete): the `tree` topic. */
-@Topic({ channel: 'tree' })
-@Injectable()
-export class TreeTopic implements TopicHandler<NodeChangeEvent> {
-  readonly topic = 'tree';
-
-  constructor(private readonly nodes: NodeDelivery) {}
-
-  parse(raw: unknown): NodeChangeEvent {
-    return parseNodeEvent(raw);
-  }
-
-  handle(e: NodeChangeEvent, delivery: Delivery): void | Promise<void> {
-    return this.nodes.handle(this.topic, e, delivery);
-  }
-}
-
-/** Changes of node metadata (tags, bookmarks, user meta): the `meta` topic. */
-@Topic({ channel: 'meta' })
-@Injectable()
-export class MetaTopic implements TopicHandler<NodeChangeEvent> {
-  readonly topic = 'meta';
-
-  constructor(private readonly nodes: NodeDelivery) {}
-
-  parse(raw: unknown): NodeChangeEvent {
-    return parseNodeEvent(raw);
-  }
-
-  handle(e: NodeChangeEvent, delivery: Delivery): void | Promise<void> {
-    return this.nodes.handle(this.topic, e, delivery);
-  }
-}

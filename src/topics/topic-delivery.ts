@@ -5,7 +5,7 @@ import { EventSessions } from '../sessions/endpoints.js';
 import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
-import type { Audience } from './task-event.js';
+import type { Audience } from './task.topic.js';
 
 /**
  * How every `/ws` topic hands its frames over: live, through the fan-out to this instance's

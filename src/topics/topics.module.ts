@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
-import { ActivityTopic } from './activity-event.js';
-import { IdmTopic } from './idm-event.js';
-import { MetaTopic, NodeDelivery, TreeTopic } from './node-delivery.js';
-import { TaskTopic } from './task-event.js';
+import { ActivityTopic } from './activity.topic.js';
+import { IdmTopic } from './idm.topic.js';
+import { MetaTopic } from './meta.topic.js';
+import { NodeDelivery } from './node-delivery.js';
+import { TaskTopic } from './task.topic.js';
 import { TopicDelivery } from './topic-delivery.js';
+import { TreeTopic } from './tree.topic.js';
 
 /** The Cells event topics of `/ws` (PROTOCOL 3), each declared with `@Topic`. */
 @Module({

@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import { SchemaError } from '../../src/common/schema.js';
-import { activityAudience, parseActivityEvent } from '../../src/topics/activity-event.js';
+import { activityAudience, parseActivityEvent } from '../../src/topics/activity.topic.js';
 
 const activity = (extra: Record<string, unknown> = {}) => ({
   OwnerType: 'USER',

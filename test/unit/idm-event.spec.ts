@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import { SchemaError } from '../../src/common/schema.js';
-import { idmAudience, idmSideEffect, parseIdmEvent, type IdmSideEffect } from '../../src/topics/idm-event.js';
+import { idmAudience, idmSideEffect, parseIdmEvent, type IdmSideEffect } from '../../src/topics/idm.topic.js';
 
 describe('parseIdmEvent', () => {
   it('accepts an event with its objects', () => {

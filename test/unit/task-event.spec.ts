@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals';
 import { SchemaError } from '../../src/common/schema.js';
-import { parseTaskEvent, taskAudience } from '../../src/topics/task-event.js';
+import { parseTaskEvent, taskAudience } from '../../src/topics/task.topic.js';
 
 describe('parseTaskEvent', () => {
   it('accepts a task event and keeps it as published', () => {

@@ -6,7 +6,7 @@ import { SchemaError, requireRecord, type Json } from '../common/schema.js';
 import { ChatSessions, EventSessions } from '../sessions/endpoints.js';
 import { Fanout } from '../sessions/fanout.js';
 import { Close } from '../sessions/session-host.js';
-import type { Audience } from './task-event.js';
+import type { Audience } from './task.topic.js';
 import { TopicDelivery } from './topic-delivery.js';
 
 export interface IdmChangeEvent {

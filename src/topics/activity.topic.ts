@@ -2,7 +2,7 @@
 import { Injectable } from '@nestjs/common';
 import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
 import { SchemaError, requireRecord, type Json } from '../common/schema.js';
-import type { Audience } from './task-event.js';
+import type { Audience } from './task.topic.js';
 import { TopicDelivery } from './topic-delivery.js';
 
 type ActivityObject = Json & { id?: string; name?: string };
