@@ -8,7 +8,7 @@
  *   (`MINID ~`). An entry is `c <channel> d <payload as published>` (plus `p 1` when it was
  *   appended from pub/sub, for the ledger below); its stream id is its
  *   offset, the same on every instance. Every instance reads the stream on a connection of
- *   its own (`XREAD BLOCK`) and hands each entry to the TopicRouter: all instances deliver
+ *   its own (`XREAD BLOCK`) and hands each entry to the TopicDispatcher: all instances deliver
  *   the same events in the same order.
  * - Ingress: `POST /api/publish` appends directly (one XADD, no window); backends may do the
  *   same. Plain pub/sub (`redis-cli PUBLISH`, NestJS `emit`) reaches every instance; ONE of
