@@ -32,23 +32,46 @@
  * CHAT_PRESENCE_TIMEOUT_MS long (no liveness pings, no presence expiry and its ROOM_UPDATE
  * storm while measuring; the members do not send the 15 s PING either).
  *
- * The JOIN phase is quadratic by nature (each JOIN sends a ROOM_UPDATE with the whole member
- * list to every member already in): it is waited for (every member's last ROOM_UPDATE must list
- * all `members` users, and no more arrive), not measured. At the end the server is stopped
- * first (so that 1,000 closes do not each announce a ROOM_UPDATE), then the Redis keys of the
- * run's room are deleted: room, room-key, messages, message, presence.
+ *   join        the members subscribe and JOIN (50 in flight per client process); from the first
+ *               connect until every member's last ROOM_UPDATE lists all `members` users and no
+ *               more arrive (polled every 250 ms): the time, and the ROOM_UPDATE frames the
+ *               members received. Presence changes are coalesced per room (at most one
+ *               ROOM_UPDATE per CHAT_ROOM_UPDATE_WINDOW_MS, `--window`; unset: the server's
+ *               default), so filling a room costs O(members) frames, not one per member already in.
+ *
+ * `--phases join` measures the JOIN phase alone (a before/after comparison: run this file from
+ * a build of each version, interleaved). At the end the server is stopped first (so that
+ * 1,000 closes do not each announce a ROOM_UPDATE), then the Redis keys of the run's room are
+ * deleted: room, room-key, messages, message, presence.
  *
  *   npm run build && node bench/chat-room.mjs [--members 1000] [--events 20] [--rounds 3] [--warmup 3] [--gap 100]
  *        [--messages 200] [--senders 10] [--procs 2] [--redis redis://127.0.0.1:6379] [--prof DIR]
+ *        [--phases join,latency,throughput] [--window MS] [--json FILE]
  */
 import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
 import { Child, args, benchChannels, clockCheck, serviceEnv, machine, median, percentile, printMachine, sleep, waitRoomSettled, waitSubscribed } from './lib/common.mjs';
 
-const opt = args({ members: 1000, events: 20, rounds: 3, warmup: 3, gap: 100, messages: 200, senders: 10, procs: 2, redis: 'redis://127.0.0.1:6379', prof: '' });
+const opt = args({
+  members: 1000,
+  events: 20,
+  rounds: 3,
+  warmup: 3,
+  gap: 100,
+  messages: 200,
+  senders: 10,
+  procs: 2,
+  redis: 'redis://127.0.0.1:6379',
+  prof: '',
+  phases: 'join,latency,throughput',
+  window: '',
+  json: '',
+});
+const PHASES = new Set(opt.phases.split(','));
 const N = opt.members;
 const CHAT_PREFIX = 'switchboard:chat:'; // RedisChatStore / RedisPresenceBoard default prefix
 
@@ -95,6 +118,7 @@ function startServer() {
     PING_INTERVAL_MS: '600000',
     CHAT_PRESENCE_TIMEOUT_MS: '600000',
     SHUTDOWN_GRACE_MS: '1000',
+    ...(opt.window === '' ? {} : { CHAT_ROOM_UPDATE_WINDOW_MS: opt.window }),
   });
   const execArgv = opt.prof ? ['--cpu-prof', `--cpu-prof-dir=${opt.prof}`] : [];
   return new Child('server.mjs', ['switchboard'], { name: 'switchboard', execArgv, env: { BENCH_SERVER_OPTS: JSON.stringify({ env }) } });
@@ -239,7 +263,7 @@ const firsts = { chat: [], push: [] };
 const rounds = { chat: [], push: [] };
 const cpu = { chat: [], push: [] };
 const tput = [];
-let joinMs, wsMs, joinUpdates, cleanup;
+let joinMs, joinCpuMs, wsMs, joinUpdates, cleanup;
 try {
   const { port } = await server.once('ready');
   await waitSubscribed(pub, channelEnv.CHANNEL_CHAT);
@@ -253,6 +277,7 @@ try {
     chatFrames[where(i).k].push([sub, JSON.stringify({ '@type': 'JOIN', Room: ROOM_REF })]);
     wsFrames[where(i).k].push([sub, JSON.stringify({ '@type': 'joinRoom', room: PUSH_ROOM })]);
   }
+  const cpu0 = await server.call('cpu');
   const t = Date.now();
   const chatOpened = await Promise.all(
     procs.map((p, k) =>
@@ -263,25 +288,30 @@ try {
   if (failed) throw new Error(`chat: ${failed} members failed: ${chatOpened.find((o) => o.failed).firstError}`);
   roomUuid = JSON.parse(chatOpened[0].sampleAck).Room.Uuid;
   console.error(`${N} members joined room ${roomUuid} in ${Date.now() - t} ms; waiting for the ROOM_UPDATEs...`);
-  joinUpdates = await waitRoomSettled(procs, N, 60_000);
+  joinUpdates = await waitRoomSettled(procs, N, 120_000);
   joinMs = Date.now() - t;
-  console.error(`room settled after ${joinMs} ms: ${joinUpdates} ROOM_UPDATE frames delivered, each member's last lists ${N} users`);
+  const cpu1 = await server.call('cpu');
+  joinCpuMs = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000;
+  console.error(`room settled after ${joinMs} ms: ${joinUpdates} ROOM_UPDATE frames delivered, each member's last lists ${N} users; server CPU ${joinCpuMs.toFixed(0)} ms`);
+  await checkClients('join');
 
-  const t2 = Date.now();
-  const wsOpened = await Promise.all(
-    procs.map((p, k) => p.call('open', { url: `ws://127.0.0.1:${port}/ws`, frames: wsFrames[k], ackMatch: ['"@type":"subscribed"', '"joined":true'], track: true }, 120_000)),
-  );
-  const wsFailed = wsOpened.reduce((n, o) => n + o.failed, 0);
-  if (wsFailed) throw new Error(`ws: ${wsFailed} sockets failed: ${wsOpened.find((o) => o.failed).firstError}`);
-  wsMs = Date.now() - t2;
-  console.error(`${N} /ws sockets subscribed and in push room ${PUSH_ROOM} in ${wsMs} ms`);
-  await checkClients('setup');
-  await sleep(300);
+  if (PHASES.has('latency') || PHASES.has('throughput')) {
+    const t2 = Date.now();
+    const wsOpened = await Promise.all(
+      procs.map((p, k) => p.call('open', { url: `ws://127.0.0.1:${port}/ws`, frames: wsFrames[k], ackMatch: ['"@type":"subscribed"', '"joined":true'], track: true }, 120_000)),
+    );
+    const wsFailed = wsOpened.reduce((n, o) => n + o.failed, 0);
+    if (wsFailed) throw new Error(`ws: ${wsFailed} sockets failed: ${wsOpened.find((o) => o.failed).firstError}`);
+    wsMs = Date.now() - t2;
+    console.error(`${N} /ws sockets subscribed and in push room ${PUSH_ROOM} in ${wsMs} ms`);
+    await checkClients('setup');
+    await sleep(300);
 
-  // Socket indexes as assumed by chatSocket: chat members first in each process.
-  if (chatOpened.some((o, k) => o.open !== perProc[k]) || wsOpened.some((o, k) => o.open !== 2 * perProc[k])) throw new Error('unexpected socket counts per process');
+    // Socket indexes as assumed by chatSocket: chat members first in each process.
+    if (chatOpened.some((o, k) => o.open !== perProc[k]) || wsOpened.some((o, k) => o.open !== 2 * perProc[k])) throw new Error('unexpected socket counts per process');
+  }
 
-  for (let round = 1; round <= opt.rounds; round++) {
+  for (let round = 1; PHASES.has('latency') && round <= opt.rounds; round++) {
     console.error(`round ${round}`);
     const order = round % 2 ? ['push', 'chat'] : ['chat', 'push'];
     for (const kind of order) {
@@ -292,12 +322,14 @@ try {
       cpu[kind].push(r.cpuMs);
     }
   }
-  console.error('throughput');
-  tput.push(await throughput('push', 0, server));
-  await sleep(500);
-  tput.push(await throughput('chat', 1, server));
-  await sleep(500);
-  if (opt.senders > 1) tput.push(await throughput('chat', opt.senders, server));
+  if (PHASES.has('throughput')) {
+    console.error('throughput');
+    tput.push(await throughput('push', 0, server));
+    await sleep(500);
+    tput.push(await throughput('chat', 1, server));
+    await sleep(500);
+    if (opt.senders > 1) tput.push(await throughput('chat', opt.senders, server));
+  }
 } finally {
   // Server first: closing 1,000 members while it runs would announce ~1,000 ROOM_UPDATEs.
   await server.stop();
@@ -315,10 +347,15 @@ const int = (x) => Math.round(x).toLocaleString('en-US');
 console.log(`\n## chat-room: one room of ${N} members\n`);
 printMachine(m);
 console.log(`client processes: ${opt.procs}; clock check (IPC mark, parent -> clients): ${fmt(clock.min)}..${fmt(clock.max)} ms`);
-console.log(`setup: ${N} members subscribed and joined, room settled in ${(joinMs / 1000).toFixed(1)} s (${int(joinUpdates)} ROOM_UPDATE frames); ${N} /ws sockets in the push room in ${(wsMs / 1000).toFixed(1)} s`);
-const posted = opt.rounds * (opt.warmup + opt.events) + opt.messages * (opt.senders > 1 ? 2 : 1);
+console.log(
+  `join: ${N} members subscribed and joined, room settled in ${(joinMs / 1000).toFixed(1)} s (${int(joinUpdates)} ROOM_UPDATE frames, ${fmt(joinUpdates / N)} per member; server CPU ${int(joinCpuMs)} ms)` +
+    (wsMs === undefined ? '' : `; ${N} /ws sockets in the push room in ${(wsMs / 1000).toFixed(1)} s`),
+);
+if (opt.json) writeFileSync(opt.json, JSON.stringify({ members: N, window: opt.window || 'default', joinMs, joinUpdates, joinCpuMs }));
+const posted = (PHASES.has('latency') ? opt.rounds * (opt.warmup + opt.events) : 0) + (PHASES.has('throughput') ? opt.messages * (opt.senders > 1 ? 2 : 1) : 0);
 console.log(`redis: ${cleanup.stored} messages stored in the room (${posted} POSTed; history capped at CHAT_HISTORY_LIMIT, 1,000 by default); cleanup: ${cleanup.deleted} keys deleted of ${cleanup.keys.length} (the presence key is gone once the server withdraws at shutdown)`);
 console.log(`duration: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+if (!PHASES.has('latency') && !PHASES.has('throughput')) process.exit(0);
 console.log(`### latency: send -> last member's receipt (${opt.events} messages per round after ${opt.warmup} warm-up, ${opt.gap} ms apart, ${opt.rounds} rounds, pooled)\n`);
 console.log('| path | receivers | samples | last receipt median (ms) | p95 (ms) | first receipt median (ms) | per-round medians (ms) | chat / baseline (pooled median) | per-round ratios | server CPU ms/message (median of rounds) |');
 console.log('|---|---:|---:|---:|---:|---:|---|---:|---|---:|');

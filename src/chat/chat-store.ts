@@ -15,30 +15,31 @@ export interface ChatStoreOptions {
   roomTtlMs?: number;
 }
 
-export interface ChatStore {
+/** An abstract class rather than an interface: it is also the chat module's injection token. */
+export abstract class ChatStore {
   /** The room for (Type, RoomTypeObject), if one was saved. */
-  findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined>;
-  getRoom(uuid: string): Promise<ChatRoom | undefined>;
+  abstract findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined>;
+  abstract getRoom(uuid: string): Promise<ChatRoom | undefined>;
   /** Creates or replaces the room, and points (Type, RoomTypeObject) at it. */
-  saveRoom(room: ChatRoom): Promise<void>;
+  abstract saveRoom(room: ChatRoom): Promise<void>;
   /**
    * Saves `room` unless a room already exists for its (Type, RoomTypeObject), atomically,
    * and returns the room that won: two instances creating the same room end up sharing one.
    */
-  createRoom(room: ChatRoom): Promise<ChatRoom>;
+  abstract createRoom(room: ChatRoom): Promise<ChatRoom>;
   /** Appends a message (or replaces one with the same Uuid) and drops the oldest beyond the cap; touches the room. */
-  addMessage(msg: ChatMessage): Promise<void>;
+  abstract addMessage(msg: ChatMessage): Promise<void>;
   /** The room is in use: its expiry starts again (no-op for a room that is gone). */
-  touchRoom(uuid: string): Promise<void>;
+  abstract touchRoom(uuid: string): Promise<void>;
   /**
    * Up to `limit` messages, oldest first, ending `offset` messages before the newest:
    * offset 0, limit 2 = the two newest messages.
    */
-  listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]>;
-  getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined>;
+  abstract listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]>;
+  abstract getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined>;
   /** True when the message existed. */
-  deleteMessage(roomUuid: string, uuid: string): Promise<boolean>;
-  close(): Promise<void>;
+  abstract deleteMessage(roomUuid: string, uuid: string): Promise<boolean>;
+  abstract close(): Promise<void>;
 }
 
 /** The [start, end) slice of a history of `length` messages (oldest at 0) that listMessages returns. */

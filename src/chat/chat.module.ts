@@ -1,12 +1,82 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module, type FactoryProvider } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { BusModule } from '../bus/bus.module.js';
+import { MemoryWindowLimiter, RedisWindowLimiter, WindowLimiter } from '../common/window-limiter.js';
+import { CONFIG, type Config } from '../config/config.js';
+import { RedisConnections } from '../redis/redis-connections.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
-import { ChatService } from './chat.service.js';
+import { ChatPresence } from './chat-presence.js';
+import { ChatRooms } from './chat-rooms.js';
+import { ChatStore } from './chat-store.js';
+import { ChatTopic } from './chat.topic.js';
+import { MemoryChatStore } from './memory-chat-store.js';
+import { NodeAccessClient } from './node-access.js';
+import { LocalPresenceBoard, PresenceBoard, RedisPresenceBoard } from './presence-board.js';
+import { RedisChatStore } from './redis-chat-store.js';
 
-/** Chat rooms on `/chat` (PROTOCOL 4): rooms, messages, presence, the chat topic. */
+/**
+ * The chat's Redis connection (REDIS_URL), null when embedded. One, shared by the store, the
+ * presence board and the limits: all of them send short commands with the same retry policy,
+ * and on one connection the commands about a room reach Redis in the order they were sent
+ * (a board write, then the room read of the ROOM_UPDATE built from it). Its own, not the
+ * bus's: those are in subscriber mode or owned by Nest. RedisConnections closes it at shutdown,
+ * after the presence withdrawal.
+ */
+export const CHAT_REDIS = Symbol('CHAT_REDIS');
+
+const chatRedis: FactoryProvider<Redis | null> = {
+  provide: CHAT_REDIS,
+  inject: [RedisConnections],
+  useFactory: (connections: RedisConnections) => {
+    if (!connections.enabled) return null;
+    const redis = connections.open({ maxRetriesPerRequest: 2 });
+    const log = new Logger('ChatRedis');
+    redis.on('error', (err: Error) => log.warn(`chat Redis: ${err.message}`));
+    return redis;
+  },
+};
+
+/** Rooms and their history: in Redis, so that they survive restarts, or in memory. */
+const chatStore: FactoryProvider<ChatStore> = {
+  provide: ChatStore,
+  inject: [CONFIG, CHAT_REDIS],
+  useFactory: ({ chat }: Config, redis: Redis | null) => {
+    const options = { historyLimit: chat.historyLimit, roomTtlMs: chat.roomTtlSeconds * 1000 };
+    return redis ? new RedisChatStore(redis, { ...options, prefix: chat.keyPrefix }) : new MemoryChatStore(options);
+  },
+};
+
+/** Every instance's users per room (this instance writes under an id of its own), or this instance's alone. */
+const presenceBoard: FactoryProvider<PresenceBoard> = {
+  provide: PresenceBoard,
+  inject: [CONFIG, CHAT_REDIS],
+  useFactory: ({ chat }: Config, redis: Redis | null) =>
+    redis ? new RedisPresenceBoard(redis, randomUUID(), chat.presenceTimeoutMs, chat.keyPrefix) : new LocalPresenceBoard(),
+};
+
+/** The per-user limits (posts, joins, rooms created): across instances in Redis, else per process. */
+const windowLimiter: FactoryProvider<WindowLimiter> = {
+  provide: WindowLimiter,
+  inject: [CONFIG, CHAT_REDIS],
+  useFactory: ({ chat }: Config, redis: Redis | null) => (redis ? new RedisWindowLimiter(redis, `${chat.keyPrefix}limit:`) : new MemoryWindowLimiter()),
+};
+
+/** CHAT_NODE_AUTH_URL: who may read / write a node (NODE rooms). */
+const nodeAccess: FactoryProvider<NodeAccessClient> = {
+  provide: NodeAccessClient,
+  inject: [CONFIG],
+  useFactory: ({ chat }: Config) => new NodeAccessClient({ url: chat.nodeAuthUrl, ttlMs: chat.nodeAuthCacheSeconds * 1000 }),
+};
+
+/**
+ * Chat rooms on `/chat` (PROTOCOL 4): ChatRooms handles the client frames (the chat gateway
+ * calls it), ChatPresence who is in which room and the ROOM_UPDATEs, ChatTopic delivers the
+ * chat channel's events to the rooms' sessions.
+ */
 @Module({
   imports: [BusModule, SessionsModule],
-  providers: [ChatService],
-  exports: [ChatService],
+  providers: [chatRedis, chatStore, presenceBoard, windowLimiter, nodeAccess, ChatPresence, ChatRooms, ChatTopic],
+  exports: [ChatRooms],
 })
 export class ChatModule {}

@@ -8,11 +8,12 @@
  */
 import type { Redis } from 'ioredis';
 
-export interface PresenceBoard {
+/** An abstract class rather than an interface: it is also the chat module's injection token. */
+export abstract class PresenceBoard {
   /** Records this instance's users in the room ([] withdraws it) and returns the merged users, sorted. */
-  write(roomUuid: string, users: string[]): Promise<string[]>;
+  abstract write(roomUuid: string, users: string[]): Promise<string[]>;
   /** The merged users of the room, sorted. */
-  read(roomUuid: string): Promise<string[]>;
+  abstract read(roomUuid: string): Promise<string[]>;
 }
 
 /** One instance (no Redis): the union is this instance's own users. */

@@ -8,7 +8,7 @@
  *   message:<roomUuid>                   hash: message uuid -> message JSON
  * Multi-key writes run as Lua scripts or MULTI, so the list and the hash never disagree.
  * Every key of a room expires `roomTtlMs` after the room was last touched (created, joined,
- * posted to, or held by a member: ChatService touches the rooms its sessions are in).
+ * posted to, or held by a member: ChatPresence touches the rooms its sessions are in).
  */
 import type { Redis } from 'ioredis';
 import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, type ChatStore, type ChatStoreOptions } from './chat-store.js';
@@ -69,7 +69,10 @@ export class RedisChatStore implements ChatStore {
   private readonly historyLimit: number;
   private readonly roomTtlMs: number;
 
-  /** The store owns `redis`: close() quits it. */
+  /**
+   * close() quits `redis`, for a store used on its own; in the service the connection is shared
+   * (chat.module.ts) and RedisConnections closes it at shutdown.
+   */
   constructor(
     private readonly redis: Redis,
     opts: RedisChatStoreOptions = {},

@@ -5,9 +5,10 @@
  */
 import type { Redis } from 'ioredis';
 
-export interface WindowLimiter {
+/** An abstract class rather than an interface: it is also an injection token. */
+export abstract class WindowLimiter {
   /** Counts one hit; false when the key already had `limit` hits in its current window. */
-  take(key: string, limit: number, windowMs: number): Promise<boolean>;
+  abstract take(key: string, limit: number, windowMs: number): Promise<boolean>;
 }
 
 /** Keys live one window; a window starts at a key's first hit. */

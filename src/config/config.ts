@@ -99,6 +99,8 @@ export interface Config {
     historyLimit: number;
     maxRoomsPerSession: number;
     presenceTimeoutMs: number;
+    /** A room's presence changes within this long after a ROOM_UPDATE go out together in the next one; 0: each at once. */
+    roomUpdateWindowMs: number;
     messageRate: number;
     /** POSTs per second per user, all sessions and instances together. */
     userMessageRate: number;
@@ -264,6 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
       historyLimit: int('CHAT_HISTORY_LIMIT', 1000, 1),
       maxRoomsPerSession: int('CHAT_MAX_ROOMS_PER_SESSION', 50, 1),
       presenceTimeoutMs: int('CHAT_PRESENCE_TIMEOUT_MS', 20_000, 100),
+      roomUpdateWindowMs: int('CHAT_ROOM_UPDATE_WINDOW_MS', 250, 0, 10_000),
       messageRate: int('CHAT_MESSAGE_RATE', 10, 1),
       userMessageRate: int('CHAT_USER_MESSAGE_RATE', 10, 1),
       userJoinRate: int('CHAT_USER_JOIN_RATE', 10, 1),

@@ -1,7 +1,7 @@
 import { Inject, Logger } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { ChatService } from '../chat/chat.service.js';
+import { ChatRooms } from '../chat/chat-rooms.js';
 import { SchemaError, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatSessions } from '../sessions/endpoints.js';
@@ -9,7 +9,7 @@ import type { Session } from '../sessions/session.js';
 
 /**
  * `/chat` (and `/ws/chat`): subscribe and unsubscribe as on `/ws`, then the chat frames of
- * PROTOCOL 4, handed to the ChatService. `@type` is case-insensitive here: Cells sends
+ * PROTOCOL 4, handed to ChatRooms. `@type` is case-insensitive here: Cells sends
  * `JOIN`, the React UI `join` / `msg` / `leave`.
  */
 @WebSocketGateway({ path: '/chat' })
@@ -19,7 +19,7 @@ export class ChatGateway implements OnGatewayConnection {
   constructor(
     @Inject(CONFIG) config: Config,
     private readonly sessions: ChatSessions,
-    private readonly chat: ChatService,
+    private readonly rooms: ChatRooms,
   ) {
     if (!config.chat.nodeAuthUrl) {
       this.log.warn('CHAT_NODE_AUTH_URL is not set: every JOIN of a NODE chat room (comments on a file or folder) is refused');
@@ -39,16 +39,16 @@ export class ChatGateway implements OnGatewayConnection {
       case 'unsubscribe':
         return this.sessions.unsubscribe(session);
       case 'join':
-        return this.run(session, this.chat.join(session, msg));
+        return this.run(session, this.rooms.join(session, msg));
       case 'leave':
-        return this.run(session, this.chat.leave(session, msg));
+        return this.run(session, this.rooms.leave(session, msg));
       case 'history':
-        return this.run(session, this.chat.history(session, msg));
+        return this.run(session, this.rooms.history(session, msg));
       case 'post':
       case 'msg':
-        return this.run(session, this.chat.post(session, msg));
+        return this.run(session, this.rooms.post(session, msg));
       case 'delete_msg':
-        return this.run(session, this.chat.deleteMessage(session, msg));
+        return this.run(session, this.rooms.deleteMessage(session, msg));
       case undefined:
         return session.reply({ '@type': 'error', error: 'frame has no @type' });
       default:

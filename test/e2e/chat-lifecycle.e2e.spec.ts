@@ -82,7 +82,8 @@ describe('/chat membership across access, identity and instance changes', () => 
     const room = await joinRoom(aliceC, ref);
     await joinRoom(bobC, ref);
     const own = await joinRoom(bobC, { Type: 'USER', RoomTypeObject: bob }); // for the barrier
-    await aliceC.next(isUpdate(room.Uuid, [alice, bob].sort()));
+    // Both: bob's copy of the update must not be counted after `from` (updates are coalesced: it may come after his JOIN's answer).
+    await Promise.all([aliceC, bobC].map((c) => c.next(isUpdate(room.Uuid, [alice, bob].sort()))));
 
     perms.set(`${bob} ${node}`, { read: false, write: false });
     const from = bobC.frames.length;
