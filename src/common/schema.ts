@@ -1,4 +1,5 @@
-/** Small validation helpers for payloads that come from the bus or from clients. */
+/** Validation helpers for payloads that come from the bus or from clients; the schemas are in src/protocol. */
+import type * as z from 'zod';
 
 /** Thrown when a payload does not fit its schema; `message` is safe to log (no payload contents). */
 export class SchemaError extends Error {}
@@ -21,4 +22,34 @@ export function optString(obj: Json, key: string, what: string): string | undefi
   if (typeof v === 'string') return v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   throw new SchemaError(`${what}.${key} must be a string`);
+}
+
+/** How a field is named in an error text: `event.Target.Path` by default. */
+export type FieldLabel = (path: readonly PropertyKey[]) => string;
+
+const EXPECTED: Record<string, string> = { object: 'an object', record: 'an object', array: 'an array', boolean: 'a boolean', string: 'a string', number: 'a number', int: 'an integer' };
+
+/** The text of an issue the schema gave none for; `{}` stands for the field. Never quotes the payload. */
+function defaultText(issue: z.core.$ZodRawIssue): string {
+  if (issue.code === 'invalid_type') return `{} must be ${EXPECTED[issue.expected] ?? issue.expected}`;
+  return '{} is invalid';
+}
+
+/**
+ * Parses `raw` with a src/protocol schema; the first issue becomes a SchemaError whose text
+ * names the field (`event.TaskUpdated.TriggerOwner must be a string`). `root` names the
+ * payload (`event`) or, as a function, words the whole field name.
+ */
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown, root: string | FieldLabel): z.output<S> {
+  const result = schema.safeParse(raw, { error: defaultText });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const label = typeof root === 'function' ? root(issue.path) : [root, ...issue.path.map(String)].join('.');
+  throw new SchemaError(issue.message.replace('{}', label));
+}
+
+/** parseWith, for schemas that only validate: returns `raw` itself (delivered as published), not zod's copy. */
+export function checkWith<T>(schema: z.ZodType<unknown, T>, raw: T | unknown, root: string | FieldLabel): T {
+  parseWith(schema, raw, root);
+  return raw as T;
 }
