@@ -163,13 +163,13 @@ export type ChatMessage = z.output<typeof ChatMessage>;
 /** Cells `chat.ChatRoom` as the bus carries it; unknown fields are dropped. */
 export const ChatRoom = z
   .object({
+    /** Logins present in the room. */
+    Users: z.array(z.string({ error: 'Room.Users must be an array of strings' }), { error: 'Room.Users must be an array of strings' }).nullish(),
     Uuid: RequiredId,
     /** Protobuf JSON omits an enum at its default value, and GLOBAL is 0. */
     Type: RoomType.nullish(),
     RoomTypeObject: Int64.nullish(),
     RoomLabel: Int64.nullish(),
-    /** Logins present in the room. */
-    Users: z.array(z.string({ error: 'Room.Users must be an array of strings' }), { error: 'Room.Users must be an array of strings' }).nullish(),
     /** Unix seconds. */
     LastUpdated: Int64.nullish(),
   })
@@ -245,13 +245,14 @@ const given = (v: string | null | undefined): string | undefined => (v === null 
  */
 export const PushCommand = z
   .looseObject({
-    pushToUser: Target,
-    pushToRoom: Target,
+    // In the order the fields are checked, so that the first problem is the one reported.
     pushToSession: Target,
     /** websocket-push's name for pushToSession. */
     tabWindowId: Target,
     subscribeUser: Target,
     unsubscribeUser: Target,
+    pushToUser: Target,
+    pushToRoom: Target,
     /** The room of subscribeUser / unsubscribeUser; read (and checked) only with them. */
     room: z.unknown().optional().meta({ type: 'string' }),
     /** Any JSON value, delivered as-is. */
