@@ -22,8 +22,11 @@ export function isDeletion(e: ChatEvent): boolean {
   return e.Details !== undefined && DELETIONS.has(e.Details);
 }
 
-/** Message and Room errors are named from the field (`Message.Uuid is required`), the rest from `ChatEvent`. */
-const chatEventLabel = (path: readonly PropertyKey[]) => (path[0] === 'Message' || path[0] === 'Room' ? path : ['ChatEvent', ...path]).map(String).join('.');
+/** Message and Room errors are named from the field (`Message.Uuid is required`, `Room.Users`, not `Room.Users.0`), the rest from `ChatEvent`. */
+function chatEventLabel(path: readonly PropertyKey[]): string {
+  const fields = path.filter((key) => typeof key === 'string');
+  return (fields[0] === 'Message' || fields[0] === 'Room' ? fields : ['ChatEvent', ...fields]).join('.');
+}
 
 /** Throws SchemaError unless the payload is a ChatEvent with a Message or a Room. */
 export function parseChatEvent(raw: unknown): ChatEvent {

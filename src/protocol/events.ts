@@ -8,8 +8,9 @@
  * - null is the same as absent (`.nullish()`);
  * - where a 64-bit integer may stand, a JSON number is accepted and turned into a string;
  * - fields not listed pass through unchanged (`looseObject`): payloads are delivered as published.
- * Error texts: `{}` stands for the path of the field (SchemaError, src/common/schema.ts);
- * where a schema gives no text, `parseWith` words it from the issue ("{} must be a string").
+ * Error texts: every text given here has `{}`, which stands for the name of the field
+ * (SchemaError, src/common/schema.ts); where a schema gives none, `parseWith` words it from
+ * the issue ("{} must be a string").
  */
 import * as z from 'zod';
 
@@ -164,7 +165,7 @@ export type ChatMessage = z.output<typeof ChatMessage>;
 export const ChatRoom = z
   .object({
     /** Logins present in the room. */
-    Users: z.array(z.string({ error: 'Room.Users must be an array of strings' }), { error: 'Room.Users must be an array of strings' }).nullish(),
+    Users: z.array(z.string({ error: '{} must be an array of strings' }), { error: '{} must be an array of strings' }).nullish(),
     Uuid: RequiredId,
     /** Protobuf JSON omits an enum at its default value, and GLOBAL is 0. */
     Type: RoomType.nullish(),
@@ -194,7 +195,7 @@ export const ChatEvent = z
   .object({ Message: ChatMessage.nullish(), Room: ChatRoom.nullish(), Details: Int64.nullish() })
   .superRefine((e, ctx) => {
     if (e.Message == null && e.Room == null) ctx.addIssue({ code: 'custom', message: '{} needs a Message or a Room', input: e });
-    else if (e.Details === DELETE_DETAILS && e.Message == null) ctx.addIssue({ code: 'custom', message: 'a DELETE_MSG ChatEvent needs the Message', input: e });
+    else if (e.Details === DELETE_DETAILS && e.Message == null) ctx.addIssue({ code: 'custom', message: 'a DELETE_MSG {} needs the Message', input: e });
   })
   .transform((e) => dropNulls(e));
 export type ChatEvent = z.output<typeof ChatEvent>;
