@@ -260,7 +260,9 @@ export type TaskEventFrame = z.infer<typeof TaskEventFrame>;
 export const IdmEventFrame = IdmChangeEvent.extend({ '@type': z.literal('idm'), ...positioned });
 export type IdmEventFrame = z.infer<typeof IdmEventFrame>;
 
-const ActivityObjectFrame = z.looseObject({ type: z.string().nullish(), id: z.string().nullish(), name: z.string().nullish() });
+/** An ActivityStreams object in a frame. */
+export const ActivityObjectFrame = z.looseObject({ type: z.string().nullish(), id: z.string().nullish(), name: z.string().nullish() });
+export type ActivityObjectFrame = z.infer<typeof ActivityObjectFrame>;
 /** The PostActivityEvent with `@type` `activity`; object/origin/target names reduced to a basename. */
 export const ActivityEventFrame = PostActivityEvent.extend({
   '@type': z.literal('activity'),
