@@ -148,7 +148,31 @@ const RequiredId = z
   .union([z.string(), z.number().transform(String)], { error: (iss) => (iss.input == null ? '{} is required' : '{} must be a string') })
   .refine((id) => id !== '', '{} is required');
 
-/** Cells `chat.ChatMessage` as the bus carries it; unknown fields are dropped. */
+/** A chat message as frames carry it (and as the service stores it): every field, strings. */
+export const ChatMessageFrame = z.object({
+  Uuid: z.string(),
+  RoomUuid: z.string(),
+  Message: z.string(),
+  /** Login of the author, set by the server. */
+  Author: z.string(),
+  /** Unix seconds, set by the server. */
+  Timestamp: z.string(),
+});
+export type ChatMessageFrame = z.infer<typeof ChatMessageFrame>;
+
+/** A room as frames carry it (and as the service stores it), with the logins present in it. */
+export const ChatRoomFrame = z.object({
+  Uuid: z.string(),
+  Type: z.enum(ROOM_TYPES),
+  RoomTypeObject: z.string(),
+  Users: z.array(z.string()),
+  /** Unix seconds (the room's creation time). */
+  LastUpdated: z.string(),
+  RoomLabel: z.string().optional(),
+});
+export type ChatRoomFrame = z.infer<typeof ChatRoomFrame>;
+
+/** Cells `chat.ChatMessage` as the bus carries it, read into a ChatMessageFrame; unknown fields are dropped. */
 export const ChatMessage = z
   .object({
     Uuid: RequiredId,
@@ -158,10 +182,10 @@ export const ChatMessage = z
     /** Unix seconds. */
     Timestamp: Int64.nullish(),
   })
-  .transform((m) => ({ Uuid: m.Uuid, RoomUuid: m.RoomUuid, Message: m.Message ?? '', Author: m.Author ?? '', Timestamp: m.Timestamp ?? '0' }));
+  .transform((m): ChatMessageFrame => ({ Uuid: m.Uuid, RoomUuid: m.RoomUuid, Message: m.Message ?? '', Author: m.Author ?? '', Timestamp: m.Timestamp ?? '0' }));
 export type ChatMessage = z.output<typeof ChatMessage>;
 
-/** Cells `chat.ChatRoom` as the bus carries it; unknown fields are dropped. */
+/** Cells `chat.ChatRoom` as the bus carries it, read into a ChatRoomFrame; unknown fields are dropped. */
 export const ChatRoom = z
   .object({
     /** Logins present in the room. */
@@ -174,7 +198,7 @@ export const ChatRoom = z
     /** Unix seconds. */
     LastUpdated: Int64.nullish(),
   })
-  .transform(({ Uuid, Type, RoomTypeObject, RoomLabel, Users, LastUpdated }) => ({
+  .transform(({ Uuid, Type, RoomTypeObject, RoomLabel, Users, LastUpdated }): ChatRoomFrame => ({
     Uuid,
     Type: Type ?? 'GLOBAL',
     RoomTypeObject: RoomTypeObject ?? '',

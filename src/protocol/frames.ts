@@ -6,8 +6,8 @@
  */
 import * as z from 'zod';
 import {
-  ChatMessage,
-  ChatRoom,
+  ChatMessageFrame,
+  ChatRoomFrame,
   DELETE_DETAILS,
   IdmChangeEvent,
   Int64,
@@ -37,9 +37,11 @@ export type UnsubscribeFrame = z.infer<typeof UnsubscribeFrame>;
 
 // ------------------------------------------------------------------ client frames, /ws rooms (PROTOCOL 5)
 
-export const JoinRoomFrame = z.object({ '@type': z.literal('joinRoom'), room: z.string() });
+/** The room is `room`, or `joinRoom` when `room` is absent. */
+export const JoinRoomFrame = z.object({ '@type': z.literal('joinRoom'), room: z.string().optional(), joinRoom: z.string().optional() });
 export type JoinRoomFrame = z.infer<typeof JoinRoomFrame>;
-export const LeaveRoomFrame = z.object({ '@type': z.literal('leaveRoom'), room: z.string() });
+/** The room is `room`, or `leaveRoom` when `room` is absent. */
+export const LeaveRoomFrame = z.object({ '@type': z.literal('leaveRoom'), room: z.string().optional(), leaveRoom: z.string().optional() });
 export type LeaveRoomFrame = z.infer<typeof LeaveRoomFrame>;
 /** websocket-push's form, with no `@type`. */
 export const JoinRoomShortFrame = z.object({ joinRoom: z.string() });
@@ -287,11 +289,10 @@ export type PushPayload = z.infer<typeof PushPayload>;
 // ------------------------------------------------------------------ server frames, /chat (PROTOCOL 4)
 
 /** A room with the users present in it, on every instance. */
-export const ChatRoomUpdateFrame = z.object({ '@type': z.literal('ROOM_UPDATE'), Room: ChatRoom });
-export type ChatRoomUpdateFrame = z.output<typeof ChatRoomUpdateFrame>;
+export const ChatRoomUpdateFrame = z.object({ '@type': z.literal('ROOM_UPDATE'), Room: ChatRoomFrame });
+export type ChatRoomUpdateFrame = z.infer<typeof ChatRoomUpdateFrame>;
 /** A new message: the ChatMessage itself, with no `@type`. */
-export const ChatMessageFrame = ChatMessage;
-export type ChatMessageFrame = z.output<typeof ChatMessageFrame>;
+export { ChatMessageFrame };
 /** After a full HISTORY page: ask for `Offset` next. Timestamp is the oldest message's of the page. */
 export const ChatMayHaveMoreFrame = z.object({
   '@type': z.literal('MAY_HAVE_MORE'),
@@ -301,5 +302,5 @@ export const ChatMayHaveMoreFrame = z.object({
   Limit: z.int().min(0),
 });
 export type ChatMayHaveMoreFrame = z.infer<typeof ChatMayHaveMoreFrame>;
-export const ChatMessageDeletedFrame = z.object({ '@type': z.literal(DELETE_DETAILS), Message: ChatMessage });
-export type ChatMessageDeletedFrame = z.output<typeof ChatMessageDeletedFrame>;
+export const ChatMessageDeletedFrame = z.object({ '@type': z.literal(DELETE_DETAILS), Message: ChatMessageFrame });
+export type ChatMessageDeletedFrame = z.infer<typeof ChatMessageDeletedFrame>;
