@@ -19,7 +19,7 @@ export function componentSchemas(file) {
 /** src/protocol export -> [component schema, 'input' (read by the service) | 'output' (sent by it)]. */
 export const MAPPING = {
   events: {
-    Int64: ['Int64', 'input'],
+    BusString: ['BusString', 'input'],
     MetaStore: ['JsonStringMap', 'input'],
     TreeNode: ['Node', 'input'],
     NodeChangeEvent: ['NodeChangeEvent', 'input'],

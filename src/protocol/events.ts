@@ -6,7 +6,8 @@
  *
  * Conventions, as Cells publishes:
  * - null is the same as absent (`.nullish()`);
- * - where a 64-bit integer may stand, a JSON number is accepted and turned into a string;
+ * - a string field of a node or of a chat object accepts a JSON number too and turns it into
+ *   a string (BusString: 64-bit integers and ids travel as either);
  * - fields not listed pass through unchanged (`looseObject`): payloads are delivered as published.
  * Error texts: every text given here has `{}`, which stands for the name of the field
  * (SchemaError, src/common/schema.ts); where a schema gives none, `parseWith` words it from
@@ -14,8 +15,8 @@
  */
 import * as z from 'zod';
 
-/** A string; a JSON number is accepted and turned into one (64-bit integers travel as strings). */
-export const Int64 = z.union([z.string(), z.number().transform(String)], { error: '{} must be a string' });
+/** A string; a JSON number is accepted and turned into its decimal string. */
+export const BusString = z.union([z.string(), z.number().transform(String)], { error: '{} must be a string' });
 
 /** `/a/b/` -> `a/b`. */
 export const trimSlashes = (path: string): string => path.replace(/^\/+|\/+$/g, '');
@@ -43,13 +44,13 @@ export const MetaStore = z.record(z.string(), z.unknown()).transform((meta) => {
 /** A tree node: the listed fields normalised (Path without slashes at the ends), the others kept. */
 export const TreeNode = z
   .looseObject({
-    Uuid: Int64.nullish(),
-    Path: Int64.nullish(),
+    Uuid: BusString.nullish(),
+    Path: BusString.nullish(),
     /** `LEAF` or `COLLECTION`. */
-    Type: Int64.nullish(),
-    Size: Int64.nullish(),
-    MTime: Int64.nullish(),
-    Etag: Int64.nullish(),
+    Type: BusString.nullish(),
+    Size: BusString.nullish(),
+    MTime: BusString.nullish(),
+    Etag: BusString.nullish(),
     MetaStore: MetaStore.nullish(),
   })
   .transform((node) => {
@@ -177,10 +178,10 @@ export const ChatMessage = z
   .object({
     Uuid: RequiredId,
     RoomUuid: RequiredId,
-    Message: Int64.nullish(),
-    Author: Int64.nullish(),
+    Message: BusString.nullish(),
+    Author: BusString.nullish(),
     /** Unix seconds. */
-    Timestamp: Int64.nullish(),
+    Timestamp: BusString.nullish(),
   })
   .transform((m): ChatMessageFrame => ({ Uuid: m.Uuid, RoomUuid: m.RoomUuid, Message: m.Message ?? '', Author: m.Author ?? '', Timestamp: m.Timestamp ?? '0' }));
 export type ChatMessage = z.output<typeof ChatMessage>;
@@ -193,10 +194,10 @@ export const ChatRoom = z
     Uuid: RequiredId,
     /** Protobuf JSON omits an enum at its default value, and GLOBAL is 0. */
     Type: RoomType.nullish(),
-    RoomTypeObject: Int64.nullish(),
-    RoomLabel: Int64.nullish(),
+    RoomTypeObject: BusString.nullish(),
+    RoomLabel: BusString.nullish(),
     /** Unix seconds. */
-    LastUpdated: Int64.nullish(),
+    LastUpdated: BusString.nullish(),
   })
   .transform(({ Uuid, Type, RoomTypeObject, RoomLabel, Users, LastUpdated }): ChatRoomFrame => ({
     Uuid,
@@ -216,7 +217,7 @@ export const DELETE_DETAILS = 'DELETE_MSG';
  * Details `DELETE` (Cells) or `DELETE_MSG` (Switchboard). Other Details are free text.
  */
 export const ChatEvent = z
-  .object({ Message: ChatMessage.nullish(), Room: ChatRoom.nullish(), Details: Int64.nullish() })
+  .object({ Message: ChatMessage.nullish(), Room: ChatRoom.nullish(), Details: BusString.nullish() })
   .superRefine((e, ctx) => {
     if (e.Message == null && e.Room == null) ctx.addIssue({ code: 'custom', message: '{} needs a Message or a Room', input: e });
     else if (e.Details === DELETE_DETAILS && e.Message == null) ctx.addIssue({ code: 'custom', message: 'a DELETE_MSG {} needs the Message', input: e });

@@ -10,7 +10,7 @@ import {
   ChatRoomFrame,
   DELETE_DETAILS,
   IdmChangeEvent,
-  Int64,
+  BusString,
   PostActivityEvent,
   ROOM_TYPES,
   RoomType,
@@ -66,8 +66,8 @@ export const RoomRef = z
   .object(
     {
       Type: RoomType,
-      RoomTypeObject: Int64.pipe(z.string().max(MAX_ROOM_OBJECT_LENGTH, `{} is longer than ${MAX_ROOM_OBJECT_LENGTH} characters`)).nullish(),
-      RoomLabel: Int64.pipe(z.string().max(MAX_ROOM_LABEL_LENGTH, `{} is longer than ${MAX_ROOM_LABEL_LENGTH} characters`)).nullish(),
+      RoomTypeObject: BusString.pipe(z.string().max(MAX_ROOM_OBJECT_LENGTH, `{} is longer than ${MAX_ROOM_OBJECT_LENGTH} characters`)).nullish(),
+      RoomLabel: BusString.pipe(z.string().max(MAX_ROOM_LABEL_LENGTH, `{} is longer than ${MAX_ROOM_LABEL_LENGTH} characters`)).nullish(),
     },
     { error: '{} must be an object' },
   )
@@ -114,13 +114,13 @@ export type ChatHistoryFrame = z.input<typeof ChatHistoryFrame>;
 /** POST (alias `msg`): the text is sanitized, stored and published to the room. */
 export const ChatPostFrame = z.object({
   '@type': chatType('POST', 'MSG'),
-  Message: z.looseObject({ RoomUuid: Int64, Message: Int64 }),
+  Message: z.looseObject({ RoomUuid: BusString, Message: BusString }),
 });
 export type ChatPostFrame = z.input<typeof ChatPostFrame>;
 /** DELETE_MSG: only the stored message's author may. */
 export const ChatDeleteMsgFrame = z.object({
   '@type': chatType(DELETE_DETAILS),
-  Message: z.looseObject({ Uuid: Int64, RoomUuid: Int64 }),
+  Message: z.looseObject({ Uuid: BusString, RoomUuid: BusString }),
 });
 export type ChatDeleteMsgFrame = z.input<typeof ChatDeleteMsgFrame>;
 
