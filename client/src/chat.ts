@@ -24,7 +24,8 @@ type RoomEvents = {
   error: [string];
 };
 
-const keyOf = (ref: RoomRef) => `${ref.Type}:${ref.RoomTypeObject}`;
+/** A refusal names the room as the client did for JOIN and HISTORY, by Uuid alone for POST: no key then. */
+const keyOf = (ref: Partial<Pick<RoomRef, 'Type' | 'RoomTypeObject'>>) => `${ref.Type}:${ref.RoomTypeObject}`;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One joined chat room. Hand it back with `leave()` (reference-counted: the last leave sends LEAVE). */

@@ -1,200 +1,64 @@
 /**
  * Every frame of the Switchboard wire protocol (docs/protocol.md), as TypeScript types: the ONE
- * place the client, the React bindings and the demo take them from.
- *
- * To be generated from / replaced by the server's schemas: the server validates frames with
- * hand-written checks today (src/common/schema.ts and the topic parsers); when the planned
- * restructure introduces zod schemas, this file becomes `z.infer<>` re-exports of them and no
- * hand-written copy remains. Until then, do not copy these types anywhere else.
+ * place the client, the React bindings and the demo take them from. They are the types of the
+ * zod schemas the server validates with (src/protocol), imported as types only: the client has
+ * no runtime dependency on zod and no hand-written copy of the protocol.
  */
+import type * as events from '../../src/protocol/events.js';
+import type * as frames from '../../src/protocol/frames.js';
 
 /** 64-bit integers (Size, MTime, Timestamp) travel as JSON strings. */
 export type Int64 = string;
 
 // ---- section 2: subscribing (both endpoints) ----
 
-export interface SubscribeFrame {
-  '@type': 'subscribe';
-  jwt: string;
-  /** PROTOCOL 6: the last `@offset` seen, to replay what was missed. */
-  resumeFrom?: string;
-}
-export interface UnsubscribeFrame {
-  '@type': 'unsubscribe';
-}
-export interface SubscribedFrame {
-  '@type': 'subscribed';
-  sessionId: string;
-  user: string;
-  workspaces: string[];
-  /** Unix seconds; absent for a token without `exp`. */
-  expiresAt?: number;
-}
+export type SubscribeFrame = frames.SubscribeFrame;
+export type UnsubscribeFrame = frames.UnsubscribeFrame;
+export type SubscribedFrame = frames.SubscribedFrame;
 /** Sent on `/ws` before the token expires: send `subscribe` again with a fresh token. */
-export interface ExpiringFrame {
-  '@type': 'expiring';
-  expiresAt: number;
-}
-export interface ErrorFrame {
-  '@type': 'error';
-  error: string;
-  Room?: ChatRoom;
-}
+export type ExpiringFrame = frames.ExpiringFrame;
+export type ErrorFrame = frames.ErrorFrame;
+/** The machine-readable reason of an error frame. */
+export type ErrorCode = frames.ErrorCode;
 /** PROTOCOL 6: after a subscribe with `resumeFrom`. */
-export interface ResumedFrame {
-  '@type': 'resumed';
-  recovered: boolean;
-  replayed?: number;
-}
+export type ResumedFrame = frames.ResumedFrame;
 
 // ---- section 3: events on /ws ----
 
-export type NodeEventType = 'CREATE' | 'READ' | 'UPDATE_PATH' | 'UPDATE_CONTENT' | 'UPDATE_META' | 'UPDATE_USER_META' | 'DELETE';
-
-export interface TreeNode {
-  Uuid?: string;
-  Path?: string;
-  Type?: 'LEAF' | 'COLLECTION' | 'UNKNOWN';
-  Size?: Int64;
-  MTime?: Int64;
-  Etag?: string;
-  /** Values are JSON strings: `EventWorkspaceId` is `"\"w1\""`. */
-  MetaStore?: Record<string, string>;
-}
-
+export type NodeEventType = frames.NodeEventType;
+/** A node as seen from one workspace (MetaStore values are JSON strings: `EventWorkspaceId` is `"\"w1\""`). */
+export type TreeNode = frames.FrameNode;
 /** Fields every event frame may carry: its position in the shared history (PROTOCOL 6). */
 export interface Positioned {
   '@offset'?: string;
 }
-
-export interface NodeEvent extends Positioned {
-  Type?: NodeEventType;
-  Source?: TreeNode;
-  Target?: TreeNode;
-  Silent?: boolean;
-  Optimistic?: boolean;
-}
-
-export interface TaskEvent extends Positioned {
-  TaskUpdated: {
-    JobID?: string;
-    ID?: string;
-    TriggerOwner?: string;
-    Status?: string;
-    StatusMessage?: string;
-    Progress?: number;
-    [k: string]: unknown;
-  };
-  Job?: { ID?: string; Label?: string; Owner?: string; [k: string]: unknown };
-}
-
-export interface IdmEvent extends Positioned {
-  '@type': 'idm';
-  Type?: string;
-  User?: { Uuid?: string; Login?: string; [k: string]: unknown };
-  Role?: { Uuid?: string; [k: string]: unknown };
-  Workspace?: { UUID?: string; Slug?: string; [k: string]: unknown };
-  Acl?: { RoleID?: string; Action?: { Name?: string; Value?: string }; [k: string]: unknown };
-}
-
-export interface ActivityObject {
-  type?: string;
-  id?: string;
-  name?: string;
-  [k: string]: unknown;
-}
-export interface ActivityEvent extends Positioned {
-  '@type': 'activity';
-  OwnerType?: string;
-  OwnerId?: string;
-  BoxName?: string;
-  Activity: {
-    type?: string;
-    id?: string;
-    summary?: string;
-    updated?: string;
-    actor?: ActivityObject;
-    object?: ActivityObject;
-    origin?: ActivityObject;
-    target?: ActivityObject;
-    [k: string]: unknown;
-  };
-}
+export type NodeEvent = frames.NodeEventFrame;
+export type TaskEvent = frames.TaskEventFrame;
+export type IdmEvent = frames.IdmEventFrame;
+export type ActivityObject = frames.ActivityObjectFrame;
+export type ActivityEvent = frames.ActivityEventFrame;
 
 // ---- section 5: generic push ----
 
-export interface RoomCommand {
-  '@type': 'joinRoom' | 'leaveRoom';
-  room: string;
-}
-export interface RoomAnswer {
-  '@type': 'room';
-  room: string | null;
-  joined: boolean;
-  left?: boolean;
-  reason?: string;
-}
+export type RoomCommand = frames.JoinRoomFrame | frames.LeaveRoomFrame;
+export type RoomAnswer = frames.RoomAnswer;
 /** A push command's `payload`, delivered as-is: any JSON value. */
-export type PushPayload = unknown;
-
+export type PushPayload = frames.PushPayload;
 /** What a backend sends on `switchboard.push` (or through POST /api/publish). */
-export interface PushCommand {
-  pushToUser?: string;
-  pushToRoom?: string;
-  pushToSession?: string;
-  tabWindowId?: string;
-  subscribeUser?: string;
-  unsubscribeUser?: string;
-  room?: string;
-  payload?: unknown;
-}
+export type PushCommand = events.PushCommand;
 
 // ---- section 4: chat on /chat ----
 
-export type RoomType = 'GLOBAL' | 'WORKSPACE' | 'USER' | 'NODE' | 'ANY';
-
-/** What identifies a room: the server finds (or creates) it by these two fields. */
-export interface RoomRef {
-  Type: RoomType;
-  RoomTypeObject: string;
-  RoomLabel?: string;
-}
-export interface ChatRoom extends RoomRef {
-  Uuid: string;
-  /** Logins present in the room, on every instance. */
-  Users?: string[];
-  LastUpdated?: number;
-}
-export interface ChatMessage {
-  Uuid: string;
-  RoomUuid: string;
-  Message: string;
-  Author: string;
-  Timestamp: Int64;
-}
-
-export type ChatClientFrame =
-  | { '@type': 'JOIN'; Room: RoomRef; Message?: { Message: 'PING' } }
-  | { '@type': 'LEAVE'; Room: RoomRef }
-  | { '@type': 'HISTORY'; Room: RoomRef; Message: { Message: string } }
-  | { '@type': 'POST'; Message: { RoomUuid: string; Message: string } }
-  | { '@type': 'DELETE_MSG'; Message: { Uuid: string; RoomUuid: string } };
-
-export interface RoomUpdateFrame {
-  '@type': 'ROOM_UPDATE';
-  Room: ChatRoom;
-}
-export interface MayHaveMoreFrame {
-  '@type': 'MAY_HAVE_MORE';
-  RoomUuid: string;
-  Timestamp: Int64;
-  Offset: number;
-  Limit: number;
-}
-export interface DeleteMessageFrame {
-  '@type': 'DELETE_MSG';
-  Message: Partial<ChatMessage> & { Uuid: string; RoomUuid?: string };
-}
+export type RoomType = events.RoomType;
+/** What identifies a room: the server finds (or creates) it by Type and RoomTypeObject. */
+export type RoomRef = frames.RoomRef;
+/** A room as frames carry it, with the logins present in it on every instance. */
+export type ChatRoom = events.ChatRoom;
+export type ChatMessage = events.ChatMessage;
+export type ChatClientFrame = frames.ChatJoinFrame | frames.ChatLeaveFrame | frames.ChatHistoryFrame | frames.ChatPostFrame | frames.ChatDeleteMsgFrame;
+export type RoomUpdateFrame = frames.ChatRoomUpdateFrame;
+export type MayHaveMoreFrame = frames.ChatMayHaveMoreFrame;
+export type DeleteMessageFrame = frames.ChatMessageDeletedFrame;
 
 // ---- section 7: close codes ----
 

@@ -64,7 +64,7 @@ export function useNodeEvents(workspace: string, limit = 100): NodeEvent[] {
 }
 
 type Task = TaskEvent['TaskUpdated'];
-const taskId = (t: Task) => t.ID ?? t.JobID;
+const taskId = (t: Task) => t.ID ?? t.JobID ?? undefined;
 
 /** Every task seen since mount, by id, with its latest update. */
 export function useTasks(): ReadonlyMap<string, Task> {

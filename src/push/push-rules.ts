@@ -2,58 +2,19 @@
  * Generic push (PROTOCOL 5): the commands backends publish, who they reach, and which
  * rooms a client may join. Pure functions; PushService wires them to sessions.
  */
-import { requireRecord, SchemaError, type Json } from '../common/schema.js';
+import { parseWith } from '../common/schema.js';
+import { MAX_ROOM_LENGTH, PushCommand as PushCommandSchema, roomNameProblem, type ParsedPushCommand } from '../protocol/events.js';
 
-/** Deliver `payload` as-is to the sessions of a user, of a room, or to one session. */
-export interface PushDelivery {
-  kind: 'push';
-  user?: string;
-  room?: string;
-  /** Alone: that session only. With user or room: a filter (the session must match them too). */
-  session?: string;
-  payload: unknown;
-}
-
-/** The backend puts a user's sessions in a room, or takes them out (pakyow's `socket.subscribe`). */
-export interface PushSubscription {
-  kind: 'subscribe' | 'unsubscribe';
-  user: string;
-  room: string;
-  /** Only that session of the user. */
-  session?: string;
-}
-
-export type PushCommand = PushDelivery | PushSubscription;
+export type { PushDelivery, PushSubscription } from '../protocol/events.js';
+export type PushCommand = ParsedPushCommand;
 
 export type Admission = { ok: true; room: string } | { ok: false; reason: string };
 
-export const MAX_ROOM_LENGTH = 200;
-
-const DELIVERY_FIELDS = ['pushToUser', 'pushToRoom', 'payload'];
+export { MAX_ROOM_LENGTH, roomNameProblem };
 
 /** Throws SchemaError, with a reason that never quotes the payload. */
 export function parsePushCommand(raw: unknown): PushCommand {
-  const cmd = requireRecord(raw, 'push command');
-  const session = sessionFilter(cmd);
-  const subscribe = target(cmd, 'subscribeUser');
-  const unsubscribe = target(cmd, 'unsubscribeUser');
-
-  if (subscribe !== undefined || unsubscribe !== undefined) {
-    if (subscribe !== undefined && unsubscribe !== undefined) throw new SchemaError('push command has both subscribeUser and unsubscribeUser');
-    if (DELIVERY_FIELDS.some((k) => cmd[k] !== undefined)) throw new SchemaError('push command mixes subscribeUser/unsubscribeUser with delivery fields');
-    return { kind: subscribe !== undefined ? 'subscribe' : 'unsubscribe', user: (subscribe ?? unsubscribe)!, room: requiredRoom(cmd), session };
-  }
-
-  const user = target(cmd, 'pushToUser');
-  const room = target(cmd, 'pushToRoom');
-  if (room !== undefined) checkRoomName(room, 'push command.pushToRoom');
-  // websocket-push documents one destination per message; refusing both is louder than guessing.
-  if (user !== undefined && room !== undefined) throw new SchemaError('push command has both pushToUser and pushToRoom: give one destination');
-  if (user === undefined && room === undefined && session === undefined) {
-    throw new SchemaError('push command needs pushToUser, pushToRoom or pushToSession (or subscribeUser/unsubscribeUser)');
-  }
-  if (cmd.payload === undefined) throw new SchemaError('push command needs a payload');
-  return { kind: 'push', user, room, session, payload: cmd.payload };
+  return parseWith(PushCommandSchema, raw, 'push command');
 }
 
 /** Registry keys whose sessions a command reaches, plus the optional single-session filter. */
@@ -83,14 +44,6 @@ export function admitRoom(room: unknown, identity: { user: string; workspaces: {
   return openRooms.some((glob) => globRegExp(glob).test(name)) ? { ok: true, room: name } : { ok: false, reason: 'room not open' };
 }
 
-/** Why `room` is not an acceptable room name, or undefined when it is. */
-export function roomNameProblem(room: unknown): string | undefined {
-  if (typeof room !== 'string') return 'room must be a string';
-  if (room.length < 1 || room.length > MAX_ROOM_LENGTH) return `room name must be 1 to ${MAX_ROOM_LENGTH} characters`;
-  if (/\p{Cc}/u.test(room)) return 'room name has control characters';
-  return undefined;
-}
-
 const globs = new Map<string, RegExp>();
 
 /** `*` any run of characters (`/` included, possibly none), `?` exactly one, the rest literal; anchored. */
@@ -101,34 +54,4 @@ export function globRegExp(glob: string): RegExp {
     globs.set(glob, (re = new RegExp(`^${body}$`, 'su')));
   }
   return re;
-}
-
-/**
- * A target field. null and '' count as absent, as in websocket-push (which tests truthiness):
- * a publisher that forwards an empty tabWindowId still reaches every tab.
- */
-function target(cmd: Json, key: string): string | undefined {
-  const v = cmd[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') throw new SchemaError(`push command.${key} must be a string`);
-  return v;
-}
-
-function sessionFilter(cmd: Json): string | undefined {
-  const session = target(cmd, 'pushToSession');
-  const tab = target(cmd, 'tabWindowId');
-  if (session !== undefined && tab !== undefined && session !== tab) throw new SchemaError('push command has different pushToSession and tabWindowId');
-  return session ?? tab;
-}
-
-function requiredRoom(cmd: Json): string {
-  const room = target(cmd, 'room');
-  if (room === undefined) throw new SchemaError('push command.room is required with subscribeUser/unsubscribeUser');
-  return checkRoomName(room, 'push command.room');
-}
-
-function checkRoomName(room: string, what: string): string {
-  const bad = roomNameProblem(room);
-  if (bad) throw new SchemaError(`${what}: ${bad}`);
-  return room;
 }

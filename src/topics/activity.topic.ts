@@ -1,40 +1,18 @@
-/** The activity topic (PROTOCOL.md 3.5): schema, audience (pure) and handler. */
+/** The activity topic (PROTOCOL.md 3.5): audience (pure) and handler; the schema is in src/protocol/events.ts. */
 import { Injectable } from '@nestjs/common';
 import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
-import { SchemaError, requireRecord, type Json } from '../common/schema.js';
+import { checkWith, type Json } from '../common/schema.js';
+import { PostActivityEvent } from '../protocol/events.js';
 import type { Audience } from './task.topic.js';
 import { TopicDelivery } from './topic-delivery.js';
 
-type ActivityObject = Json & { id?: string; name?: string };
-
-export interface PostActivityEvent {
-  OwnerType?: string;
-  OwnerId?: string;
-  BoxName?: string;
-  Activity: Json & { actor?: ActivityObject; object?: ActivityObject; origin?: ActivityObject; target?: ActivityObject };
-  [key: string]: unknown;
-}
+export type { PostActivityEvent } from '../protocol/events.js';
 
 /** Fields whose `name` is a node path, reduced to a basename for display. */
 const NAMED_FIELDS = ['object', 'origin', 'target'] as const;
 
-function checkString(obj: Json, key: string, what: string): void {
-  const v = obj[key];
-  if (v !== undefined && v !== null && typeof v !== 'string') throw new SchemaError(`${what}.${key} must be a string`);
-}
-
 export function parseActivityEvent(raw: unknown): PostActivityEvent {
-  const obj = requireRecord(raw, 'event');
-  for (const k of ['OwnerType', 'OwnerId', 'BoxName']) checkString(obj, k, 'event');
-  const activity = requireRecord(obj.Activity, 'event.Activity');
-  for (const k of ['actor', ...NAMED_FIELDS]) {
-    const v = activity[k];
-    if (v === undefined || v === null) continue;
-    const o = requireRecord(v, `event.Activity.${k}`);
-    checkString(o, 'id', `event.Activity.${k}`);
-    checkString(o, 'name', `event.Activity.${k}`);
-  }
-  return obj as PostActivityEvent;
+  return checkWith(PostActivityEvent, raw, 'event');
 }
 
 /** `a/b/c.txt/` -> `c.txt`. */

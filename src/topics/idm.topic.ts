@@ -1,48 +1,21 @@
-/** The IDM topic (PROTOCOL.md 3.4): schema, audience and security side effects (pure), and handler. */
+/** The IDM topic (PROTOCOL.md 3.4): audience and security side effects (pure), and handler; the schema is in src/protocol/events.ts. */
 import { Injectable } from '@nestjs/common';
 import { Revocations } from '../auth/revocations.js';
 import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
-import { SchemaError, requireRecord, type Json } from '../common/schema.js';
+import { checkWith } from '../common/schema.js';
+import { IdmChangeEvent } from '../protocol/events.js';
 import { ChatSessions, EventSessions } from '../sessions/endpoints.js';
 import { Fanout } from '../sessions/fanout.js';
 import { Close } from '../sessions/session-host.js';
 import type { Audience } from './task.topic.js';
 import { TopicDelivery } from './topic-delivery.js';
 
-export interface IdmChangeEvent {
-  Type?: string;
-  User?: Json & { Uuid?: string; Login?: string };
-  Role?: Json & { Uuid?: string };
-  Workspace?: Json & { UUID?: string };
-  Acl?: Json & { RoleID?: string; Action?: Json & { Name?: string } };
-  [key: string]: unknown;
-}
+export type { IdmChangeEvent } from '../protocol/events.js';
 
 export type IdmSideEffect = { removeWorkspace: string } | { closeUser: { login?: string; subject?: string } } | null;
 
-function optRecord(obj: Json, key: string, what: string): Json | undefined {
-  const v = obj[key];
-  return v === undefined || v === null ? undefined : requireRecord(v, `${what}.${key}`);
-}
-
-function checkStrings(obj: Json | undefined, keys: string[], what: string): void {
-  if (!obj) return;
-  for (const k of keys) {
-    const v = obj[k];
-    if (v !== undefined && v !== null && typeof v !== 'string') throw new SchemaError(`${what}.${k} must be a string`);
-  }
-}
-
 export function parseIdmEvent(raw: unknown): IdmChangeEvent {
-  const obj = requireRecord(raw, 'event');
-  checkStrings(obj, ['Type'], 'event');
-  checkStrings(optRecord(obj, 'User', 'event'), ['Uuid', 'Login'], 'event.User');
-  checkStrings(optRecord(obj, 'Role', 'event'), ['Uuid'], 'event.Role');
-  checkStrings(optRecord(obj, 'Workspace', 'event'), ['UUID'], 'event.Workspace');
-  const acl = optRecord(obj, 'Acl', 'event');
-  checkStrings(acl, ['RoleID'], 'event.Acl');
-  if (acl) checkStrings(optRecord(acl, 'Action', 'event.Acl'), ['Name'], 'event.Acl.Action');
-  return obj as IdmChangeEvent;
+  return checkWith(IdmChangeEvent, raw, 'event');
 }
 
 /** Role-scoped ACLs that change what a role may do; parameter/action ACLs only tune the UI. */

@@ -2,7 +2,8 @@
  * Node change events (PROTOCOL.md 3.2): input schema, workspace visibility and
  * the per-workspace frame. Pure functions: no sockets, no bus, no Nest.
  */
-import { SchemaError, isRecord, optString, requireRecord, type Json } from '../common/schema.js';
+import { isRecord, parseWith } from '../common/schema.js';
+import { NodeChangeEvent, trimSlashes, type TreeNode } from '../protocol/events.js';
 import type { Workspace } from '../auth/identity.js';
 
 export type NodeEventType =
@@ -14,85 +15,14 @@ export type NodeEventType =
   | 'UPDATE_USER_META'
   | 'DELETE';
 
-export interface TreeNode {
-  Uuid?: string;
-  Path?: string;
-  /** `LEAF` or `COLLECTION`. */
-  Type?: string;
-  Size?: string;
-  MTime?: string;
-  Etag?: string;
-  /** Values are JSON strings (`"\"w1\""`). */
-  MetaStore?: Record<string, string>;
-  /** Other node fields are passed through untouched. */
-  [key: string]: unknown;
-}
-
-export interface NodeChangeEvent {
-  /** Kept as a string: unknown types must reach the handler so that it can drop (and count) them. */
-  Type: string;
-  Source?: TreeNode;
-  Target?: TreeNode;
-  Silent?: boolean;
-  Optimistic?: boolean;
-}
+/** Node fields are normalised by the schema; other fields pass through untouched. */
+export type { NodeChangeEvent, TreeNode } from '../protocol/events.js';
 
 const META_POLICIES = 'pydio:meta-policies';
 
-/** `/a/b/` -> `a/b`. */
-function trimSlashes(path: string): string {
-  return path.replace(/^\/+|\/+$/g, '');
-}
-
-function parseMetaStore(value: unknown, what: string): Record<string, string> {
-  const raw = requireRecord(value, what);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (v === undefined) continue;
-    // MetaStore values are JSON strings on the wire; tolerate publishers that sent the raw value.
-    out[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  }
-  return out;
-}
-
-function parseNode(value: unknown, what: string): TreeNode {
-  const raw = requireRecord(value, what);
-  const node: TreeNode = { ...raw };
-  for (const key of ['Uuid', 'Path', 'Type', 'Size', 'MTime', 'Etag'] as const) {
-    const v = optString(raw, key, what);
-    if (v === undefined) delete node[key];
-    else node[key] = v;
-  }
-  if (node.Path !== undefined) node.Path = trimSlashes(node.Path);
-  if (raw.MetaStore === undefined || raw.MetaStore === null) delete node.MetaStore;
-  else node.MetaStore = parseMetaStore(raw.MetaStore, `${what}.MetaStore`);
-  return node;
-}
-
-function optBoolean(obj: Json, key: string): boolean | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new SchemaError(`event.${key} must be a boolean`);
-  return v;
-}
-
 /** Validates and normalises a NodeChangeEvent; the input is not modified. */
 export function parseNodeEvent(raw: unknown): NodeChangeEvent {
-  const obj = requireRecord(raw, 'event');
-  let type: string = 'CREATE';
-  if (obj.Type !== undefined && obj.Type !== null) {
-    if (typeof obj.Type !== 'string') throw new SchemaError('event.Type must be a string');
-    type = obj.Type;
-  }
-  const event: NodeChangeEvent = { Type: type };
-  if (obj.Source !== undefined && obj.Source !== null) event.Source = parseNode(obj.Source, 'event.Source');
-  if (obj.Target !== undefined && obj.Target !== null) event.Target = parseNode(obj.Target, 'event.Target');
-  if (!event.Source && !event.Target) throw new SchemaError('event needs a Source or a Target');
-  const silent = optBoolean(obj, 'Silent');
-  if (silent !== undefined) event.Silent = silent;
-  const optimistic = optBoolean(obj, 'Optimistic');
-  if (optimistic !== undefined) event.Optimistic = optimistic;
-  return event;
+  return parseWith(NodeChangeEvent, raw, 'event');
 }
 
 /**

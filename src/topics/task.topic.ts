@@ -1,17 +1,14 @@
-/** The task topic (PROTOCOL.md 3.3): schema, audience (pure) and handler. */
+/** The task topic (PROTOCOL.md 3.3): audience (pure) and handler; the schema is in src/protocol/events.ts. */
 import { Injectable } from '@nestjs/common';
 import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
-import { SchemaError, requireRecord, type Json } from '../common/schema.js';
+import { checkWith } from '../common/schema.js';
+import { TaskChangeEvent } from '../protocol/events.js';
 import { TopicDelivery } from './topic-delivery.js';
 
 /** The login that owns system jobs; their progress is shown to admins. */
 export const SYSTEM_USER = 'pydio.system.user';
 
-export interface TaskChangeEvent {
-  TaskUpdated: Json & { TriggerOwner?: string };
-  Job?: Json;
-  [key: string]: unknown;
-}
+export type { TaskChangeEvent } from '../protocol/events.js';
 
 /** Who receives a topic frame; shared by the task, IDM and activity topics. */
 export interface Audience {
@@ -21,14 +18,8 @@ export interface Audience {
 }
 
 export function parseTaskEvent(raw: unknown): TaskChangeEvent {
-  const obj = requireRecord(raw, 'event');
-  const task = requireRecord(obj.TaskUpdated, 'event.TaskUpdated');
-  if (obj.Job !== undefined && obj.Job !== null) requireRecord(obj.Job, 'event.Job');
-  if (task.TriggerOwner !== undefined && task.TriggerOwner !== null && typeof task.TriggerOwner !== 'string') {
-    throw new SchemaError('event.TaskUpdated.TriggerOwner must be a string');
-  }
   // Sent as published: the frame is the event itself.
-  return obj as TaskChangeEvent;
+  return checkWith(TaskChangeEvent, raw, 'event');
 }
 
 export function taskAudience(e: TaskChangeEvent): Audience {
