@@ -20,6 +20,7 @@ import { TokenBucket } from '../common/token-bucket.js';
 import { WindowLimiter } from '../common/window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
+import { errorFrame, type ErrorCode } from '../protocol/frames.js';
 import { ChatSessions } from '../sessions/endpoints.js';
 import type { Session } from '../sessions/session.js';
 import type { IdentityChange } from '../sessions/session-registry.js';
@@ -72,12 +73,12 @@ export class ChatRooms {
   /** JOIN, and its PING form: find (or, unless a PING, create) the room, authorize, enter it. */
   async join(session: Session, msg: Json): Promise<void> {
     const identity = session.identity;
-    if (!identity) return refuse(session, 'not subscribed');
+    if (!identity) return refuse(session, 'not_subscribed');
     const ref = parseRoomRef(msg.Room);
     const ping = isRecord(msg.Message) && msg.Message.Message === 'PING';
     // Per user, PINGs included: a user's many sessions cannot flood a room with ROOM_UPDATEs.
     if (!(await this.limiter.take(`join:${identity.user}`, this.config.chat.userJoinRate, 1000))) {
-      return refuse(session, 'too many joins', { Room: ref });
+      return refuse(session, 'rate_limited', { Room: ref }, 'too many joins');
     }
     const access = await this.authorize(session, identity, ref);
     let room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
@@ -85,16 +86,16 @@ export class ChatRooms {
     if (!access.allowed) {
       // A member whose access was revoked finds out at its next PING, and leaves.
       if (room && session.rooms.has(room.Uuid)) this.removeFromRoom(session, room.Uuid);
-      return refuse(session, access.reason ?? 'forbidden', { Room: ref });
+      return refuse(session, 'forbidden', { Room: ref }, access.reason);
     }
     const max = this.config.chat.maxRoomsPerSession;
     if (!room) {
       // A heartbeat keeps a session in a room; it never creates one.
-      if (ping) return refuse(session, 'room not found', { Room: ref });
-      if (session.rooms.size >= max) return refuse(session, `more than ${max} rooms`, { Room: ref });
+      if (ping) return refuse(session, 'room_not_found', { Room: ref });
+      if (session.rooms.size >= max) return refuse(session, 'too_many_rooms', { Room: ref }, `more than ${max} rooms`);
       const { roomCreateLimit, roomCreateWindowSeconds } = this.config.chat;
       if (!(await this.limiter.take(`create:${identity.user}`, roomCreateLimit, roomCreateWindowSeconds * 1000))) {
-        return refuse(session, 'too many rooms created', { Room: ref });
+        return refuse(session, 'rate_limited', { Room: ref }, 'too many rooms created');
       }
       room = await this.store.createRoom(newRoom(ref));
       if (!this.current(session, identity)) return;
@@ -103,7 +104,7 @@ export class ChatRooms {
       if (!this.current(session, identity)) return;
     }
     if (!session.rooms.has(room.Uuid) && session.rooms.size >= max) {
-      return refuse(session, `more than ${max} rooms`, { Room: ref });
+      return refuse(session, 'too_many_rooms', { Room: ref }, `more than ${max} rooms`);
     }
     this.registry.joinRoom(session, room.Uuid);
     const { readOnly, refs } = this.state(session);
@@ -125,7 +126,7 @@ export class ChatRooms {
   /** HISTORY: ROOM_UPDATE, the messages oldest first, then MAY_HAVE_MORE when the page was full. */
   async history(session: Session, msg: Json): Promise<void> {
     const identity = session.identity;
-    if (!identity) return refuse(session, 'not subscribed');
+    if (!identity) return refuse(session, 'not_subscribed');
     const ref = parseRoomRef(msg.Room);
     const { Offset, Limit } = parseHistoryRequest(isRecord(msg.Message) ? optString(msg.Message, 'Message', 'Message') : undefined);
     const room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
@@ -147,25 +148,25 @@ export class ChatRooms {
   /** POST (alias msg): store the sanitized message and publish it to the room. */
   async post(session: Session, msg: Json): Promise<void> {
     const identity = session.identity;
-    if (!identity) return refuse(session, 'not subscribed');
+    if (!identity) return refuse(session, 'not_subscribed');
     const state = this.state(session);
     const m = requireRecord(msg.Message, 'Message');
     const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
     const about = { Room: { Uuid: roomUuid } };
-    if (!state.posts.take()) return refuse(session, 'too many messages', about);
-    if (!session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
-    if (state.readOnly.has(roomUuid)) return refuse(session, 'room is read-only', about);
+    if (!state.posts.take()) return refuse(session, 'rate_limited', about, 'too many messages');
+    if (!session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
+    if (state.readOnly.has(roomUuid)) return refuse(session, 'read_only', about);
     const text = sanitizeMessage(optString(m, 'Message', 'Message') ?? '');
-    if (text === '') return refuse(session, 'empty message', about);
+    if (text === '') return refuse(session, 'empty_message', about);
     const max = this.config.chat.maxMessageLength;
     // Counted in code points, after stripping: what is stored and shown.
-    if ([...text].length > max) return refuse(session, `message longer than ${max} characters`, about);
+    if ([...text].length > max) return refuse(session, 'message_too_long', about, `message longer than ${max} characters`);
     // Per user too, across sessions and instances: many sessions of one user cannot flood a room.
     if (!(await this.limiter.take(`post:${identity.user}`, this.config.chat.userMessageRate, 1000))) {
-      return refuse(session, 'too many messages', about);
+      return refuse(session, 'rate_limited', about, 'too many messages');
     }
     // Membership may have been revoked meanwhile (workspace deletion).
-    if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
+    if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
 
     const message: ChatMessage = { Uuid: randomUUID(), RoomUuid: roomUuid, Message: text, Author: identity.user, Timestamp: unixSeconds() };
     await this.store.addMessage(message);
@@ -176,18 +177,18 @@ export class ChatRooms {
   /** DELETE_MSG: only the stored message's author, from inside the room. */
   async deleteMessage(session: Session, msg: Json): Promise<void> {
     const identity = session.identity;
-    if (!identity) return refuse(session, 'not subscribed');
+    if (!identity) return refuse(session, 'not_subscribed');
     const m = requireRecord(msg.Message, 'Message');
     const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
     const uuid = optString(m, 'Uuid', 'Message') ?? '';
     const about = { Room: { Uuid: roomUuid }, Message: { Uuid: uuid, RoomUuid: roomUuid } };
-    if (!session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
-    if (this.state(session).readOnly.has(roomUuid)) return refuse(session, 'room is read-only', about);
+    if (!session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
+    if (this.state(session).readOnly.has(roomUuid)) return refuse(session, 'read_only', about);
     // The stored author decides, never what the client claims (fix).
     const stored = await this.store.getMessage(roomUuid, uuid);
-    if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room not joined', about);
-    if (!stored) return refuse(session, 'message not found', about);
-    if (stored.Author !== identity.user) return refuse(session, 'not the author of the message', about);
+    if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
+    if (!stored) return refuse(session, 'message_not_found', about);
+    if (stored.Author !== identity.user) return refuse(session, 'not_author', about);
     // False when a concurrent delete won: that one is announced already.
     if (await this.store.deleteMessage(roomUuid, uuid)) await this.publish({ Message: stored, Details: DELETE_DETAILS });
   }
@@ -239,7 +240,7 @@ export class ChatRooms {
     }
     this.removeFromRoom(session, roomUuid);
     const about = room ? { Uuid: roomUuid, Type: room.Type, RoomTypeObject: room.RoomTypeObject } : { Uuid: roomUuid };
-    refuse(session, access?.reason ?? 'room not found', { Room: about });
+    refuse(session, access?.reason ? 'forbidden' : 'room_not_found', { Room: about }, access?.reason);
     return true;
   }
 
@@ -285,8 +286,8 @@ export class ChatRooms {
 }
 
 /** A refusal answers the one session and names what it refused; nothing reaches the room. */
-function refuse(session: Session, error: string, about: object = {}): void {
-  session.reply({ '@type': 'error', error, ...about });
+function refuse(session: Session, code: ErrorCode, about: object = {}, text?: string): void {
+  session.reply({ ...errorFrame(code, text), ...about });
 }
 
 const unixSeconds = () => String(Math.floor(Date.now() / 1000));

@@ -5,6 +5,7 @@ import { ChatRooms } from '../chat/chat-rooms.js';
 import { SchemaError, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatSessions } from '../sessions/endpoints.js';
+import { errorFrame } from '../protocol/frames.js';
 import type { Session } from '../sessions/session.js';
 
 /**
@@ -50,7 +51,7 @@ export class ChatGateway implements OnGatewayConnection {
       case 'delete_msg':
         return this.run(session, this.rooms.deleteMessage(session, msg));
       case undefined:
-        return session.reply({ '@type': 'error', error: 'frame has no @type' });
+        return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:
         return; // unknown @type: ignored (PROTOCOL 2)
     }
@@ -59,9 +60,9 @@ export class ChatGateway implements OnGatewayConnection {
   /** A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely. */
   private run(session: Session, work: Promise<void>): Promise<void> {
     return work.catch((err: Error) => {
-      if (err instanceof SchemaError) return session.reply({ '@type': 'error', error: err.message });
+      if (err instanceof SchemaError) return session.reply(errorFrame('bad_frame', err.message));
       this.log.error({ msg: 'chat frame failed', sessionId: session.id, err: err.stack });
-      session.reply({ '@type': 'error', error: 'internal error' });
+      session.reply(errorFrame('internal'));
     });
   }
 }

@@ -4,6 +4,7 @@ import type { Json } from '../common/schema.js';
 import { ResumeService } from '../history/resume.service.js';
 import { PushService } from '../push/push.service.js';
 import { EventSessions } from '../sessions/endpoints.js';
+import { errorFrame } from '../protocol/frames.js';
 import type { Session } from '../sessions/session.js';
 
 /** `/ws` (and `/ws/event`): subscribe (with resume), unsubscribe, room commands. Events flow out through the topics. */
@@ -34,7 +35,7 @@ export class EventsGateway implements OnGatewayConnection {
       case 'leaveRoom':
         return this.push.leave(session, msg.room ?? msg.leaveRoom);
       case undefined:
-        return session.reply({ '@type': 'error', error: 'frame has no @type' });
+        return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:
         return; // unknown @type: ignored (PROTOCOL 2)
     }

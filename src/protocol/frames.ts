@@ -171,7 +171,7 @@ export const ERROR_CODES = {
   /** CHAT_MAX_ROOMS_PER_SESSION reached. */
   too_many_rooms: ['more than <max> rooms'],
   /** The session may not be in the room (JOIN, or a re-check after an identity change). */
-  forbidden: ['workspace not in session', 'user not named in room', 'node not readable', 'node authorization unavailable', 'unknown room type <Type>', 'forbidden'],
+  forbidden: ['forbidden', 'workspace not in session', 'user not named in room', 'node not readable', 'node authorization unavailable', 'unknown room type <Type>'],
   /** A PING for a room that does not exist, or a room gone at a re-check. */
   room_not_found: ['room not found'],
   room_not_joined: ['room not joined'],
@@ -191,8 +191,8 @@ export const ErrorFrame = z.object({
   '@type': z.literal('error'),
   /** A short reason, for people (Cells clients show it). */
   error: z.string(),
-  /** The reason, for programs (sent once every call site builds its frame with errorFrame()). */
-  code: ErrorCode.optional(),
+  /** The reason, for programs: branch on this, not on the text. */
+  code: ErrorCode,
   Room: z.object({ Uuid: z.string().optional(), Type: z.enum(ROOM_TYPES).optional(), RoomTypeObject: z.string().optional(), RoomLabel: z.string().optional() }).optional(),
   Message: z.object({ Uuid: z.string(), RoomUuid: z.string() }).optional(),
 });

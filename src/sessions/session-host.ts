@@ -7,6 +7,7 @@ import { fitCloseReason } from '../common/close-reason.js';
 import { jsonTooDeep } from '../common/json-bounds.js';
 import { isRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
+import { ERROR_CODES, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../ops/metrics.js';
 import { Outbox } from './outbox.js';
@@ -87,8 +88,8 @@ export class SessionHost {
       }
       if (!isRecord(msg)) {
         // Before a subscribe, nothing but a subscribe is expected: treat it as a failed one.
-        if (!session.identity) return this.refuse(session, 'bad JSON');
-        return session.reply({ '@type': 'error', error: 'frame is not a JSON object' });
+        if (!session.identity) return this.refuse(session, 'bad_json');
+        return session.reply(errorFrame('bad_frame', 'frame is not a JSON object'));
       }
       this.dispatch(session, msg, frame);
     });
@@ -119,7 +120,7 @@ export class SessionHost {
   private handle(session: Session, msg: Json, frame: FrameHandler): void | Promise<void> {
     const failed = (err: unknown) => {
       this.log.error(`frame handler failed for session ${session.id}: ${(err as Error)?.stack}`);
-      session.reply({ '@type': 'error', error: 'internal error' });
+      session.reply(errorFrame('internal'));
     };
     try {
       return frame(session, msg)?.catch(failed);
@@ -139,14 +140,14 @@ export class SessionHost {
       if (revoked || this.revocations?.revokedLocally(identity)) {
         // A deleted user's token, issued before the deletion: refused everywhere (PROTOCOL 2).
         this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'revoked' });
-        session.reply({ '@type': 'error', error: 'user removed' });
+        session.reply(errorFrame('user_removed'));
         return this.close(session, Close.forbidden, 'user removed');
       }
       const max = this.config.limits.maxSessionsPerUser;
       // Per endpoint and instance: the registry knows this instance's sessions only.
       if (max && session.user !== identity.user && this.registry.withKeys([`user:${identity.user}`]).size >= max) {
         this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'too_many_sessions' });
-        session.reply({ '@type': 'error', error: `too many sessions for this user (${max})` });
+        session.reply(errorFrame('too_many_sessions', `too many sessions for this user (${max})`));
         return this.close(session, Close.tooManyFrames, 'too many sessions');
       }
       const previous = session.identity;
@@ -180,8 +181,9 @@ export class SessionHost {
       if (seq !== session.subscribeSeq) return;
       const reason = err instanceof AuthError ? err.message : 'authentication failed';
       if (!(err instanceof AuthError)) this.log.error(`subscribe failed: ${(err as Error).stack}`);
-      this.metrics.subscribes.inc({ endpoint: this.endpoint, result: subscribeResult(reason) });
-      this.refuse(session, reason);
+      const result = subscribeResult(reason);
+      this.metrics.subscribes.inc({ endpoint: this.endpoint, result });
+      this.refuse(session, result === 'expired' ? 'token_expired' : 'unauthenticated', reason);
     } finally {
       if (holding) session.outbox.release();
     }
@@ -202,13 +204,13 @@ export class SessionHost {
    */
   private armDeadline(session: Session): void {
     clearTimeout(session.expiryTimer);
-    session.expiryTimer = setTimeout(() => this.refuse(session, 'no subscribe in time'), this.config.limits.subscribeTimeoutMs);
+    session.expiryTimer = setTimeout(() => this.refuse(session, 'no_subscribe'), this.config.limits.subscribeTimeoutMs);
     session.expiryTimer.unref();
   }
 
   /** Sends the error frame (PROTOCOL 2: a text frame, not the close payload), then closes 4401. */
-  refuse(session: Session, reason: string): void {
-    session.reply({ '@type': 'error', error: reason });
+  refuse(session: Session, code: ErrorCode, reason: string = ERROR_CODES[code][0]): void {
+    session.reply(errorFrame(code, reason));
     this.close(session, Close.unauthenticated, reason);
   }
 
@@ -252,7 +254,7 @@ export class SessionHost {
     const wait = Math.min(Math.max(0, delay), 2 ** 31 - 1);
     session.expiryTimer = setTimeout(() => {
       if (wait < delay) return this.armExpiry(session, steps);
-      if (step.kind === 'expired') return this.refuse(session, 'token expired');
+      if (step.kind === 'expired') return this.refuse(session, 'token_expired');
       if (step.kind === 'expiring') session.reply({ '@type': 'expiring', expiresAt: exp });
       // No Uuid: the Cells admin user editor reloads a user only on an UPDATE naming its Uuid.
       else session.reply({ '@type': 'idm', Type: 'UPDATE', User: { Login: identity.user } });

@@ -363,12 +363,12 @@ describe('a deleted user stays out, on every instance', () => {
     // reconnecting-websocket reconnects at once with the same, still valid token.
     for (const inst of [b, a]) {
       const again = await connect(inst, old);
-      expect(again.frames[0]).toEqual({ '@type': 'error', error: 'user removed' });
+      expect(again.frames[0]).toEqual({ '@type': 'error', error: 'user removed', code: 'user_removed' });
       expect(await again.closed).toEqual({ code: 4403, reason: 'user removed' });
     }
     // A token without iat cannot prove it is newer.
     const noIat = jwt.sign({ name: login, sub: `uuid-${login}` }, { expiresIn: 3600, noTimestamp: true });
-    expect((await connect(b, noIat)).frames[0]).toEqual({ '@type': 'error', error: 'user removed' });
+    expect((await connect(b, noIat)).frames[0]).toEqual({ '@type': 'error', error: 'user removed', code: 'user_removed' });
 
     // An instance that never saw the event learns it from Redis.
     const c = await startInstance({ ...ch, REDIS_URL });

@@ -149,8 +149,8 @@ describe('/chat membership across access, identity and instance changes', () => 
     const refusals = socket.frames.slice(from).filter((f) => f['@type'] === 'error');
     expect(refusals).toEqual(
       expect.arrayContaining([
-        { '@type': 'error', error: 'workspace not in session', Room: { Uuid: wroom.Uuid, Type: 'WORKSPACE', RoomTypeObject: W.uuid } },
-        { '@type': 'error', error: 'user not named in room', Room: { Uuid: uroom.Uuid, ...userRef } },
+        { '@type': 'error', error: 'workspace not in session', code: 'forbidden', Room: { Uuid: wroom.Uuid, Type: 'WORKSPACE', RoomTypeObject: W.uuid } },
+        { '@type': 'error', error: 'user not named in room', code: 'forbidden', Room: { Uuid: uroom.Uuid, ...userRef } },
       ]),
     );
     const own = await joinRoom(socket, { Type: 'USER', RoomTypeObject: mallory }); // for the barrier

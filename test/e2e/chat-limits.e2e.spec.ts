@@ -102,7 +102,7 @@ describe("/chat limits on a real Redis, several instances", () => {
       const alice = await open(a, name);
       const room = { ...userRoom(name), RoomLabel: 'L'.repeat(60_000) };
       const f = await ask(alice, { '@type': 'JOIN', Room: room }, (x) => x['@type'] === 'error' || x['@type'] === 'ROOM_UPDATE');
-      expect(f).toEqual({ '@type': 'error', error: 'Room.RoomLabel is longer than 256 characters' });
+      expect(f).toEqual({ '@type': 'error', error: 'Room.RoomLabel is longer than 256 characters', code: 'bad_frame' });
       expect(await redis.exists(`${CHAT_KEY_PREFIX}room-key:USER:${name}`)).toBe(0);
     });
 

@@ -143,13 +143,13 @@ describe('/chat on a real Redis', () => {
     const room = await join(alice, workspaceRoom(W.uuid));
 
     carol.send({ '@type': 'JOIN', Room: workspaceRoom(W.uuid) });
-    expect(await carol.next(isError('workspace not in session'))).toEqual({ '@type': 'error', error: 'workspace not in session', Room: workspaceRoom(W.uuid) });
+    expect(await carol.next(isError('workspace not in session'))).toEqual({ '@type': 'error', error: 'workspace not in session', code: 'forbidden', Room: workspaceRoom(W.uuid) });
     const beforeHistory = carol.frames.length;
     carol.send({ '@type': 'HISTORY', Room: workspaceRoom(W.uuid) });
     carol.send({ '@type': 'POST', Message: { RoomUuid: room.Uuid, Message: 'let me in' } });
     await carol.next((f) => isError('room not joined')(f) && roomOf(f).Uuid === room.Uuid);
     // The HISTORY of a non-member is not answered at all (frames are handled in order: the POST's error is the barrier).
-    expect(since(carol, beforeHistory)).toEqual([{ '@type': 'error', error: 'room not joined', Room: { Uuid: room.Uuid } }]);
+    expect(since(carol, beforeHistory)).toEqual([{ '@type': 'error', error: 'room not joined', code: 'room_not_joined', Room: { Uuid: room.Uuid } }]);
 
     post(alice, room.Uuid, 'secret plans');
     await alice.next(isMessage('secret plans'));

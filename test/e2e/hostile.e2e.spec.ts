@@ -113,7 +113,7 @@ describe('hostile input at the edge (Redis mode)', () => {
       const c = await Client.connect(`${app.wsUrl}/ws`);
       c.send({ '@type': 'subscribe', jwt: `${b64({ alg, typ: 'JWT' })}.${b64({ name: 'eve' })}.sig` });
       expect(await c.closed).toEqual({ code: 4401, reason: 'algorithm not accepted: unknown' });
-      expect(c.frames).toEqual([{ '@type': 'error', error: 'algorithm not accepted: unknown' }]);
+      expect(c.frames).toEqual([{ '@type': 'error', error: 'algorithm not accepted: unknown', code: 'unauthenticated' }]);
     }
     const text = await metrics(app);
     expect(text).not.toContain('AAAA');
@@ -125,7 +125,7 @@ describe('hostile input at the edge (Redis mode)', () => {
     const c = await Client.connect(`${app.wsUrl}/chat`);
     c.send({ '@type': 'subscribe', jwt: forever });
     expect(await c.closed).toEqual({ code: 4401, reason: 'token has no expiry' });
-    expect(c.frames).toEqual([{ '@type': 'error', error: 'token has no expiry' }]);
+    expect(c.frames).toEqual([{ '@type': 'error', error: 'token has no expiry', code: 'unauthenticated' }]);
   });
 
   it.each(['/api/publish', '/API/Publish', '/api/publish/', '/api/publish?x=1'])('answers a publish to %s with a wrong key at once, without waiting for a body sent one byte at a time (item 11)', async (path) => {
@@ -219,7 +219,7 @@ describe('admission control (item 8)', () => {
     const left = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'dave' }));
     left.send({ '@type': 'unsubscribe' });
     expect(await idle.closed).toEqual({ code: 4401, reason: 'no subscribe in time' });
-    expect(idle.frames).toEqual([{ '@type': 'error', error: 'no subscribe in time' }]);
+    expect(idle.frames).toEqual([{ '@type': 'error', error: 'no subscribe in time', code: 'no_subscribe' }]);
     expect(await left.closed).toEqual({ code: 4401, reason: 'no subscribe in time' });
     await sleep(300); // time itself is tested: past good's own deadline (it connected just after idle)
     expect(good.socket.readyState).toBe(good.socket.OPEN);
@@ -252,7 +252,7 @@ describe('admission control (item 8)', () => {
     const a3 = await Client.connect(`${app.wsUrl}/ws`);
     a3.send({ '@type': 'subscribe', jwt: token({ name: 'carol' }) });
     expect(await a3.closed).toEqual({ code: 4429, reason: 'too many sessions' });
-    expect(a3.frames).toEqual([{ '@type': 'error', error: 'too many sessions for this user (2)' }]);
+    expect(a3.frames).toEqual([{ '@type': 'error', error: 'too many sessions for this user (2)', code: 'too_many_sessions' }]);
     a2.send({ '@type': 'subscribe', jwt: token({ name: 'carol' }, { expiresIn: 7200 }) });
     await a2.next((f) => f['@type'] === 'subscribed' && f !== a2.frames[0]);
     expect(await metrics(app)).toMatch(/switchboard_subscribes_total\{endpoint="events",result="too_many_sessions"\} 1/);

@@ -67,7 +67,7 @@ describe('session life on /ws', () => {
     await push(user, { inGrace: tag });
     await c.next((f) => f.inGrace === tag);
     expect(await c.closed).toEqual({ code: 4401, reason: 'token expired' });
-    expect(c.frames).toContainEqual({ '@type': 'error', error: 'token expired' });
+    expect(c.frames).toContainEqual({ '@type': 'error', error: 'token expired', code: 'token_expired' });
     expect(closedAt).toBeGreaterThanOrEqual((exp + GRACE_SECONDS) * 1000 - 50);
   }, 10_000);
 

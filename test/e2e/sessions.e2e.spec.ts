@@ -39,17 +39,17 @@ describe('subscribe, token life and limits on /ws', () => {
 
   const now = () => Math.floor(Date.now() / 1000);
   it.each([
-    ['empty jwt', { '@type': 'subscribe', jwt: '' }, 'empty jwt'],
-    ['no jwt', { '@type': 'subscribe' }, 'empty jwt'],
-    ['bad signature', { '@type': 'subscribe', jwt: token({ name: 'alice' }, { secret: 'other' }) }, 'invalid signature'],
-    ['expired', { '@type': 'subscribe', jwt: token({ name: 'alice', exp: now() - 60 }) }, 'token expired'],
-    ['alg none', { '@type': 'subscribe', jwt: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ name: 'alice', sub: 'alice' })}.` }, 'algorithm not accepted: none'],
-    ['garbage', { '@type': 'subscribe', jwt: 'not.a.token' }, 'malformed token'],
-    ['bad JSON', 'this is not json', 'bad JSON'],
-  ])('refuses %s with an error frame, then close 4401', async (_name, frame, reason) => {
+    ['empty jwt', { '@type': 'subscribe', jwt: '' }, 'empty jwt', 'unauthenticated'],
+    ['no jwt', { '@type': 'subscribe' }, 'empty jwt', 'unauthenticated'],
+    ['bad signature', { '@type': 'subscribe', jwt: token({ name: 'alice' }, { secret: 'other' }) }, 'invalid signature', 'unauthenticated'],
+    ['expired', { '@type': 'subscribe', jwt: token({ name: 'alice', exp: now() - 60 }) }, 'token expired', 'token_expired'],
+    ['alg none', { '@type': 'subscribe', jwt: `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ name: 'alice', sub: 'alice' })}.` }, 'algorithm not accepted: none', 'unauthenticated'],
+    ['garbage', { '@type': 'subscribe', jwt: 'not.a.token' }, 'malformed token', 'unauthenticated'],
+    ['bad JSON', 'this is not json', 'bad JSON', 'bad_json'],
+  ])('refuses %s with an error frame, then close 4401', async (_name, frame, reason, code) => {
     const c = await Client.connect(`${app.wsUrl}/ws`);
     c.send(frame);
-    expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: reason });
+    expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: reason, code });
     expect(await c.closed).toEqual({ code: 4401, reason });
   });
 
@@ -60,7 +60,7 @@ describe('subscribe, token life and limits on /ws', () => {
     refreshed.send({ '@type': 'subscribe', jwt: token({ name: 'alice', workspaces: [W1] }, { expiresIn: 3600 }) });
     await refreshed.next((f) => f['@type'] === 'subscribed' && (f.expiresAt as number) > now() + 60);
     expect(await stale.closed).toEqual({ code: 4401, reason: 'token expired' });
-    expect(stale.frames).toContainEqual({ '@type': 'error', error: 'token expired' });
+    expect(stale.frames).toContainEqual({ '@type': 'error', error: 'token expired', code: 'token_expired' });
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
     expect(await refreshed.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'still-here')).toMatchObject({ TaskUpdated: { ID: 'still-here', TriggerOwner: 'alice' } });
     refreshed.close();
@@ -69,7 +69,7 @@ describe('subscribe, token life and limits on /ws', () => {
   it('stops delivering after unsubscribe, answers frames without @type, ignores unknown types', async () => {
     const c = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'carol' }));
     c.send({ hello: 'world' });
-    expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: 'frame has no @type' });
+    expect(await c.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: 'frame has no @type', code: 'bad_frame' });
     c.send({ '@type': 'somethingNew' });
     c.send({ '@type': 'unsubscribe' });
     await marker(c); // the unsubscribe is done
@@ -82,7 +82,7 @@ describe('subscribe, token life and limits on /ws', () => {
     await backend.publish(ch.CHANNEL_TASKS, { TaskUpdated: { ID: 'sentinel', TriggerOwner: 'carol' } });
     expect((await framesBefore(c, 0, isTask('sentinel'))).filter((f) => f.TaskUpdated !== undefined)).toEqual([]);
     expect(c.socket.readyState).toBe(c.socket.OPEN);
-    expect(c.frames.filter((f) => f['@type'] === 'error')).toEqual([{ '@type': 'error', error: 'frame has no @type' }, { '@type': 'error', error: 'frame has no @type' }]);
+    expect(c.frames.filter((f) => f['@type'] === 'error')).toEqual([{ '@type': 'error', error: 'frame has no @type', code: 'bad_frame' }, { '@type': 'error', error: 'frame has no @type', code: 'bad_frame' }]);
     witness.close();
     c.close();
   });
