@@ -19,10 +19,37 @@ export interface OutboxHooks {
   overflow(): void;
 }
 
-/** Frames are UTF-8 text, shared as one Buffer by every session that receives them. */
-const TEXT = { binary: false } as const;
+/**
+ * A WebSocket text frame around `payload` (RFC 6455 5.2: FIN, opcode 1, unmasked as a server
+ * sends it), header and payload in one Buffer: built once for every session that receives it,
+ * then written as is to each socket, where `socket.send` would frame it again for each one.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, head);
+  return frame;
+}
+
+/**
+ * ws' own frame writer, which Socket.IO uses for its pre-encoded frames: it writes bytes
+ * already framed to the TCP socket, after whatever ws wrote before. Safe because the
+ * sockets never use permessage-deflate (ws then queues frames while it compresses).
+ */
+type FrameWriter = { _sender: { sendFrame(list: Buffer[]): void } };
 
 interface Pending {
+  /** A frame from `textFrame`. */
   data: Buffer;
   topic: string;
   receivedAt: number;
@@ -65,15 +92,23 @@ export class Outbox {
     return this.queue.length;
   }
 
-  /** Sends now if the pace allows, else queues. `data` is shared between sessions: never copied. */
-  push(data: Buffer, topic: string, receivedAt: number, offset?: StreamId): void {
+  /**
+   * Sends now if the pace allows, else queues. `frame` (from `textFrame`) is shared between
+   * sessions: never copied.
+   */
+  push(frame: Buffer, topic: string, receivedAt: number, offset?: StreamId): void {
     if (this.closed) return;
     if (this.held) {
       if (this.held.length >= this.limits.queueMax) return this.overflow();
-      this.held.push({ data, topic, receivedAt, offset });
+      this.held.push({ data: frame, topic, receivedAt, offset });
       return;
     }
-    this.add({ data, topic, receivedAt, offset });
+    // The common case, as `add` would do it without building a Pending: nothing waits, a token is free.
+    if (this.queue.length === 0) {
+      if (this.overBound()) return this.overflow();
+      if (this.bucket.take()) return this.write(frame, topic, receivedAt);
+    }
+    this.add({ data: frame, topic, receivedAt, offset });
   }
 
   /** Holds live frames back (a resume is being prepared) until `release`. */
@@ -82,7 +117,7 @@ export class Outbox {
   }
 
   /**
-   * Ends the hold: `replay` goes first (paced, outside the queue's bounds: the replay is
+   * Ends the hold: `replay` (payloads, framed here) goes first (paced, outside the queue's bounds: the replay is
    * bounded by its own settings), then the held frames, but for those at or before
    * `replayedUpTo` (the replay covered them).
    */
@@ -90,7 +125,7 @@ export class Outbox {
     const held = this.held ?? [];
     this.held = undefined;
     const now = Date.now();
-    for (const r of replay) this.add({ data: r.data, topic: r.topic, receivedAt: now, replay: true });
+    for (const r of replay) this.add({ data: textFrame(r.data), topic: r.topic, receivedAt: now, replay: true });
     for (const p of held) if (!(replayedUpTo && p.offset && compareIds(p.offset, replayedUpTo) <= 0)) this.add(p);
   }
 
@@ -166,9 +201,9 @@ export class Outbox {
     this.timer = setTimeout(this.drain, Math.max(1, this.bucket.waitMs()));
   }
 
-  private write(data: Buffer, topic: string, receivedAt: number): void {
+  private write(frame: Buffer, topic: string, receivedAt: number): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(data, TEXT);
+    (this.socket as unknown as FrameWriter)._sender.sendFrame([frame]);
     this.hooks.sent(topic, receivedAt);
   }
 
