@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { TokenBucket } from '../common/token-bucket.js';
 import { compareIds, type StreamId } from '../history/offset.js';
@@ -46,7 +47,25 @@ export function textFrame(payload: Buffer): Buffer {
  * already framed to the TCP socket, after whatever ws wrote before. Safe because the
  * sockets never use permessage-deflate (ws then queues frames while it compresses).
  */
-type FrameWriter = { _sender: { sendFrame(list: Buffer[]): void } };
+type FrameWriter = { _sender: { sendFrame(list: Buffer[]): void }; _socket: Writable };
+
+/** TCP sockets written in this tick, corked at their first frame, uncorked together when the tick's work is done. */
+const corked: Writable[] = [];
+
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.length = 0;
+}
+
+/**
+ * Holds what is written to `socket` until the end of the tick: the frames a burst of events
+ * brings to one socket in one tick leave in one `writev`, not one write each.
+ */
+function corkUntilTickEnd(socket: Writable): void {
+  if (socket.writableCorked) return;
+  socket.cork();
+  if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+}
 
 interface Pending {
   /** A frame from `textFrame`. */
@@ -203,7 +222,9 @@ export class Outbox {
 
   private write(frame: Buffer, topic: string, receivedAt: number): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    (this.socket as unknown as FrameWriter)._sender.sendFrame([frame]);
+    const ws = this.socket as unknown as FrameWriter;
+    corkUntilTickEnd(ws._socket);
+    ws._sender.sendFrame([frame]);
     this.hooks.sent(topic, receivedAt);
   }
 

@@ -22,6 +22,16 @@ export function fakeSocket() {
     send(d: Buffer | string) {
       socket.sent.push(d.toString());
     },
+    /** The TCP socket, which the Outbox corks for the rest of the tick. */
+    _socket: {
+      writableCorked: 0,
+      cork() {
+        socket._socket.writableCorked++;
+      },
+      uncork() {
+        socket._socket.writableCorked--;
+      },
+    },
     _sender: {
       sendFrame(list: Buffer[]) {
         socket.sent.push(payloadText(list[0]));
