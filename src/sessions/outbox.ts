@@ -87,8 +87,9 @@ interface Pending {
  * first, then the held frames (PROTOCOL 6).
  */
 export class Outbox {
-  private readonly bucket: TokenBucket;
-  private readonly queue: Pending[] = [];
+  /** Created on first use, as is the queue: an idle session holds neither. */
+  private pace?: TokenBucket;
+  private queue?: Pending[];
   /** Sum of the queued frames' sizes. */
   private queuedBytes = 0;
   private timer?: NodeJS.Timeout;
@@ -104,11 +105,14 @@ export class Outbox {
     private readonly limits: OutboxLimits,
     private readonly hooks: OutboxHooks,
   ) {
-    this.bucket = new TokenBucket(limits.rate, limits.burst);
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.queue?.length ?? 0;
+  }
+
+  private get bucket(): TokenBucket {
+    return (this.pace ??= new TokenBucket(this.limits.rate, this.limits.burst));
   }
 
   /**
@@ -123,7 +127,7 @@ export class Outbox {
       return;
     }
     // The common case, as `add` would do it without building a Pending: nothing waits, a token is free.
-    if (this.queue.length === 0) {
+    if (!this.length) {
       if (this.overBound()) return this.overflow();
       if (this.bucket.take()) return this.write(frame, topic, receivedAt);
     }
@@ -151,9 +155,9 @@ export class Outbox {
   private add(p: Pending): void {
     if (this.closed) return;
     if (!p.replay && this.overBound()) return this.overflow();
-    if (this.queue.length === 0 && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
-    if (!p.replay && this.queue.length - this.replayFrames >= this.limits.queueMax) return this.overflow();
-    this.queue.push(p);
+    if (!this.length && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
+    if (!p.replay && this.length - this.replayFrames >= this.limits.queueMax) return this.overflow();
+    (this.queue ??= []).push(p);
     this.queuedBytes += p.data.length;
     if (p.replay) {
       this.replayFrames++;
@@ -176,11 +180,10 @@ export class Outbox {
    */
   drop(keepTopic?: string): void {
     if (this.held) this.held = keepTopic === undefined ? [] : this.held.filter((p) => p.topic === keepTopic);
-    const before = this.queue.length;
-    if (!before) return;
+    const before = this.length;
+    if (!this.queue || !before) return;
     const kept = keepTopic === undefined ? [] : this.queue.filter((p) => p.topic === keepTopic);
-    this.queue.length = 0;
-    this.queue.push(...kept);
+    this.queue = kept;
     this.queuedBytes = kept.reduce((n, p) => n + p.data.length, 0);
     this.replayFrames = kept.filter((p) => p.replay).length;
     this.replayBytes = kept.reduce((n, p) => n + (p.replay ? p.data.length : 0), 0);
@@ -193,15 +196,15 @@ export class Outbox {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.queue.length) this.hooks.queued(-this.queue.length);
-    this.queue.length = 0;
+    if (this.length) this.hooks.queued(-this.length);
+    this.queue = undefined;
     this.queuedBytes = 0;
     this.held = undefined;
   }
 
-  private drain = (): void => {
+  private drain(): void {
     this.timer = undefined;
-    while (!this.closed && this.queue.length && this.bucket.take()) {
+    while (!this.closed && this.queue?.length && this.bucket.take()) {
       if (this.overBound()) return this.overflow();
       const next = this.queue.shift()!;
       this.queuedBytes -= next.data.length;
@@ -213,11 +216,11 @@ export class Outbox {
       this.write(next.data, next.topic, next.receivedAt);
     }
     this.schedule();
-  };
+  }
 
   private schedule(): void {
-    if (this.closed || this.timer || !this.queue.length) return;
-    this.timer = setTimeout(this.drain, Math.max(1, this.bucket.waitMs()));
+    if (this.closed || this.timer || !this.length) return;
+    this.timer = setTimeout(() => this.drain(), Math.max(1, this.bucket.waitMs()));
   }
 
   private write(frame: Buffer, topic: string, receivedAt: number): void {
