@@ -232,7 +232,18 @@ export class Outbox {
   }
 
   private overBound(): boolean {
-    return this.socket.bufferedAmount + this.queuedBytes - this.replayBytes > this.limits.maxBufferedBytes;
+    if (this.unsent() <= this.limits.maxBufferedBytes) return false;
+    // What this tick's cork holds back is not the reader's doing: written out, the kernel
+    // takes what a reading client makes room for, and only the rest counts.
+    const tcp = (this.socket as unknown as FrameWriter)._socket;
+    if (!tcp?.writableCorked) return true;
+    tcp.uncork();
+    return this.unsent() > this.limits.maxBufferedBytes;
+  }
+
+  /** The socket's unsent bytes plus the queue's, but for a replay's (which has its own bound). */
+  private unsent(): number {
+    return this.socket.bufferedAmount + this.queuedBytes - this.replayBytes;
   }
 
   private overflow(): void {

@@ -151,6 +151,24 @@ describe('Outbox', () => {
     expect(socket.sent).toEqual(['a']);
   });
 
+  it('frames held by the tick\'s cork do not count against the bound: a reading client is not closed', () => {
+    const { socket, outbox, overflow } = setup({ rate: 1000, burst: 1000, maxBufferedBytes: 1000 });
+    // Like a TCP socket whose client reads: bytes wait in the buffer only while corked.
+    let held = 0;
+    Object.defineProperty(socket, 'bufferedAmount', { get: () => held });
+    socket._sender.sendFrame = (list: Buffer[]) => {
+      socket.sent.push(payloadText(list[0]));
+      if (socket._socket.writableCorked) held += list[0].length;
+    };
+    socket._socket.uncork = () => {
+      socket._socket.writableCorked = 0;
+      held = 0;
+    };
+    for (const f of frames(5)) outbox.push(frame(f.padEnd(400, '.')), 't', 0);
+    expect(overflow).not.toHaveBeenCalled();
+    expect(socket.sent).toHaveLength(5);
+  });
+
   it('socket bufferedAmount past maxBufferedBytes while draining: overflow, queue dropped', () => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, maxBufferedBytes: 1024 });
     for (const f of frames(4)) outbox.push(frame(f), 't', 0);
