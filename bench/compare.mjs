@@ -32,6 +32,10 @@
  * again just after the last receipt, summed over the events (the idle time between events is
  * not counted). The two IPC reads cost ~0.05 ms; the `ipc` figure is that cost measured alone.
  *
+ * `--baseline DIR` adds the system `baseline`: Switchboard from another build (DIR: a copy of
+ * dist/ built from the commit before a change), run interleaved with the others like a system
+ * of its own, so that a change is judged against its baseline in the same run.
+ *
  * `--check 1` (the smoke run, `npm run bench:smoke`): also connects one real socket.io-client to
  * the Socket.IO server (the clients here speak its wire protocol over plain `ws`: this proves they
  * speak it right), and fails unless every scenario produced every figure for every system.
@@ -43,6 +47,7 @@ import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
 import { Background } from './lib/background.mjs';
@@ -69,12 +74,16 @@ const opt = args({
   redis: 'redis://127.0.0.1:6379/5',
   prof: '',
   json: '',
+  baseline: '',
   check: 0,
 });
 const SYSTEMS = opt.systems.split(',');
 const ONLY = new Set(opt.only.split(','));
 const sizes = (s) => s.split(',').filter(Boolean).map(Number);
-const LABEL = { switchboard: 'Switchboard', floor: 'bare ws (floor)', socketio: 'Socket.IO' };
+const LABEL = { switchboard: 'Switchboard', baseline: 'Switchboard (baseline)', floor: 'bare ws (floor)', socketio: 'Socket.IO' };
+/** Switchboard, from this build or from the baseline's. */
+const isSwitchboard = (system) => system === 'switchboard' || system === 'baseline';
+if (SYSTEMS.includes('baseline') && !opt.baseline) throw new Error('the baseline system needs --baseline DIR (a built dist/)');
 
 const SECRET = 'bench-' + randomBytes(6).toString('hex');
 const jwt = new JwtService({ secret: SECRET });
@@ -128,6 +137,9 @@ const PROTOCOL = {
     join: (room) => ({ frame: JSON.stringify({ '@type': 'join', room }), ack: '"@type":"joined"' }),
     post: (room, text) => JSON.stringify({ '@type': 'POST', Message: { RoomUuid: room, Message: text } }),
   },
+  get baseline() {
+    return this.switchboard;
+  },
   socketio: {
     path: '/socket.io/?EIO=4&transport=websocket',
     // Engine.IO open arrives by itself; "40" connects the main namespace ("40{"sid"..." back).
@@ -150,6 +162,7 @@ function startServer(system, rep) {
     redisUrl: opt.redis,
     treeChannel: TREE,
     chatChannel: channelEnv.CHANNEL_CHAT,
+    dist: opt.baseline ? resolve(opt.baseline) : undefined,
     historyKey: HISTORY_KEY,
     adapterKey: `bench.${tag}.socket.io`,
     env: serviceEnv(SECRET, {
@@ -481,7 +494,7 @@ async function chat(run, rep) {
   const everyone = tokens.map(() => true);
   const t = Date.now();
   let room;
-  if (run.system === 'switchboard') {
+  if (isSwitchboard(run.system)) {
     const join = { frame: JSON.stringify({ '@type': 'JOIN', Room: { Type: 'WORKSPACE', RoomTypeObject: wsUuid, RoomLabel: 'Chat' } }), ack: '"@type":"ROOM_UPDATE"' };
     const replies = await run.open(tokens, everyone, { url: `ws://127.0.0.1:${run.port}/chat`, extra: join, track: true, concurrency: 50 });
     room = JSON.parse(replies[0].sampleAck).Room.Uuid;
@@ -495,12 +508,12 @@ async function chat(run, rep) {
     log(`  chat: ${n} members joined in ${out.joinMs} ms`);
   }
   const members = [...run.expected];
-  const post = run.system === 'switchboard' ? (text) => JSON.stringify({ '@type': 'POST', Message: { RoomUuid: room, Message: text } }) : (text) => PROTOCOL[run.system].post(room, text);
+  const post = isSwitchboard(run.system) ? (text) => JSON.stringify({ '@type': 'POST', Message: { RoomUuid: room, Message: text } }) : (text) => PROTOCOL[run.system].post(room, text);
   const fireChat = async (id) => (await procs[0].call('send', { sends: [{ socket: 0, frames: [post(chatText(id))] }] })).t0;
   out.chat = await messages(run, members, fireChat);
   log(`  chat: p50 ${out.chat.p50.toFixed(2)} ms p99 ${out.chat.p99.toFixed(2)} ms, CPU ${out.chat.cpuMs.toFixed(2)} ms/message`);
 
-  if (run.system === 'switchboard') {
+  if (isSwitchboard(run.system)) {
     // The same number of /ws sessions in the push room of the workspace: what a push costs.
     const pushRoom = `workspace:${wsUuid}`;
     await run.open(tokens, everyone, { extra: { frame: JSON.stringify({ '@type': 'joinRoom', room: pushRoom }), ack: '"joined":true' }, track: true });
@@ -536,7 +549,7 @@ async function messages(run, expected, fire) {
 async function cleanChat(rooms) {
   const keys = [];
   for (const { system, room, rep } of rooms) {
-    if (system === 'switchboard') {
+    if (isSwitchboard(system)) {
       const roomKey = `${CHAT_PREFIX}room-key:WORKSPACE:w-chat-${tag}-${rep}`;
       keys.push(roomKey, ...['room', 'messages', 'message', 'presence'].map((k) => `${CHAT_PREFIX}${k}:${room}`));
     } else keys.push(`${HISTORY_KEY}:${room}`);

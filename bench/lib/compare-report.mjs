@@ -69,11 +69,14 @@ function stat(results, system, get) {
 }
 
 /** The figures that a run should have produced but did not: `system: scenario, metric`. */
+/** Whether metric `m` is measured on `system` (the baseline is Switchboard too). */
+const measures = (m, system) => !m.only || m.only === system || (m.only === 'switchboard' && system === 'baseline');
+
 export function missingFigures(results, opt, systems) {
   const missing = [];
   for (const m of metrics(opt)) {
     for (const system of systems) {
-      if (m.only && m.only !== system) continue;
+      if (!measures(m, system)) continue;
       for (const r of results.filter((x) => x.system === system)) {
         const x = m.get(r);
         if (typeof x !== 'number' || !Number.isFinite(x)) missing.push(`${system} rep ${r.rep}: ${m.scenario}, ${m.metric}`);
@@ -103,18 +106,27 @@ export function report({ machine, opt, clock, durationS, results, systems, label
   out('Each cell: median of the repetitions (min–max). Ratios are of the medians; "vs floor" and "vs Socket.IO" are Switchboard / other.');
   out();
   const has = (s) => systems.includes(s);
-  const head = ['scenario', 'metric', 'better', ...systems.map((s) => labels[s]), ...(has('switchboard') && has('floor') ? ['vs floor'] : []), ...(has('switchboard') && has('socketio') ? ['vs Socket.IO'] : [])];
+  const head = [
+    'scenario',
+    'metric',
+    'better',
+    ...systems.map((s) => labels[s]),
+    ...(has('switchboard') && has('floor') ? ['vs floor'] : []),
+    ...(has('baseline') && has('floor') ? ['baseline vs floor'] : []),
+    ...(has('switchboard') && has('socketio') ? ['vs Socket.IO'] : []),
+  ];
   out(`| ${head.join(' | ')} |`);
   out(`|${head.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`);
   const table = [];
   for (const m of metrics(opt)) {
-    const stats = Object.fromEntries(systems.map((s) => [s, m.only && m.only !== s ? undefined : stat(results, s, m.get)]));
+    const stats = Object.fromEntries(systems.map((s) => [s, measures(m, s) ? stat(results, s, m.get) : undefined]));
     if (Object.values(stats).every((s) => !s)) continue;
     const vsFloor = ratio(stats.switchboard, stats.floor);
     const vsSio = ratio(stats.switchboard, stats.socketio);
     table.push({ ...m, stats, vsFloor, vsSio });
     const cols = [m.scenario, m.metric, m.better, ...systems.map((s) => cell(stats[s]))];
     if (has('switchboard') && has('floor')) cols.push(rx(vsFloor));
+    if (has('baseline') && has('floor')) cols.push(rx(ratio(stats.baseline, stats.floor)));
     if (has('switchboard') && has('socketio')) cols.push(rx(vsSio));
     out(`| ${cols.join(' | ')} |`);
   }

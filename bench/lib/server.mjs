@@ -7,6 +7,7 @@
  *   ws           bare `ws` WebSocketServer; acks any frame with `{"@type":"subscribed"}` and keeps nothing
  *   ws-redis     the same, subscribed to one Redis channel, sending each message as-is to every client
  *   switchboard  the built service (../../dist), configured from opts.env
+ *   baseline     the same from another build (opts.dist, e.g. a copy of dist/ built before a change)
  *   nest-ws      stock @nestjs/platform-ws WsAdapter with one trivial @WebSocketGateway at /ws
  *   floor        bare `ws` doing Switchboard's job with nothing else (see floor.mjs)
  *   socketio     Socket.IO 4.8 with @socket.io/redis-adapter doing the same job (see socketio.mjs)
@@ -18,6 +19,7 @@ import { once } from 'node:events';
 import process from 'node:process';
 import { setImmediate, setTimeout } from 'node:timers';
 import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Session } from 'node:inspector/promises';
 import { serve } from './common.mjs';
 
@@ -48,9 +50,9 @@ async function wsRedis() {
   return { port: server.port, close: async () => (await sub.quit(), await server.close()) };
 }
 
-async function switchboard() {
-  const { startApp } = await import('../../dist/app.js');
-  const { loadConfig } = await import('../../dist/config/config.js');
+async function switchboard(dist = new URL('../../dist/', import.meta.url).href) {
+  const { startApp } = await import(new URL('app.js', dist).href);
+  const { loadConfig } = await import(new URL('config/config.js', dist).href);
   const app = await startApp(loadConfig(opts.env));
   return { port: app.getHttpServer().address().port, close: () => app.close() };
 }
@@ -82,7 +84,8 @@ async function nestWs() {
 const floor = async () => (await import('./floor.mjs')).startFloor(opts);
 const socketio = async () => (await import('./socketio.mjs')).startSocketIo(opts);
 
-const starters = { ws: bareWs, 'ws-redis': wsRedis, switchboard, 'nest-ws': nestWs, floor, socketio };
+const baseline = () => switchboard(pathToFileURL(`${opts.dist}/`).href);
+const starters = { ws: bareWs, 'ws-redis': wsRedis, switchboard, baseline, 'nest-ws': nestWs, floor, socketio };
 if (!starters[kind]) throw new Error(`unknown server kind ${kind}`);
 const server = await starters[kind]();
 

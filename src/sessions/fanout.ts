@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { StreamId } from '../history/offset.js';
+import { textFrame } from './outbox.js';
 import { nextStamp, type Session } from './session.js';
 
 type Job =
@@ -22,12 +23,12 @@ export class Fanout {
   constructor(private readonly chunk = 2000) {}
 
   /**
-   * `data` is serialized once by the caller, and encoded to UTF-8 once here: every session
-   * gets the same Buffer (ws would otherwise encode the string again for each socket).
+   * `data` is serialized once by the caller, and encoded to UTF-8 and framed once here: every
+   * session gets the same WebSocket frame (ws would otherwise encode and frame it for each socket).
    */
   send(sessions: Iterable<Session>, data: string, topic: string, receivedAt = Date.now(), offset?: StreamId): void {
     const list = [...sessions];
-    if (list.length) this.enqueue({ sessions: list, data: Buffer.from(data), topic, receivedAt, next: 0, stamp: nextStamp(), offset });
+    if (list.length) this.enqueue({ sessions: list, data: textFrame(Buffer.from(data)), topic, receivedAt, next: 0, stamp: nextStamp(), offset });
   }
 
   /** Runs `then` once every frame queued before it has been handed over. */

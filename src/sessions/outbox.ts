@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { TokenBucket } from '../common/token-bucket.js';
 import { compareIds, type StreamId } from '../history/offset.js';
@@ -19,10 +20,55 @@ export interface OutboxHooks {
   overflow(): void;
 }
 
-/** Frames are UTF-8 text, shared as one Buffer by every session that receives them. */
-const TEXT = { binary: false } as const;
+/**
+ * A WebSocket text frame around `payload` (RFC 6455 5.2: FIN, opcode 1, unmasked as a server
+ * sends it), header and payload in one Buffer: built once for every session that receives it,
+ * then written as is to each socket, where `socket.send` would frame it again for each one.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, head);
+  return frame;
+}
+
+/**
+ * ws' own frame writer, which Socket.IO uses for its pre-encoded frames: it writes bytes
+ * already framed to the TCP socket, after whatever ws wrote before. Safe because the
+ * sockets never use permessage-deflate (ws then queues frames while it compresses).
+ */
+type FrameWriter = { _sender: { sendFrame(list: Buffer[]): void }; _socket: Writable };
+
+/** TCP sockets written in this tick, corked at their first frame, uncorked together when the tick's work is done. */
+const corked: Writable[] = [];
+
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.length = 0;
+}
+
+/**
+ * Holds what is written to `socket` until the end of the tick: the frames a burst of events
+ * brings to one socket in one tick leave in one `writev`, not one write each.
+ */
+function corkUntilTickEnd(socket: Writable): void {
+  if (socket.writableCorked) return;
+  socket.cork();
+  if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+}
 
 interface Pending {
+  /** A frame from `textFrame`. */
   data: Buffer;
   topic: string;
   receivedAt: number;
@@ -41,8 +87,9 @@ interface Pending {
  * first, then the held frames (PROTOCOL 6).
  */
 export class Outbox {
-  private readonly bucket: TokenBucket;
-  private readonly queue: Pending[] = [];
+  /** Created on first use, as is the queue: an idle session holds neither. */
+  private pace?: TokenBucket;
+  private queue?: Pending[];
   /** Sum of the queued frames' sizes. */
   private queuedBytes = 0;
   private timer?: NodeJS.Timeout;
@@ -58,22 +105,33 @@ export class Outbox {
     private readonly limits: OutboxLimits,
     private readonly hooks: OutboxHooks,
   ) {
-    this.bucket = new TokenBucket(limits.rate, limits.burst);
   }
 
   get length(): number {
-    return this.queue.length;
+    return this.queue?.length ?? 0;
   }
 
-  /** Sends now if the pace allows, else queues. `data` is shared between sessions: never copied. */
-  push(data: Buffer, topic: string, receivedAt: number, offset?: StreamId): void {
+  private get bucket(): TokenBucket {
+    return (this.pace ??= new TokenBucket(this.limits.rate, this.limits.burst));
+  }
+
+  /**
+   * Sends now if the pace allows, else queues. `frame` (from `textFrame`) is shared between
+   * sessions: never copied.
+   */
+  push(frame: Buffer, topic: string, receivedAt: number, offset?: StreamId): void {
     if (this.closed) return;
     if (this.held) {
       if (this.held.length >= this.limits.queueMax) return this.overflow();
-      this.held.push({ data, topic, receivedAt, offset });
+      this.held.push({ data: frame, topic, receivedAt, offset });
       return;
     }
-    this.add({ data, topic, receivedAt, offset });
+    // The common case, as `add` would do it without building a Pending: nothing waits, a token is free.
+    if (!this.length) {
+      if (this.overBound()) return this.overflow();
+      if (this.bucket.take()) return this.write(frame, topic, receivedAt);
+    }
+    this.add({ data: frame, topic, receivedAt, offset });
   }
 
   /** Holds live frames back (a resume is being prepared) until `release`. */
@@ -82,7 +140,7 @@ export class Outbox {
   }
 
   /**
-   * Ends the hold: `replay` goes first (paced, outside the queue's bounds: the replay is
+   * Ends the hold: `replay` (payloads, framed here) goes first (paced, outside the queue's bounds: the replay is
    * bounded by its own settings), then the held frames, but for those at or before
    * `replayedUpTo` (the replay covered them).
    */
@@ -90,16 +148,16 @@ export class Outbox {
     const held = this.held ?? [];
     this.held = undefined;
     const now = Date.now();
-    for (const r of replay) this.add({ data: r.data, topic: r.topic, receivedAt: now, replay: true });
+    for (const r of replay) this.add({ data: textFrame(r.data), topic: r.topic, receivedAt: now, replay: true });
     for (const p of held) if (!(replayedUpTo && p.offset && compareIds(p.offset, replayedUpTo) <= 0)) this.add(p);
   }
 
   private add(p: Pending): void {
     if (this.closed) return;
     if (!p.replay && this.overBound()) return this.overflow();
-    if (this.queue.length === 0 && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
-    if (!p.replay && this.queue.length - this.replayFrames >= this.limits.queueMax) return this.overflow();
-    this.queue.push(p);
+    if (!this.length && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
+    if (!p.replay && this.length - this.replayFrames >= this.limits.queueMax) return this.overflow();
+    (this.queue ??= []).push(p);
     this.queuedBytes += p.data.length;
     if (p.replay) {
       this.replayFrames++;
@@ -122,11 +180,10 @@ export class Outbox {
    */
   drop(keepTopic?: string): void {
     if (this.held) this.held = keepTopic === undefined ? [] : this.held.filter((p) => p.topic === keepTopic);
-    const before = this.queue.length;
-    if (!before) return;
+    const before = this.length;
+    if (!this.queue || !before) return;
     const kept = keepTopic === undefined ? [] : this.queue.filter((p) => p.topic === keepTopic);
-    this.queue.length = 0;
-    this.queue.push(...kept);
+    this.queue = kept;
     this.queuedBytes = kept.reduce((n, p) => n + p.data.length, 0);
     this.replayFrames = kept.filter((p) => p.replay).length;
     this.replayBytes = kept.reduce((n, p) => n + (p.replay ? p.data.length : 0), 0);
@@ -139,15 +196,15 @@ export class Outbox {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.queue.length) this.hooks.queued(-this.queue.length);
-    this.queue.length = 0;
+    if (this.length) this.hooks.queued(-this.length);
+    this.queue = undefined;
     this.queuedBytes = 0;
     this.held = undefined;
   }
 
-  private drain = (): void => {
+  private drain(): void {
     this.timer = undefined;
-    while (!this.closed && this.queue.length && this.bucket.take()) {
+    while (!this.closed && this.queue?.length && this.bucket.take()) {
       if (this.overBound()) return this.overflow();
       const next = this.queue.shift()!;
       this.queuedBytes -= next.data.length;
@@ -159,21 +216,34 @@ export class Outbox {
       this.write(next.data, next.topic, next.receivedAt);
     }
     this.schedule();
-  };
-
-  private schedule(): void {
-    if (this.closed || this.timer || !this.queue.length) return;
-    this.timer = setTimeout(this.drain, Math.max(1, this.bucket.waitMs()));
   }
 
-  private write(data: Buffer, topic: string, receivedAt: number): void {
+  private schedule(): void {
+    if (this.closed || this.timer || !this.length) return;
+    this.timer = setTimeout(() => this.drain(), Math.max(1, this.bucket.waitMs()));
+  }
+
+  private write(frame: Buffer, topic: string, receivedAt: number): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(data, TEXT);
+    const ws = this.socket as unknown as FrameWriter;
+    corkUntilTickEnd(ws._socket);
+    ws._sender.sendFrame([frame]);
     this.hooks.sent(topic, receivedAt);
   }
 
   private overBound(): boolean {
-    return this.socket.bufferedAmount + this.queuedBytes - this.replayBytes > this.limits.maxBufferedBytes;
+    if (this.unsent() <= this.limits.maxBufferedBytes) return false;
+    // What this tick's cork holds back is not the reader's doing: written out, the kernel
+    // takes what a reading client makes room for, and only the rest counts.
+    const tcp = (this.socket as unknown as FrameWriter)._socket;
+    if (!tcp?.writableCorked) return true;
+    tcp.uncork();
+    return this.unsent() > this.limits.maxBufferedBytes;
+  }
+
+  /** The socket's unsent bytes plus the queue's, but for a replay's (which has its own bound). */
+  private unsent(): number {
+    return this.socket.bufferedAmount + this.queuedBytes - this.replayBytes;
   }
 
   private overflow(): void {

@@ -1,13 +1,14 @@
 import { describe, it, expect } from '@jest/globals';
 import { Fanout } from '../../src/sessions/fanout.js';
 import { Session } from '../../src/sessions/session.js';
+import { payloadText } from '../support/ws-frame.js';
 
 type Delivery = [name: string, data: string, topic: string, receivedAt: number];
 
 /** Sessions whose outbox records every frame handed to it, in one shared log. */
 function sessions(log: Delivery[], ...names: string[]): Session[] {
   return names.map((name) => {
-    const outbox = { push: (data: Buffer, topic: string, at: number) => void log.push([name, data.toString(), topic, at]), drop: () => undefined };
+    const outbox = { push: (data: Buffer, topic: string, at: number) => void log.push([name, payloadText(data), topic, at]), drop: () => undefined };
     return new Session('events', {} as never, outbox as never);
   });
 }

@@ -1,15 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Outbox, type OutboxLimits } from '../../src/sessions/outbox.js';
-
-const fakeSocket = () => ({
-  readyState: 1,
-  OPEN: 1,
-  bufferedAmount: 0,
-  sent: [] as string[],
-  send(d: Buffer | string) {
-    this.sent.push(d.toString());
-  },
-});
+import { fakeSocket, frame } from '../support/ws-frame.js';
 
 function setup(limits: Partial<OutboxLimits> = {}) {
   const socket = fakeSocket();
@@ -36,7 +27,7 @@ describe('Outbox during a resume (hold, then replay, then the held frames)', () 
   ])('%s', (_name, live, upTo, expected) => {
     const { socket, outbox } = setup({ rate: 1000, burst: 1000, queueMax: 100 });
     outbox.hold();
-    for (const ms of live) outbox.push(Buffer.from(`l${ms}`), 'tasks', 0, id(ms));
+    for (const ms of live) outbox.push(frame(`l${ms}`), 'tasks', 0, id(ms));
     expect(socket.sent).toEqual([]);
     outbox.release(upTo === undefined ? [] : replay('r1', 'r2', 'resumed'), upTo === undefined ? undefined : id(upTo));
     expect(socket.sent).toEqual(expected);
@@ -48,20 +39,20 @@ describe('Outbox during a resume (hold, then replay, then the held frames)', () 
     outbox.release(replay('r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7', 'r8'));
     expect(socket.sent).toEqual(['r1', 'r2']);
     // 6 replay frames wait: live frames still have their own bound of 3 behind them.
-    for (const n of [1, 2, 3]) outbox.push(Buffer.from(`l${n}`), 'tasks', 0);
+    for (const n of [1, 2, 3]) outbox.push(frame(`l${n}`), 'tasks', 0);
     expect(overflow).not.toHaveBeenCalled();
     jest.advanceTimersByTime(300);
     expect(socket.sent).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
-    outbox.push(Buffer.from('l4'), 'tasks', 0);
+    outbox.push(frame('l4'), 'tasks', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
   });
 
   it('a session that floods while held is a slow consumer', () => {
     const { outbox, overflow } = setup({ queueMax: 3 });
     outbox.hold();
-    for (const n of [1, 2, 3]) outbox.push(Buffer.from(`l${n}`), 'tasks', 0);
+    for (const n of [1, 2, 3]) outbox.push(frame(`l${n}`), 'tasks', 0);
     expect(overflow).not.toHaveBeenCalled();
-    outbox.push(Buffer.from('l4'), 'tasks', 0);
+    outbox.push(frame('l4'), 'tasks', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,23 +1,7 @@
 import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals';
-import { Outbox, type OutboxLimits } from '../../src/sessions/outbox.js';
-
-interface FakeSocket {
-  readyState: number;
-  OPEN: number;
-  bufferedAmount: number;
-  sent: string[];
-  send(d: Buffer | string): void;
-}
-
-const fakeSocket = (): FakeSocket => ({
-  readyState: 1,
-  OPEN: 1,
-  bufferedAmount: 0,
-  sent: [],
-  send(d: Buffer | string) {
-    this.sent.push(d.toString());
-  },
-});
+import { createRequire } from 'node:module';
+import { Outbox, textFrame, type OutboxLimits } from '../../src/sessions/outbox.js';
+import { fakeSocket, frame, payloadText } from '../support/ws-frame.js';
 
 function setup(limits: Partial<OutboxLimits> = {}) {
   const socket = fakeSocket();
@@ -35,6 +19,24 @@ function setup(limits: Partial<OutboxLimits> = {}) {
 
 const frames = (n: number, from = 1): string[] => Array.from({ length: n }, (_, i) => `f${from + i}`);
 
+/** ws' own framing (untyped: @types/ws does not declare Sender), the reference for `textFrame`. */
+const { Sender } = createRequire(import.meta.url)('ws') as { Sender: { frame(data: Buffer, options: object): Buffer[] } };
+
+describe('textFrame', () => {
+  it.each<[string, Buffer]>([
+    ['empty', Buffer.alloc(0)],
+    ['1 byte', Buffer.from('a')],
+    ['125 bytes: the last 7-bit length', Buffer.alloc(125, 'x')],
+    ['126 bytes: the first 16-bit length', Buffer.alloc(126, 'x')],
+    ['65,535 bytes: the last 16-bit length', Buffer.alloc(65_535, 'x')],
+    ['65,536 bytes: the first 64-bit length', Buffer.alloc(65_536, 'x')],
+    ['multi-byte UTF-8', Buffer.from('{"Path":"été/日本"}')],
+  ])('%s: the bytes ws would write for a text message', (_what, payload) => {
+    const ws = Buffer.concat(Sender.frame(payload, { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+    expect(textFrame(payload).equals(ws)).toBe(true);
+  });
+});
+
 describe('Outbox', () => {
   beforeEach(() => {
     jest.useFakeTimers();
@@ -50,7 +52,7 @@ describe('Outbox', () => {
     [20, 50],
   ])('burst %i: of %i frames the burst passes at once', (burst, n) => {
     const { socket, outbox, queuedNow } = setup({ rate: 30, burst });
-    for (const f of frames(n)) outbox.push(Buffer.from(f), 'tree', 0);
+    for (const f of frames(n)) outbox.push(frame(f), 'tree', 0);
     expect(socket.sent).toEqual(frames(Math.min(burst, n)));
     expect(outbox.length).toBe(Math.max(0, n - burst));
     expect(queuedNow()).toBe(Math.max(0, n - burst));
@@ -58,7 +60,7 @@ describe('Outbox', () => {
 
   it('the excess waits in order and drains at the configured rate', () => {
     const { socket, outbox, queuedNow } = setup({ rate: 10, burst: 3 });
-    for (const f of frames(13)) outbox.push(Buffer.from(f), 'tree', 0);
+    for (const f of frames(13)) outbox.push(frame(f), 'tree', 0);
     expect(socket.sent).toEqual(frames(3));
 
     jest.advanceTimersByTime(99);
@@ -79,11 +81,11 @@ describe('Outbox', () => {
 
   it('a frame pushed while others wait goes behind them, even when a token is free', () => {
     const { socket, outbox } = setup({ rate: 10, burst: 1 });
-    outbox.push(Buffer.from('a'), 't', 0);
-    outbox.push(Buffer.from('b'), 't', 0);
+    outbox.push(frame('a'), 't', 0);
+    outbox.push(frame('b'), 't', 0);
     // The clock moves on without the drain timer firing: tokens are available, 'b' still waits.
     jest.setSystemTime(Date.now() + 500);
-    outbox.push(Buffer.from('c'), 't', 0);
+    outbox.push(frame('c'), 't', 0);
     expect(socket.sent).toEqual(['a']);
     jest.advanceTimersByTime(1000);
     expect(socket.sent).toEqual(['a', 'b', 'c']);
@@ -91,16 +93,16 @@ describe('Outbox', () => {
 
   it('refills after idling, up to the burst', () => {
     const { socket, outbox } = setup({ rate: 10, burst: 3 });
-    for (const f of frames(3)) outbox.push(Buffer.from(f), 't', 0);
+    for (const f of frames(3)) outbox.push(frame(f), 't', 0);
     jest.advanceTimersByTime(10_000);
-    for (const f of frames(5, 4)) outbox.push(Buffer.from(f), 't', 0);
+    for (const f of frames(5, 4)) outbox.push(frame(f), 't', 0);
     expect(socket.sent).toEqual(frames(6));
   });
 
   it('reports each frame that reached the socket with its topic and receive time', () => {
     const { outbox, sentHook } = setup({ rate: 10, burst: 1 });
-    outbox.push(Buffer.from('a'), 'tree', 111);
-    outbox.push(Buffer.from('b'), 'tasks', 222);
+    outbox.push(frame('a'), 'tree', 111);
+    outbox.push(frame('b'), 'tasks', 222);
     expect(sentHook).toEqual([['tree', 111]]);
     jest.advanceTimersByTime(100);
     expect(sentHook).toEqual([
@@ -112,24 +114,24 @@ describe('Outbox', () => {
   it('sends nothing to a socket that is no longer open', () => {
     const { socket, outbox, sentHook } = setup();
     socket.readyState = 3;
-    outbox.push(Buffer.from('a'), 't', 0);
+    outbox.push(frame('a'), 't', 0);
     expect(socket.sent).toEqual([]);
     expect(sentHook).toEqual([]);
   });
 
   it.each<[number]>([[1], [2], [10]])('queue past queueMax %i: overflow once, nothing more sent', (queueMax) => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, queueMax });
-    outbox.push(Buffer.from('first'), 't', 0);
-    for (const f of frames(queueMax)) outbox.push(Buffer.from(f), 't', 0);
+    outbox.push(frame('first'), 't', 0);
+    for (const f of frames(queueMax)) outbox.push(frame(f), 't', 0);
     expect(overflow).not.toHaveBeenCalled();
     expect(outbox.length).toBe(queueMax);
 
-    outbox.push(Buffer.from('one too many'), 't', 0);
+    outbox.push(frame('one too many'), 't', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(outbox.length).toBe(0);
     expect(queuedNow()).toBe(0);
 
-    outbox.push(Buffer.from('after'), 't', 0);
+    outbox.push(frame('after'), 't', 0);
     jest.advanceTimersByTime(60_000);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(socket.sent).toEqual(['first']);
@@ -138,20 +140,38 @@ describe('Outbox', () => {
   it('socket bufferedAmount past maxBufferedBytes on push: overflow', () => {
     const { socket, outbox, overflow } = setup({ maxBufferedBytes: 1024 });
     socket.bufferedAmount = 1024;
-    outbox.push(Buffer.from('a'), 't', 0);
+    outbox.push(frame('a'), 't', 0);
     expect(overflow).not.toHaveBeenCalled();
     expect(socket.sent).toEqual(['a']);
 
     socket.bufferedAmount = 1025;
-    outbox.push(Buffer.from('b'), 't', 0);
-    outbox.push(Buffer.from('c'), 't', 0);
+    outbox.push(frame('b'), 't', 0);
+    outbox.push(frame('c'), 't', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(socket.sent).toEqual(['a']);
   });
 
+  it('frames held by the tick\'s cork do not count against the bound: a reading client is not closed', () => {
+    const { socket, outbox, overflow } = setup({ rate: 1000, burst: 1000, maxBufferedBytes: 1000 });
+    // Like a TCP socket whose client reads: bytes wait in the buffer only while corked.
+    let held = 0;
+    Object.defineProperty(socket, 'bufferedAmount', { get: () => held });
+    socket._sender.sendFrame = (list: Buffer[]) => {
+      socket.sent.push(payloadText(list[0]));
+      if (socket._socket.writableCorked) held += list[0].length;
+    };
+    socket._socket.uncork = () => {
+      socket._socket.writableCorked = 0;
+      held = 0;
+    };
+    for (const f of frames(5)) outbox.push(frame(f.padEnd(400, '.')), 't', 0);
+    expect(overflow).not.toHaveBeenCalled();
+    expect(socket.sent).toHaveLength(5);
+  });
+
   it('socket bufferedAmount past maxBufferedBytes while draining: overflow, queue dropped', () => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, maxBufferedBytes: 1024 });
-    for (const f of frames(4)) outbox.push(Buffer.from(f), 't', 0);
+    for (const f of frames(4)) outbox.push(frame(f), 't', 0);
     expect(queuedNow()).toBe(3);
     socket.bufferedAmount = 5000;
     jest.advanceTimersByTime(1000);
@@ -165,11 +185,11 @@ describe('Outbox', () => {
   it('an overflow in the middle of a drain keeps the queued count balanced', () => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 3000, burst: 3, maxBufferedBytes: 900 });
     // Like a real slow socket: what is sent stays buffered (with some framing overhead).
-    socket.send = function (d: Buffer) {
-      this.sent.push(d.toString());
-      this.bufferedAmount += 150;
+    socket._sender.sendFrame = (list: Buffer[]) => {
+      socket.sent.push(payloadText(list[0]));
+      socket.bufferedAmount += 150;
     };
-    for (const f of frames(7)) outbox.push(Buffer.from(f.padEnd(100, '.')), 't', 0);
+    for (const f of frames(7)) outbox.push(frame(f.padEnd(100, '.')), 't', 0);
     jest.advanceTimersByTime(10);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(socket.sent.length).toBeGreaterThan(3);
@@ -179,10 +199,10 @@ describe('Outbox', () => {
 
   it('queued bytes count against maxBufferedBytes: a queue of large frames overflows', () => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, queueMax: 100, maxBufferedBytes: 1000 });
-    outbox.push(Buffer.alloc(10, 'a'), 't', 0); // sent
-    for (let i = 0; i < 3; i++) outbox.push(Buffer.alloc(400, 'q'), 't', 0); // 1200 bytes queued: the third is admitted at 800
+    outbox.push(frame(Buffer.alloc(10, 'a')), 't', 0); // sent
+    for (let i = 0; i < 3; i++) outbox.push(frame(Buffer.alloc(400, 'q')), 't', 0); // 1200 bytes queued: the third is admitted at 800
     expect(overflow).not.toHaveBeenCalled();
-    outbox.push(Buffer.alloc(1, 'x'), 't', 0);
+    outbox.push(frame(Buffer.alloc(1, 'x')), 't', 0);
     expect(overflow).toHaveBeenCalledTimes(1);
     expect(queuedNow()).toBe(0);
     expect(socket.sent).toHaveLength(1);
@@ -197,9 +217,9 @@ describe('Outbox', () => {
   ])('control frame with %s: overflow %s', (_what, buffered, queued, overflows) => {
     const { socket, outbox, overflow } = setup({ rate: 1, burst: 1, maxBufferedBytes: 1000 });
     if (queued) {
-      outbox.push(Buffer.from('sent'), 't', 0);
+      outbox.push(frame('sent'), 't', 0);
       socket.sent.length = 0;
-      outbox.push(Buffer.alloc(queued, 'q'), 't', 0);
+      outbox.push(frame(Buffer.alloc(queued, 'q')), 't', 0);
     }
     socket.bufferedAmount = buffered;
     outbox.control('{"@type":"error"}');
@@ -209,8 +229,8 @@ describe('Outbox', () => {
 
   it('control frames skip the pace and the queue, and stop after an overflow', () => {
     const { socket, outbox, overflow } = setup({ rate: 1, burst: 1, maxBufferedBytes: 1000 });
-    outbox.push(Buffer.from('e1'), 't', 0);
-    outbox.push(Buffer.from('e2'), 't', 0); // queued
+    outbox.push(frame('e1'), 't', 0);
+    outbox.push(frame('e2'), 't', 0); // queued
     outbox.control('ack');
     expect(socket.sent).toEqual(['e1', 'ack']);
     socket.bufferedAmount = 5000;
@@ -238,26 +258,26 @@ describe('Outbox', () => {
     ['idm', ['idm1', 'idm2']],
   ])('drop(%s) forgets the queue (keeping that topic), the session stays open', (keep, left) => {
     const { socket, outbox, overflow, queuedNow } = setup({ rate: 10, burst: 1, maxBufferedBytes: 1000 });
-    outbox.push(Buffer.from('sent'), 'tree', 0);
-    outbox.push(Buffer.from('t1'), 'tree', 0);
-    outbox.push(Buffer.from('idm1'), 'idm', 0);
-    outbox.push(Buffer.from('c1'), 'chat', 0);
-    outbox.push(Buffer.from('idm2'), 'idm', 0);
+    outbox.push(frame('sent'), 'tree', 0);
+    outbox.push(frame('t1'), 'tree', 0);
+    outbox.push(frame('idm1'), 'idm', 0);
+    outbox.push(frame('c1'), 'chat', 0);
+    outbox.push(frame('idm2'), 'idm', 0);
     outbox.drop(keep);
     expect(outbox.length).toBe(left.length);
     expect(queuedNow()).toBe(left.length);
-    outbox.push(Buffer.from('after'), 'tree', 0);
+    outbox.push(frame('after'), 'tree', 0);
     jest.advanceTimersByTime(10_000);
     expect(socket.sent).toEqual(['sent', ...left, 'after']);
     expect(overflow).not.toHaveBeenCalled();
     // The dropped bytes no longer count: 990 more fit.
-    outbox.push(Buffer.alloc(990 - 'after'.length, 'z'), 'tree', 0);
+    outbox.push(frame(Buffer.alloc(990 - 'after'.length, 'z')), 'tree', 0);
     expect(overflow).not.toHaveBeenCalled();
   });
 
   it('close() drops the queue, stops the timer, and the queued deltas sum back to 0', () => {
     const { socket, outbox, deltas, overflow, queuedNow } = setup({ rate: 10, burst: 2 });
-    for (const f of frames(7)) outbox.push(Buffer.from(f), 't', 0);
+    for (const f of frames(7)) outbox.push(frame(f), 't', 0);
     jest.advanceTimersByTime(200);
     expect(socket.sent).toEqual(frames(4));
     expect(queuedNow()).toBe(3);
@@ -269,7 +289,7 @@ describe('Outbox', () => {
     expect(jest.getTimerCount()).toBe(0);
 
     outbox.close();
-    outbox.push(Buffer.from('late'), 't', 0);
+    outbox.push(frame('late'), 't', 0);
     jest.advanceTimersByTime(10_000);
     expect(socket.sent).toEqual(frames(4));
     expect(queuedNow()).toBe(0);
@@ -278,7 +298,7 @@ describe('Outbox', () => {
 
   it('close() with an empty queue reports no delta', () => {
     const { outbox, deltas } = setup();
-    outbox.push(Buffer.from('a'), 't', 0);
+    outbox.push(frame('a'), 't', 0);
     outbox.close();
     expect(deltas).toEqual([]);
   });
