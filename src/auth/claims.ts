@@ -16,7 +16,7 @@ export function identityFromClaims(claims: Record<string, unknown>): Identity {
     roles,
     workspaces: parseWorkspaces(claims.workspaces ?? []),
     subjects: ['*', `user:${user}`, `profile:${profile}`, ...roles.map((r) => `role:${r}`)],
-    claims,
+    iat: typeof claims.iat === 'number' ? claims.iat : undefined,
     exp: typeof claims.exp === 'number' ? claims.exp : undefined,
   };
 }

@@ -24,7 +24,8 @@ export interface Identity {
   workspaces: Workspace[];
   /** `["*", "user:<login>", "profile:<profile>", "role:<id>"...]`, for meta policies. */
   subjects: string[];
-  claims: Record<string, unknown>;
+  /** Issued at, unix seconds (`iat`); undefined when the token has none. The claims themselves are not kept. */
+  iat?: number;
   /** Expiry, unix seconds; undefined when the token has none. */
   exp?: number;
 }

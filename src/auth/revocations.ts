@@ -85,8 +85,8 @@ export class Revocations {
 /** Whether the token may have been issued before `revokedAt` (ms; 0: never revoked). */
 function issuedBefore(identity: Identity, revokedAt: number): boolean {
   if (revokedAt === 0) return false;
-  const iat = identity.claims.iat;
-  return typeof iat !== 'number' || iat * 1000 < revokedAt;
+  const { iat } = identity;
+  return iat === undefined || iat * 1000 < revokedAt;
 }
 
 function keysOf(login: string | undefined, subject: string | undefined): string[] {

@@ -242,7 +242,7 @@ export class SessionHost {
     const { exp } = identity;
     if (!steps) {
       const now = Date.now();
-      const iat = typeof identity.claims.iat === 'number' ? identity.claims.iat : now / 1000;
+      const iat = identity.iat ?? now / 1000;
       const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
       const events = this.endpoint === 'events';
       steps = pendingSteps(renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events }), now);

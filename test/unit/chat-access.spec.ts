@@ -11,7 +11,6 @@ const alice: Identity = {
   roles: [],
   workspaces: [{ uuid: 'w1', slug: 'projects', roots: [{ path: 'pydiods1/projects' }] }],
   subjects: ['*', 'user:alice', 'profile:standard'],
-  claims: {},
 };
 
 describe('roomAccess (PROTOCOL 4: every room type is checked)', () => {

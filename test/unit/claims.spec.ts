@@ -56,7 +56,7 @@ describe('identityFromClaims: profile and roles', () => {
   });
 });
 
-describe('identityFromClaims: subjects, claims, exp', () => {
+describe('identityFromClaims: subjects, iat, exp', () => {
   it.each<[string, Record<string, unknown>, string[]]>([
     ['defaults', { name: 'alice' }, ['*', 'user:alice', 'profile:standard']],
     ['profile and roles', { name: 'bob', profile: 'admin', roles: 'ADMINS, R2' }, ['*', 'user:bob', 'profile:admin', 'role:ADMINS', 'role:R2']],
@@ -65,11 +65,17 @@ describe('identityFromClaims: subjects, claims, exp', () => {
     expect(identityFromClaims(claims).subjects).toEqual(subjects);
   });
 
-  it('keeps the claims and a numeric exp', () => {
-    const claims = { name: 'alice', exp: 1_900_000_000, custom: 'x' };
-    const identity = identityFromClaims(claims);
-    expect(identity.claims).toBe(claims);
-    expect(identity.exp).toBe(1_900_000_000);
+  it('keeps a numeric iat and exp, not the claims (a session holds its identity for its whole life)', () => {
+    const identity = identityFromClaims({ name: 'alice', iat: 1_800_000_000, exp: 1_900_000_000, custom: 'x', workspaces: [] });
+    expect([identity.iat, identity.exp]).toEqual([1_800_000_000, 1_900_000_000]);
+    expect(Object.keys(identity).sort()).toEqual(['exp', 'iat', 'profile', 'roles', 'subject', 'subjects', 'user', 'workspaces']);
+  });
+
+  it.each<[string, unknown]>([
+    ['missing', undefined],
+    ['string', '1800000000'],
+  ])('iat %s -> undefined', (_name, iat) => {
+    expect(identityFromClaims({ name: 'alice', iat }).iat).toBeUndefined();
   });
 
   it.each<[string, unknown]>([

@@ -7,7 +7,7 @@ const ws = (uuid: string, slug: string, ...paths: string[]): Workspace => ({ uui
 function id(user: string, extra: Partial<Identity> = {}): Identity {
   const profile = extra.profile ?? 'standard';
   const roles = extra.roles ?? [];
-  return { user, subject: `sub-${user}`, profile, roles, workspaces: [], subjects: ['*', `user:${user}`, `profile:${profile}`, ...roles.map((r) => `role:${r}`)], claims: {}, ...extra };
+  return { user, subject: `sub-${user}`, profile, roles, workspaces: [], subjects: ['*', `user:${user}`, `profile:${profile}`, ...roles.map((r) => `role:${r}`)], ...extra };
 }
 
 const before = id('alice', { roles: ['R1'], workspaces: [ws('w1', 'p', 'ds/p', 'ds/q'), ws('w2', 'm', 'ds/m')] });

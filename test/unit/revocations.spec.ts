@@ -10,7 +10,7 @@ const identity = (user: string, subject: string, iat?: number): Identity => ({
   roles: [],
   workspaces: [],
   subjects: [],
-  claims: iat === undefined ? {} : { iat },
+  iat,
 });
 
 describe('Revocations (embedded: in memory)', () => {

@@ -10,7 +10,7 @@ import { SessionHost } from '../../src/sessions/session-host.js';
 import { SessionRegistry } from '../../src/sessions/session-registry.js';
 import { Session } from '../../src/sessions/session.js';
 
-const identity = (user: string): Identity => ({ user, subject: user, profile: 'standard', roles: [], workspaces: [], subjects: ['*', `user:${user}`], claims: {} });
+const identity = (user: string): Identity => ({ user, subject: user, profile: 'standard', roles: [], workspaces: [], subjects: ['*', `user:${user}`] });
 const counter = { inc: () => undefined, dec: () => undefined };
 
 function setup() {

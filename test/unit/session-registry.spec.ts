@@ -20,7 +20,6 @@ function identity(user: string, extra: Partial<Identity> = {}): Identity {
     roles,
     workspaces: [],
     subjects: ['*', `user:${user}`, `profile:${profile}`, ...roles.map((r) => `role:${r}`)],
-    claims: {},
     ...extra,
   };
 }
