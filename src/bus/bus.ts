@@ -6,7 +6,11 @@ import { formatOffset } from '../history/offset.js';
 import { Metrics } from '../ops/metrics.js';
 import { RedisConnections } from '../redis/redis-connections.js';
 import { EnvelopeDeserializer, RedisBusServer } from './redis-bus-server.js';
-import { TopicDispatcher } from './topic-dispatcher.js';
+import { TopicDispatcher, type Checked } from './topic-dispatcher.js';
+
+/** Bounds of the events kept parsed between their receipt and their read-back (a few ticks, usually). */
+const CHECKED_MAX = 1000;
+const CHECKED_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * The event bus: Redis through the NestJS microservice transport when REDIS_URL is set
@@ -23,6 +27,12 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
   /** The channels whose events go through the history: every `/ws` topic, not chat. */
   private readonly historyChannels: Set<string>;
   private readonly envelope = new EnvelopeDeserializer();
+  /**
+   * Events checked on receipt (pub/sub), by payload, until they are read back from the
+   * history: each is parsed once. Bounded: a message that never comes back is forgotten.
+   */
+  private readonly checkedOnReceipt = new Map<string, { channel: string; checked: Checked }>();
+  private checkedBytes = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -48,7 +58,10 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
           // Every instance checks what it receives, as it did before the history: garbage
           // is counted here and costs no append, no read-back (a flood of it must not slow
           // the subscriber down until Redis drops it for its output buffer).
-          if (dispatcher.accepts(channel, this.decode({ channel, raw }))) this.history.ingest(channel, raw);
+          const checked = dispatcher.check(channel, this.decode({ channel, raw }));
+          if (!checked) return true;
+          this.remember(channel, raw, checked);
+          this.history.ingest(channel, raw);
           return true;
         },
       });
@@ -103,9 +116,34 @@ export class Bus implements OnApplicationBootstrap, OnModuleDestroy {
   private deliver(entry: HistoryEntry, epoch: string): void {
     const { channel, raw } = entry;
     if (!this.historyChannels.has(channel)) return;
+    const offset = { id: entry.id, text: formatOffset(entry.id, epoch) };
+    const checked = this.take(channel, raw);
+    if (checked) return this.dispatcher.dispatchChecked(channel, checked, { offset });
     const problem = payloadProblem(raw, { maxBytes: this.config.limits.maxEventBytes, maxDepth: this.config.limits.maxJsonDepth });
     if (problem) return this.dispatcher.reject(channel, problem);
-    this.dispatcher.dispatch(channel, this.decode(entry), { offset: { id: entry.id, text: formatOffset(entry.id, epoch) } });
+    this.dispatcher.dispatch(channel, this.decode(entry), { offset });
+  }
+
+  private remember(channel: string, raw: string, checked: Checked): void {
+    if (this.checkedOnReceipt.has(raw)) return; // the same payload twice in flight: the second is parsed again
+    this.checkedOnReceipt.set(raw, { channel, checked });
+    this.checkedBytes += raw.length;
+    for (const key of this.checkedOnReceipt.keys()) {
+      if (this.checkedOnReceipt.size <= CHECKED_MAX && this.checkedBytes <= CHECKED_MAX_BYTES) break;
+      this.forget(key);
+    }
+  }
+
+  /** The event parsed on receipt, used once. */
+  private take(channel: string, raw: string): Checked | undefined {
+    const hit = this.checkedOnReceipt.get(raw);
+    if (!hit) return undefined;
+    this.forget(raw);
+    return hit.channel === channel ? hit.checked : undefined;
+  }
+
+  private forget(raw: string): void {
+    if (this.checkedOnReceipt.delete(raw)) this.checkedBytes -= raw.length;
   }
 
   /** The event of an entry: Nest's parsing (JSON, else the text as is), then the envelope rule. */

@@ -6,6 +6,11 @@ import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
 import { Topic, type Delivery, type TopicHandler } from './topic.js';
 
+/** A payload that fits its channel's schema: its parsed event. */
+export interface Checked {
+  event: unknown;
+}
+
 /**
  * Channel -> the `@Topic` declared for it. Every way in ends here: the Redis bus, the
  * history read-back, `POST /api/publish`, the embedded bus and a resume's replay; so every
@@ -55,50 +60,53 @@ export class TopicDispatcher implements OnModuleInit {
   }
 
   /**
-   * Whether a payload fits its channel's schema, counted as a rejection when it does not:
-   * what cannot be delivered is not worth appending to the history. Never throws.
+   * The payload's event when it fits its channel's schema, else undefined (counted as a
+   * rejection): what cannot be delivered is not worth appending to the history. Never throws.
    */
-  accepts(channel: string, raw: unknown): boolean {
+  check(channel: string, raw: unknown): Checked | undefined {
     const route = this.routes.get(channel);
-    if (!route) return false;
-    try {
-      route.parse(raw);
-      return true;
-    } catch (err) {
-      if (err instanceof SchemaError) this.rejected(route, channel, 'schema', err.message);
-      else this.rejected(route, channel, 'error', String((err as Error)?.message ?? err).slice(0, 200));
-      return false;
-    }
+    if (!route) return undefined;
+    const parsed = this.parse(route, channel, raw, true);
+    return parsed && { event: parsed.event };
   }
 
   /** Never throws: bad input is counted, and logged (channel and reason, no contents) once per reason. */
   dispatch(channel: string, raw: unknown, delivery: Delivery = {}): void {
-    void this.handle(channel, raw, delivery);
+    void this.handle(channel, delivery, (route) => this.parse(route, channel, raw, true));
+  }
+
+  /** The same for an event `check` already parsed: not parsed again. */
+  dispatchChecked(channel: string, checked: Checked, delivery: Delivery = {}): void {
+    void this.handle(channel, delivery, () => checked);
   }
 
   /** The same for one replayed event: settles once its frames (if any) are collected; never rejects. */
   replay(channel: string, raw: unknown, delivery: Delivery): Promise<void> {
-    return this.handle(channel, raw, delivery);
+    return this.handle(channel, delivery, (route) => this.parse(route, channel, raw, false)); // counted when it was live
   }
 
-  private async handle(channel: string, raw: unknown, delivery: Delivery): Promise<void> {
+  private async handle(channel: string, delivery: Delivery, parse: (route: TopicHandler) => Checked | undefined): Promise<void> {
     const route = this.routes.get(channel);
     if (!route) return;
-    let event: unknown;
-    try {
-      event = route.parse(raw);
-    } catch (err) {
-      if (delivery.replay) return; // counted when it was live
-      if (err instanceof SchemaError) this.rejected(route, channel, 'schema', err.message);
-      else this.rejected(route, channel, 'error', String((err as Error)?.message ?? err).slice(0, 200));
-      return;
-    }
+    const parsed = parse(route);
+    if (!parsed) return;
     if (!delivery.replay) this.metrics.busEvents.inc({ topic: route.topic });
     try {
-      const pending = route.handle(event, delivery);
+      const pending = route.handle(parsed.event, delivery);
       if (pending) await pending;
     } catch (err) {
       this.log.error({ msg: 'handler failed', channel, err: (err as Error)?.stack });
+    }
+  }
+
+  private parse(route: TopicHandler, channel: string, raw: unknown, count: boolean): Checked | undefined {
+    try {
+      return { event: route.parse(raw) };
+    } catch (err) {
+      if (!count) return undefined;
+      if (err instanceof SchemaError) this.rejected(route, channel, 'schema', err.message);
+      else this.rejected(route, channel, 'error', String((err as Error)?.message ?? err).slice(0, 200));
+      return undefined;
     }
   }
 
