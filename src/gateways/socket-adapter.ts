@@ -20,6 +20,8 @@ const ALIASES: Record<string, string[]> = { '/ws': ['/ws/event'], '/chat': ['/ws
 
 type LiveSocket = WebSocket & { awaitingPong?: boolean };
 
+const ignore = (): void => undefined;
+
 /**
  * Serves the gateways on the HTTP server's port, one `ws` server per path, with the
  * frame-size limit (ws closes 1009 past it) and the ping/pong liveness check.
@@ -53,7 +55,7 @@ export class SocketAdapter extends AbstractWsAdapter {
     server.on('connection', (socket: LiveSocket) => {
       socket.on('pong', () => (socket.awaitingPong = false));
       // A socket error (bad frame, reset) is the client's: ws closes the socket itself.
-      socket.on('error', () => undefined);
+      socket.on('error', ignore);
     });
     this.watchLiveness(server);
     return server;
@@ -87,7 +89,8 @@ export class SocketAdapter extends AbstractWsAdapter {
    */
   private route = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     // A reset during the handshake is the client's business; unhandled, it would be fatal.
-    socket.on('error', () => undefined);
+    // A shared no-op, not a closure: one made here would keep this call's request alive as long as the socket.
+    socket.on('error', ignore);
     try {
       const path = upgradePath(req.url);
       if (path === undefined) return this.refuse(socket, 400, 'bad_request', 'bad request target');
