@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { CONFIG, type Config } from '../config/config.js';
 import { AuthError } from './auth-error.js';
 import { identityFromClaims, parseWorkspaces } from './claims.js';
@@ -16,9 +17,18 @@ export class TokenVerifier {
   private readonly log = new Logger(TokenVerifier.name);
   private readonly jwt = new JwtService({});
   private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
+  /**
+   * The keys as KeyObjects, made once: given a string, jsonwebtoken tries to read it as a
+   * public key (which throws for a secret) and then builds a key, on every verification;
+   * that was most of a subscribe's CPU.
+   */
+  private readonly secretKey?: KeyObject;
+  private readonly publicKey?: KeyObject;
 
   constructor(@Inject(CONFIG) private readonly config: Config) {
-    const { jwksUrl } = config.jwt;
+    const { jwksUrl, secret, publicKey } = config.jwt;
+    if (secret) this.secretKey = createSecretKey(Buffer.from(secret));
+    if (publicKey) this.publicKey = createPublicKey(publicKey);
     if (jwksUrl) this.jwks = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     if (!this.configured) this.log.warn('No JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL: every subscribe will be refused');
   }
@@ -62,9 +72,9 @@ export class TokenVerifier {
 
   /** Key and allowed algorithms for this token; `alg: none` is never among them. */
   private keyFor(alg: Algorithm): JwtVerifyOptions {
-    const { secret, publicKey } = this.config.jwt;
-    if (secret && HMAC.includes(alg)) return { secret, algorithms: HMAC };
-    if (publicKey && ASYMMETRIC.includes(alg)) return { publicKey, algorithms: ASYMMETRIC };
+    // jsonwebtoken takes KeyObjects; @nestjs/jwt's types only say string or Buffer.
+    if (this.secretKey && HMAC.includes(alg)) return { secret: this.secretKey as unknown as string, algorithms: HMAC };
+    if (this.publicKey && ASYMMETRIC.includes(alg)) return { publicKey: this.publicKey as unknown as string, algorithms: ASYMMETRIC };
     // The header is the client's: only a short, plain name is echoed back.
     const shown = /^[A-Za-z0-9]{1,16}$/.test(alg) ? alg : alg ? 'unknown' : 'none';
     throw new AuthError(`algorithm not accepted: ${shown}`);
