@@ -54,7 +54,8 @@ describe('subscribe, token life and limits on /ws', () => {
   });
 
   it('keeps a re-subscribed session past its first token, and closes the other one 4401 after the grace', async () => {
-    const short = () => token({ name: 'alice', workspaces: [W1] }, { expiresIn: 1 });
+    // Long enough for both sessions to subscribe and one to renew on a loaded machine (exp is rounded down to the second).
+    const short = () => token({ name: 'alice', workspaces: [W1] }, { expiresIn: 3 });
     const refreshed = await Client.subscribed(`${app.wsUrl}/ws`, short());
     const stale = await Client.subscribed(`${app.wsUrl}/ws`, short());
     refreshed.send({ '@type': 'subscribe', jwt: token({ name: 'alice', workspaces: [W1] }, { expiresIn: 3600 }) });
