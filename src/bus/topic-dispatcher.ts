@@ -65,9 +65,7 @@ export class TopicDispatcher implements OnModuleInit {
    */
   check(channel: string, raw: unknown): Checked | undefined {
     const route = this.routes.get(channel);
-    if (!route) return undefined;
-    const parsed = this.parse(route, channel, raw, true);
-    return parsed && { event: parsed.event };
+    return route && this.parse(route, channel, raw, true);
   }
 
   /** Never throws: bad input is counted, and logged (channel and reason, no contents) once per reason. */
