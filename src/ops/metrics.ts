@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type HistogramConfiguration } from 'prom-client';
+import { EventLoopLag } from './event-loop-lag.js';
 
-/** How often the event-loop lag is sampled (prom-client's `nodejs_eventloop_lag_*` figures). */
-const LAG_SAMPLE_MS = 100;
+/** prom-client's own lag sampler, never to fire: EventLoopLag samples only while the service works. */
+const NEVER_MS = 2 ** 31 - 1;
 
 /** prom-client 15's state of an unlabelled histogram series (not in its types). */
 interface Series {
@@ -42,7 +43,7 @@ export class BatchHistogram extends Histogram {
  * instances in one process, as in the tests, do not collide).
  */
 @Injectable()
-export class Metrics {
+export class Metrics implements OnModuleDestroy {
   readonly registry = new Registry();
 
   readonly connections = new Gauge({ name: 'switchboard_connections', help: 'Open WebSocket connections', labelNames: ['endpoint'], registers: [this.registry] });
@@ -93,10 +94,15 @@ export class Metrics {
   private sentCount = 0;
   private flushQueued = false;
 
+  readonly eventLoopLag: EventLoopLag;
+
   constructor() {
-    // The event-loop-lag histogram samples with a native timer: prom-client's default, every
-    // 10 ms, wakes an idle process 100 times a second. Ten samples a second still catch a stall.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: LAG_SAMPLE_MS });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: NEVER_MS });
+    this.eventLoopLag = new EventLoopLag(this.registry);
+  }
+
+  onModuleDestroy(): void {
+    this.eventLoopLag.stop();
   }
 
   /**
@@ -133,6 +139,8 @@ export class Metrics {
     let counter = this.sentByTopic.get(this.sentTopic);
     if (!counter) this.sentByTopic.set(this.sentTopic, (counter = this.framesSent.labels(this.sentTopic)));
     counter.inc(n);
-    this.deliveryLatency.observeMany((Date.now() - this.sentAt) / 1000, n);
+    const now = Date.now();
+    this.deliveryLatency.observeMany((now - this.sentAt) / 1000, n);
+    this.eventLoopLag.busy(now);
   }
 }
