@@ -25,7 +25,7 @@
  * has ~28k ephemeral ports, a process 20,000 files). Every wait has a time limit; a missing
  * delivery, a failed socket or a closed socket stops the run with an error.
  *
- * `--prof DIR` profiles the idle seconds, each fan-out and each small-audience phase (see
+ * `--prof DIR` profiles the idle seconds, each fan-out, small-audience, chat and push phase (see
  * profile-summary.mjs); the profiler costs CPU, so profile in a separate run.
  *
  * Server CPU per event: the server's process.cpuUsage() read over IPC just before PUBLISH and
@@ -510,7 +510,7 @@ async function chat(run, rep) {
   const members = [...run.expected];
   const post = isSwitchboard(run.system) ? (text) => JSON.stringify({ '@type': 'POST', Message: { RoomUuid: room, Message: text } }) : (text) => PROTOCOL[run.system].post(room, text);
   const fireChat = async (id) => (await procs[0].call('send', { sends: [{ socket: 0, frames: [post(chatText(id))] }] })).t0;
-  out.chat = await messages(run, members, fireChat);
+  out.chat = await profiled(run, 'chat', () => messages(run, members, fireChat));
   log(`  chat: p50 ${out.chat.p50.toFixed(2)} ms p99 ${out.chat.p99.toFixed(2)} ms, CPU ${out.chat.cpuMs.toFixed(2)} ms/message`);
 
   if (isSwitchboard(run.system)) {
@@ -525,7 +525,7 @@ async function chat(run, rep) {
       if (receivers !== 1) throw new Error(`push PUBLISH reached ${receivers} subscribers`);
       return t0;
     };
-    out.push = await messages(run, pushOnly, firePush);
+    out.push = await profiled(run, 'push', () => messages(run, pushOnly, firePush));
     log(`  push: p50 ${out.push.p50.toFixed(2)} ms p99 ${out.push.p99.toFixed(2)} ms, CPU ${out.push.cpuMs.toFixed(2)} ms/message`);
   }
   out.room = room;
