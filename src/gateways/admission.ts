@@ -32,6 +32,14 @@ export class Admission {
     return this.total;
   }
 
+  /**
+   * What this request's connection is counted under: its peer address, read only when a
+   * per-address limit needs it (reading it is a getpeername syscall per connection).
+   */
+  addressOf(req: Pick<IncomingMessage, 'socket'>): string {
+    return this.limits.maxConnectionsPerAddress ? (req.socket.remoteAddress ?? '') : '';
+  }
+
   /** The refusal for this request, or undefined when it may connect. */
   check(req: Pick<IncomingMessage, 'headers'>, address: string): Refusal | undefined {
     const { maxConnections, maxConnectionsPerAddress, allowedOrigins } = this.limits;

@@ -96,7 +96,7 @@ export class SocketAdapter extends AbstractWsAdapter {
       if (path === undefined) return this.refuse(socket, 400, 'bad_request', 'bad request target');
       const server = this.servers.get(path);
       if (!server) return this.refuse(socket, 404, 'not_found', 'no WebSocket endpoint here');
-      const address = req.socket.remoteAddress ?? '';
+      const address = this.admission.addressOf(req);
       const refusal = this.admission.check(req, address);
       if (refusal) return this.refuse(socket, refusal.status, refusal.reason, refusal.message);
       server.handleUpgrade(req, socket, head, (ws) => {

@@ -140,6 +140,15 @@ describe('Admission: origin, total and per-address limits', () => {
     expect(a.check(req(), '1.1.1.1')).toBeUndefined();
   });
 
+  it('reads the peer address (a syscall) only when a per-address limit needs it', () => {
+    let reads = 0;
+    const request = { socket: { get remoteAddress() { reads++; return '1.1.1.1'; } } } as Parameters<Admission['addressOf']>[0];
+    expect(new Admission({ maxConnections: 3, maxConnectionsPerAddress: 2, allowedOrigins: [] }).addressOf(request)).toBe('1.1.1.1');
+    expect(reads).toBe(1);
+    expect(new Admission({ maxConnections: 3, maxConnectionsPerAddress: 0, allowedOrigins: [] }).addressOf(request)).toBe('');
+    expect(reads).toBe(1);
+  });
+
   it.each<[string | undefined, boolean]>([
     ['https://app.example.com', true],
     ['HTTPS://APP.EXAMPLE.COM/', true],
