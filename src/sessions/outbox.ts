@@ -11,13 +11,14 @@ export interface OutboxLimits {
   maxBufferedBytes: number;
 }
 
+/** One set per host, shared by its outboxes: `socket` says whose. */
 export interface OutboxHooks {
   /** A frame reached the socket; `receivedAt` is when its event reached the service. */
   sent(topic: string, receivedAt: number): void;
   /** The queue length changed by `delta` (for the queued-frames gauge). */
   queued(delta: number): void;
-  /** The session cannot keep up: the owner closes it with 4008. */
-  overflow(): void;
+  /** The session of `socket` cannot keep up: the owner closes it with 4008. */
+  overflow(socket: WebSocket): void;
 }
 
 /**
@@ -104,8 +105,7 @@ export class Outbox {
     private readonly socket: WebSocket,
     private readonly limits: OutboxLimits,
     private readonly hooks: OutboxHooks,
-  ) {
-  }
+  ) {}
 
   get length(): number {
     return this.queue?.length ?? 0;
@@ -248,6 +248,6 @@ export class Outbox {
 
   private overflow(): void {
     this.close();
-    this.hooks.overflow();
+    this.hooks.overflow(this.socket);
   }
 }

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { AuthError, subscribeResult } from '../auth/auth-error.js';
 import type { Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -10,7 +10,7 @@ import { TokenBucket } from '../common/token-bucket.js';
 import { ERROR_CODES, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../ops/metrics.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Session, type Endpoint } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import { pendingSteps, renewalPlan, type RenewalStep } from './token-renewal.js';
@@ -25,6 +25,9 @@ export const Close = {
   /** Too many frames, or (at subscribe) too many sessions of the user: back off, do not retry at once. */
   tooManyFrames: 4429,
 } as const;
+
+/** The session of each open socket, for the listeners that a host's sockets share. */
+const sessions = new WeakMap<WebSocket, Session>();
 
 /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
 export type FrameHandler = (session: Session, msg: Json) => void | Promise<void>;
@@ -45,6 +48,15 @@ export type Resume = (session: Session) => Promise<void>;
  */
 export class SessionHost {
   private readonly log: Logger;
+  /**
+   * What every session of the host shares, built once: a closure per session (listeners,
+   * outbox hooks) would cost its heap. The socket listeners find their session in `sessions`.
+   */
+  private readonly outboxLimits: OutboxLimits;
+  private readonly outboxHooks: OutboxHooks;
+  private readonly onMessage: (this: WebSocket, raw: RawData) => void;
+  private readonly onError: (err: Error & { code?: string }) => void;
+  private readonly onClose: (this: WebSocket) => void;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -55,50 +67,70 @@ export class SessionHost {
     private readonly revocations?: Revocations,
   ) {
     this.log = new Logger(`${endpoint}-sessions`);
+    const { limits } = config;
+    this.outboxLimits = { rate: limits.sessionRate, burst: limits.sessionBurst, queueMax: limits.sessionQueueMax, maxBufferedBytes: limits.sessionMaxBufferedBytes };
+    this.outboxHooks = {
+      sent: (topic, receivedAt) => metrics.frameSent(topic, receivedAt),
+      queued: (delta) => metrics.outboxQueued.inc(delta),
+      overflow: (socket) => {
+        const session = sessions.get(socket);
+        if (session) this.close(session, Close.slowConsumer, 'slow consumer');
+      },
+    };
+    const message = (socket: WebSocket, raw: RawData) => this.message(socket, raw);
+    const closed = (socket: WebSocket) => {
+      const session = sessions.get(socket);
+      if (session) this.closed(session);
+    };
+    this.onMessage = function (raw) {
+      message(this, raw);
+    };
+    this.onClose = function () {
+      closed(this);
+    };
+    this.onError = (err) => {
+      // ws closes with 1009 by itself past maxPayload: count it with the server's other closes.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.closes.inc({ code: String(Close.tooLarge) });
+    };
   }
 
   /** A new connection: its frames go to `frame`, one at a time, in order. */
   open(socket: WebSocket, frame: FrameHandler): Session {
-    const { limits } = this.config;
-    const outbox = new Outbox(
-      socket,
-      { rate: limits.sessionRate, burst: limits.sessionBurst, queueMax: limits.sessionQueueMax, maxBufferedBytes: limits.sessionMaxBufferedBytes },
-      {
-        sent: (topic, receivedAt) => this.metrics.frameSent(topic, receivedAt),
-        queued: (delta) => this.metrics.outboxQueued.inc(delta),
-        overflow: () => this.close(session, Close.slowConsumer, 'slow consumer'),
-      },
-    );
-    const session = new Session(this.endpoint, socket, outbox);
+    const session = new Session(this.endpoint, socket, new Outbox(socket, this.outboxLimits, this.outboxHooks));
+    session.frame = frame;
+    sessions.set(socket, session);
     this.registry.add(session);
     this.metrics.connections.inc({ endpoint: this.endpoint });
 
     this.armDeadline(session);
 
-    const inbound = new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
-    socket.on('message', (raw) => {
-      if (!inbound.take()) return this.close(session, Close.tooManyFrames, 'too many frames');
-      let msg: unknown;
-      try {
-        const text = raw.toString();
-        // Nothing a client sends needs depth; a deep value would only get in the way later.
-        msg = jsonTooDeep(text, limits.maxJsonDepth) ? undefined : JSON.parse(text);
-      } catch {
-        msg = undefined;
-      }
-      if (!isRecord(msg)) {
-        // Before a subscribe, nothing but a subscribe is expected: treat it as a failed one.
-        if (!session.identity) return this.refuse(session, 'bad_json');
-        return session.reply(errorFrame('bad_frame', 'frame is not a JSON object'));
-      }
-      this.dispatch(session, msg, frame);
-    });
-    socket.on('error', (err: Error & { code?: string }) => {
-      // ws closes with 1009 by itself past maxPayload: count it with the server's other closes.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.metrics.closes.inc({ code: String(Close.tooLarge) });
-    });
-    socket.once('close', () => this.closed(session));
+    socket.on('message', this.onMessage);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose); // ws emits it once
     return session;
+  }
+
+  private message(socket: WebSocket, raw: RawData): void {
+    const session = sessions.get(socket);
+    if (!session) return;
+    const { limits } = this.config;
+    // Created at the first frame, full as it would have been from the open.
+    session.inbound ??= new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
+    if (!session.inbound.take()) return this.close(session, Close.tooManyFrames, 'too many frames');
+    let msg: unknown;
+    try {
+      const text = raw.toString();
+      // Nothing a client sends needs depth; a deep value would only get in the way later.
+      msg = jsonTooDeep(text, limits.maxJsonDepth) ? undefined : JSON.parse(text);
+    } catch {
+      msg = undefined;
+    }
+    if (!isRecord(msg)) {
+      // Before a subscribe, nothing but a subscribe is expected: treat it as a failed one.
+      if (!session.identity) return this.refuse(session, 'bad_json');
+      return session.reply(errorFrame('bad_frame', 'frame is not a JSON object'));
+    }
+    this.dispatch(session, msg, session.frame!);
   }
 
   /**
