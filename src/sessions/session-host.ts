@@ -13,7 +13,7 @@ import type { Metrics } from '../ops/metrics.js';
 import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Session, type Endpoint } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
-import { pendingSteps, renewalPlan, type RenewalStep } from './token-renewal.js';
+import { firstPendingStep, renewalPlan, type RenewalStep } from './token-renewal.js';
 
 /** Close codes of PROTOCOL 7. */
 export const Close = {
@@ -57,6 +57,9 @@ export class SessionHost {
   private readonly onMessage: (this: WebSocket, raw: RawData) => void;
   private readonly onError: (err: Error & { code?: string }) => void;
   private readonly onClose: (this: WebSocket) => void;
+  /** Timer callbacks, given the session as argument. */
+  private readonly onNoSubscribe = (session: Session) => this.refuse(session, 'no_subscribe');
+  private readonly onRenewalStep = (session: Session) => this.renewalStepDue(session);
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -236,7 +239,7 @@ export class SessionHost {
    */
   private armDeadline(session: Session): void {
     clearTimeout(session.expiryTimer);
-    session.expiryTimer = setTimeout(() => this.refuse(session, 'no_subscribe'), this.config.limits.subscribeTimeoutMs);
+    session.expiryTimer = setTimeout(this.onNoSubscribe, this.config.limits.subscribeTimeoutMs, session);
     session.expiryTimer.unref();
   }
 
@@ -265,34 +268,51 @@ export class SessionHost {
    * client renews on, then, at the end of the grace, 4401 `token expired`. Both notices go
    * to `/ws` only: the Cells chat UI does not renew, and may show an unknown frame as a message.
    * Each (re-)subscribe plans again; steps already past are skipped, so a client that
-   * re-sends the same token is not prompted in a loop.
+   * re-sends the same token is not prompted in a loop. The session keeps only the index of
+   * its next step: the plan is computed again when a step is due (holding it cost ~500 B a session).
    */
-  private armExpiry(session: Session, steps?: RenewalStep[]): void {
+  private armExpiry(session: Session): void {
     clearTimeout(session.expiryTimer);
     const identity = session.identity;
     if (!identity || identity.exp === undefined) return;
-    const { exp } = identity;
-    if (!steps) {
-      const now = Date.now();
-      const iat = identity.iat ?? now / 1000;
-      const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
-      const events = this.endpoint === 'events';
-      steps = pendingSteps(renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events }), now);
-    }
-    const [step, ...rest] = steps;
+    const now = Date.now();
+    session.renewalIat = identity.iat === undefined ? now / 1000 : undefined;
+    const plan = this.renewalPlan(session, identity.exp);
+    session.renewalStep = firstPendingStep(plan, now);
+    this.armStep(session, plan);
+  }
+
+  private renewalPlan(session: Session, exp: number): RenewalStep[] {
+    const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
+    const events = this.endpoint === 'events';
+    const iat = session.identity?.iat ?? session.renewalIat ?? exp;
+    return renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events });
+  }
+
+  private armStep(session: Session, plan: RenewalStep[]): void {
+    const step = plan[session.renewalStep];
     if (!step) return;
-    const delay = step.at - Date.now();
     // Timers overflow past ~24.8 days: wait in steps and look again.
-    const wait = Math.min(Math.max(0, delay), 2 ** 31 - 1);
-    session.expiryTimer = setTimeout(() => {
-      if (wait < delay) return this.armExpiry(session, steps);
-      if (step.kind === 'expired') return this.refuse(session, 'token_expired');
-      if (step.kind === 'expiring') session.reply({ '@type': 'expiring', expiresAt: exp });
-      // No Uuid: the Cells admin user editor reloads a user only on an UPDATE naming its Uuid.
-      else session.reply({ '@type': 'idm', Type: 'UPDATE', User: { Login: identity.user } });
-      this.armExpiry(session, rest);
-    }, wait);
+    const wait = Math.min(Math.max(0, step.at - Date.now()), 2 ** 31 - 1);
+    session.expiryTimer = setTimeout(this.onRenewalStep, wait, session);
     session.expiryTimer.unref();
+  }
+
+  /** A timer of `armStep` fired: the step is due, or the wait was cut short (then it waits again). */
+  private renewalStepDue(session: Session): void {
+    const identity = session.identity;
+    if (!identity || identity.exp === undefined) return; // the timer is replaced on every change of token
+    const { exp } = identity;
+    const plan = this.renewalPlan(session, exp);
+    const step = plan[session.renewalStep];
+    if (!step) return;
+    if (step.at > Date.now()) return this.armStep(session, plan);
+    if (step.kind === 'expired') return this.refuse(session, 'token_expired');
+    if (step.kind === 'expiring') session.reply({ '@type': 'expiring', expiresAt: exp });
+    // No Uuid: the Cells admin user editor reloads a user only on an UPDATE naming its Uuid.
+    else session.reply({ '@type': 'idm', Type: 'UPDATE', User: { Login: identity.user } });
+    session.renewalStep++;
+    this.armStep(session, plan);
   }
 
   private closed(session: Session): void {

@@ -27,7 +27,12 @@ export class Session {
   private roomSet?: Set<string>;
   /** Bumped at each subscribe so that a slow, older verification cannot overwrite a newer one. */
   subscribeSeq = 0;
+  /** The subscribe deadline, or the next renewal step (SessionHost). */
   expiryTimer?: NodeJS.Timeout;
+  /** The index of that step in the token's renewal plan. */
+  renewalStep = 0;
+  /** What stands for `iat` in the plan of a token without one: the subscribe time (unix seconds). */
+  renewalIat?: number;
   /** Settles when the frame being handled is done; later frames wait for it (SessionHost). */
   busy?: Promise<void>;
   /**
