@@ -59,7 +59,9 @@ describe('SessionHost.subscribe', () => {
 });
 
 describe('SessionHost renewal timer', () => {
-  afterEach(() => jest.useRealTimers());
+  afterEach(() => {
+    jest.useRealTimers();
+  });
 
   it('sends each step of the plan once, in order, then closes 4401 at the end of the grace', async () => {
     jest.useFakeTimers({ now: 1_000_000_000_000 });
