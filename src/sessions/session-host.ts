@@ -10,6 +10,7 @@ import { TokenBucket } from '../common/token-bucket.js';
 import { ERROR_CODES, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../ops/metrics.js';
+import { DueQueue } from './due-queue.js';
 import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Session, type Endpoint } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -57,9 +58,11 @@ export class SessionHost {
   private readonly onMessage: (this: WebSocket, raw: RawData) => void;
   private readonly onError: (err: Error & { code?: string }) => void;
   private readonly onClose: (this: WebSocket) => void;
-  /** Timer callbacks, given the session as argument. */
-  private readonly onNoSubscribe = (session: Session) => this.refuse(session, 'no_subscribe');
-  private readonly onRenewalStep = (session: Session) => this.renewalStepDue(session);
+  /**
+   * The subscribe deadline of a session without an identity, else its next renewal step:
+   * one timer for all the host's sessions.
+   */
+  private readonly timers = new DueQueue<Session>((session) => (session.identity ? this.renewalStepDue(session) : this.refuse(session, 'no_subscribe')));
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -238,9 +241,7 @@ export class SessionHost {
    * with the expiry, which replaces it on a successful subscribe.
    */
   private armDeadline(session: Session): void {
-    clearTimeout(session.expiryTimer);
-    session.expiryTimer = setTimeout(this.onNoSubscribe, this.config.limits.subscribeTimeoutMs, session);
-    session.expiryTimer.unref();
+    this.timers.set(session, this.config.limits.subscribeTimeoutMs);
   }
 
   /** Sends the error frame (PROTOCOL 2: a text frame, not the close payload), then closes 4401. */
@@ -272,7 +273,7 @@ export class SessionHost {
    * its next step: the plan is computed again when a step is due (holding it cost ~500 B a session).
    */
   private armExpiry(session: Session): void {
-    clearTimeout(session.expiryTimer);
+    this.timers.delete(session);
     const identity = session.identity;
     if (!identity || identity.exp === undefined) return;
     const now = Date.now();
@@ -292,16 +293,13 @@ export class SessionHost {
   private armStep(session: Session, plan: RenewalStep[]): void {
     const step = plan[session.renewalStep];
     if (!step) return;
-    // Timers overflow past ~24.8 days: wait in steps and look again.
-    const wait = Math.min(Math.max(0, step.at - Date.now()), 2 ** 31 - 1);
-    session.expiryTimer = setTimeout(this.onRenewalStep, wait, session);
-    session.expiryTimer.unref();
+    this.timers.set(session, step.at - Date.now());
   }
 
-  /** A timer of `armStep` fired: the step is due, or the wait was cut short (then it waits again). */
+  /** The step set by `armStep` is due, or its wait was cut short (then it waits again). */
   private renewalStepDue(session: Session): void {
     const identity = session.identity;
-    if (!identity || identity.exp === undefined) return; // the timer is replaced on every change of token
+    if (!identity || identity.exp === undefined) return; // the step is replaced on every change of token
     const { exp } = identity;
     const plan = this.renewalPlan(session, exp);
     const step = plan[session.renewalStep];
@@ -318,7 +316,7 @@ export class SessionHost {
   private closed(session: Session): void {
     if (!this.registry.get(session.id)) return;
     void this.unsubscribe(session); // out of every room (push, chat) through the identity listeners
-    clearTimeout(session.expiryTimer);
+    this.timers.delete(session);
     session.outbox.close();
     this.registry.remove(session);
     this.metrics.connections.dec({ endpoint: this.endpoint });

@@ -27,8 +27,9 @@ export class Session {
   private roomSet?: Set<string>;
   /** Bumped at each subscribe so that a slow, older verification cannot overwrite a newer one. */
   subscribeSeq = 0;
-  /** The subscribe deadline, or the next renewal step (SessionHost). */
-  expiryTimer?: NodeJS.Timeout;
+  /** When the subscribe deadline or the next renewal step is due, in the host's DueQueue. */
+  dueAt = 0;
+  dueIndex = -1;
   /** The index of that step in the token's renewal plan. */
   renewalStep = 0;
   /** What stands for `iat` in the plan of a token without one: the subscribe time (unix seconds). */
