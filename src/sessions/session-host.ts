@@ -6,7 +6,7 @@ import type { TokenVerifier } from '../auth/token-verifier.js';
 import { fitCloseReason } from '../common/close-reason.js';
 import { jsonTooDeep } from '../common/json-bounds.js';
 import { isRecord, type Json } from '../common/schema.js';
-import { TokenBucket } from '../common/token-bucket.js';
+import { takeToken } from '../common/token-bucket.js';
 import { ERROR_CODES, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -120,9 +120,9 @@ export class SessionHost {
     const session = sessions.get(socket);
     if (!session) return;
     const { limits } = this.config;
-    // Created at the first frame, full as it would have been from the open.
-    session.inbound ??= new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
-    if (!session.inbound.take()) return this.close(session, Close.tooManyFrames, 'too many frames');
+    const full = takeToken(session.inboundFull, Date.now(), limits.clientFrameRate, limits.clientFrameBurst);
+    if (full === undefined) return this.close(session, Close.tooManyFrames, 'too many frames');
+    session.inboundFull = full;
     let msg: unknown;
     try {
       const text = raw.toString();

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/identity.js';
 import { compareIds, type StreamId } from '../history/offset.js';
-import type { TokenBucket } from '../common/token-bucket.js';
 import type { Outbox } from './outbox.js';
 import type { FrameHandler } from './session-host.js';
 
@@ -43,8 +42,8 @@ export class Session {
   since = 0;
   /** Handles the client's frames (SessionHost). */
   frame?: FrameHandler;
-  /** The inbound frame limit, created at the first frame (SessionHost). */
-  inbound?: TokenBucket;
+  /** The inbound frame limit (SessionHost): when its bucket is full again (`takeToken`). */
+  inboundFull = 0;
   /** Set by a successful resume: events up to here were replayed, live copies are skipped. */
   replayedUpTo?: StreamId;
 
