@@ -15,7 +15,8 @@ export function identityFromClaims(claims: Record<string, unknown>): Identity {
     profile,
     roles,
     workspaces: parseWorkspaces(claims.workspaces ?? []),
-    subjects: ['*', `user:${user}`, `profile:${profile}`, ...roles.map((r) => `role:${r}`)],
+    // concat, not a spread: it makes an array of the exact size.
+    subjects: ['*', `user:${user}`].concat(shared.get(`subjects\n${profile}\n${roles.join('\n')}`, () => Object.freeze([`profile:${profile}`, ...roles.map((r) => `role:${r}`)]))),
     iat: typeof claims.iat === 'number' ? claims.iat : undefined,
     exp: typeof claims.exp === 'number' ? claims.exp : undefined,
   };

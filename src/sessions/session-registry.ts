@@ -22,11 +22,18 @@ export interface RootHolder {
   root: string;
 }
 
+/**
+ * `prefix + value` as one flat string. A concatenation makes a two-part string, which a Map
+ * keeps along with the flat copy that hashing it makes (~30 B more for every session's own
+ * `user:` and `subject:` keys).
+ */
+const flat = (prefix: string, value: string): string => [prefix, value].join('');
+
 /** The index keys a subscribed identity is found under (same vocabulary as the topic audiences). */
 export function identityKeys(identity: Identity): string[] {
   return [
-    `user:${identity.user}`,
-    `subject:${identity.subject}`,
+    flat('user:', identity.user),
+    flat('subject:', identity.subject),
     `profile:${identity.profile}`,
     ...identity.roles.map((r) => `role:${r}`),
     ...identity.workspaces.map((w) => `ws:${w.uuid}`),
