@@ -35,3 +35,17 @@ export class TokenBucket {
     this.last = t;
   }
 }
+
+/**
+ * The TokenBucket's limit kept in one number, for the many buckets that sit idle (one per
+ * session): `full` is the time (ms) at which the bucket is full again; 0 or any time past
+ * means full now. Takes one token at `now`: returns the new `full`, or undefined when no
+ * token is left. Pure (this is GCRA, the bucket's equivalent "virtual scheduling" form).
+ */
+export function takeToken(full: number, now: number, rate: number, burst: number): number | undefined {
+  const interval = 1000 / rate;
+  const from = Math.max(full, now);
+  // Tokens missing at `now`: (from - now) / interval; one more must fit below the burst.
+  if (from - now > (burst - 1) * interval) return undefined;
+  return from + interval;
+}

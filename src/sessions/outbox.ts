@@ -11,13 +11,14 @@ export interface OutboxLimits {
   maxBufferedBytes: number;
 }
 
+/** One set per host, shared by its outboxes: `socket` says whose. */
 export interface OutboxHooks {
   /** A frame reached the socket; `receivedAt` is when its event reached the service. */
   sent(topic: string, receivedAt: number): void;
   /** The queue length changed by `delta` (for the queued-frames gauge). */
   queued(delta: number): void;
-  /** The session cannot keep up: the owner closes it with 4008. */
-  overflow(): void;
+  /** The session of `socket` cannot keep up: the owner closes it with 4008. */
+  overflow(socket: WebSocket): void;
 }
 
 /**
@@ -77,6 +78,17 @@ interface Pending {
   replay?: boolean;
 }
 
+/** The frames waiting in an Outbox, with their counts and the timer that drains them. */
+class Queue {
+  frames: Pending[] = [];
+  /** Sum of the frames' sizes. */
+  bytes = 0;
+  /** Replay frames among them, and their bytes: not counted against the queue's bounds. */
+  replayFrames = 0;
+  replayBytes = 0;
+  timer?: NodeJS.Timeout;
+}
+
 /**
  * Flow control for one session (PROTOCOL 3.6): a token bucket paces frames, the excess
  * waits in order in a bounded queue, and a queue or socket buffer past its bound means a
@@ -89,26 +101,19 @@ interface Pending {
 export class Outbox {
   /** Created on first use, as is the queue: an idle session holds neither. */
   private pace?: TokenBucket;
-  private queue?: Pending[];
-  /** Sum of the queued frames' sizes. */
-  private queuedBytes = 0;
-  private timer?: NodeJS.Timeout;
+  private queue?: Queue;
   private closed = false;
   /** Live frames held back while a replay is prepared; undefined when not holding. */
   private held?: Pending[];
-  /** Replay frames in the queue, and their bytes: not counted against the queue's bounds. */
-  private replayFrames = 0;
-  private replayBytes = 0;
 
   constructor(
     private readonly socket: WebSocket,
     private readonly limits: OutboxLimits,
     private readonly hooks: OutboxHooks,
-  ) {
-  }
+  ) {}
 
   get length(): number {
-    return this.queue?.length ?? 0;
+    return this.queue?.frames.length ?? 0;
   }
 
   private get bucket(): TokenBucket {
@@ -156,12 +161,13 @@ export class Outbox {
     if (this.closed) return;
     if (!p.replay && this.overBound()) return this.overflow();
     if (!this.length && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
-    if (!p.replay && this.length - this.replayFrames >= this.limits.queueMax) return this.overflow();
-    (this.queue ??= []).push(p);
-    this.queuedBytes += p.data.length;
+    if (!p.replay && this.length - (this.queue?.replayFrames ?? 0) >= this.limits.queueMax) return this.overflow();
+    const queue = (this.queue ??= new Queue());
+    queue.frames.push(p);
+    queue.bytes += p.data.length;
     if (p.replay) {
-      this.replayFrames++;
-      this.replayBytes += p.data.length;
+      queue.replayFrames++;
+      queue.replayBytes += p.data.length;
     }
     this.hooks.queued(1);
     this.schedule();
@@ -181,12 +187,13 @@ export class Outbox {
   drop(keepTopic?: string): void {
     if (this.held) this.held = keepTopic === undefined ? [] : this.held.filter((p) => p.topic === keepTopic);
     const before = this.length;
-    if (!this.queue || !before) return;
-    const kept = keepTopic === undefined ? [] : this.queue.filter((p) => p.topic === keepTopic);
-    this.queue = kept;
-    this.queuedBytes = kept.reduce((n, p) => n + p.data.length, 0);
-    this.replayFrames = kept.filter((p) => p.replay).length;
-    this.replayBytes = kept.reduce((n, p) => n + (p.replay ? p.data.length : 0), 0);
+    const queue = this.queue;
+    if (!queue || !before) return;
+    const kept = keepTopic === undefined ? [] : queue.frames.filter((p) => p.topic === keepTopic);
+    queue.frames = kept;
+    queue.bytes = kept.reduce((n, p) => n + p.data.length, 0);
+    queue.replayFrames = kept.filter((p) => p.replay).length;
+    queue.replayBytes = kept.reduce((n, p) => n + (p.replay ? p.data.length : 0), 0);
 
     this.hooks.queued(kept.length - before);
   }
@@ -195,22 +202,21 @@ export class Outbox {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.queue?.timer);
     if (this.length) this.hooks.queued(-this.length);
     this.queue = undefined;
-    this.queuedBytes = 0;
     this.held = undefined;
   }
 
   private drain(): void {
-    this.timer = undefined;
-    while (!this.closed && this.queue?.length && this.bucket.take()) {
+    if (this.queue) this.queue.timer = undefined;
+    while (!this.closed && this.queue?.frames.length && this.bucket.take()) {
       if (this.overBound()) return this.overflow();
-      const next = this.queue.shift()!;
-      this.queuedBytes -= next.data.length;
+      const next = this.queue.frames.shift()!;
+      this.queue.bytes -= next.data.length;
       if (next.replay) {
-        this.replayFrames--;
-        this.replayBytes -= next.data.length;
+        this.queue.replayFrames--;
+        this.queue.replayBytes -= next.data.length;
       }
       this.hooks.queued(-1);
       this.write(next.data, next.topic, next.receivedAt);
@@ -219,8 +225,11 @@ export class Outbox {
   }
 
   private schedule(): void {
-    if (this.closed || this.timer || !this.length) return;
-    this.timer = setTimeout(() => this.drain(), Math.max(1, this.bucket.waitMs()));
+    const queue = this.queue;
+    if (this.closed || !queue || queue.timer) return;
+    // Emptied: back to holding no queue.
+    if (!queue.frames.length) return void (this.queue = undefined);
+    queue.timer = setTimeout(() => this.drain(), Math.max(1, this.bucket.waitMs()));
   }
 
   private write(frame: Buffer, topic: string, receivedAt: number): void {
@@ -243,11 +252,11 @@ export class Outbox {
 
   /** The socket's unsent bytes plus the queue's, but for a replay's (which has its own bound). */
   private unsent(): number {
-    return this.socket.bufferedAmount + this.queuedBytes - this.replayBytes;
+    return this.socket.bufferedAmount + (this.queue ? this.queue.bytes - this.queue.replayBytes : 0);
   }
 
   private overflow(): void {
     this.close();
-    this.hooks.overflow();
+    this.hooks.overflow(this.socket);
   }
 }

@@ -1,19 +1,20 @@
 import { Logger } from '@nestjs/common';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { AuthError, subscribeResult } from '../auth/auth-error.js';
 import type { Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { fitCloseReason } from '../common/close-reason.js';
 import { jsonTooDeep } from '../common/json-bounds.js';
 import { isRecord, type Json } from '../common/schema.js';
-import { TokenBucket } from '../common/token-bucket.js';
+import { takeToken } from '../common/token-bucket.js';
 import { ERROR_CODES, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../ops/metrics.js';
-import { Outbox } from './outbox.js';
+import { DueQueue } from './due-queue.js';
+import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Session, type Endpoint } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
-import { pendingSteps, renewalPlan, type RenewalStep } from './token-renewal.js';
+import { firstPendingStep, renewalPlan, type RenewalStep } from './token-renewal.js';
 
 /** Close codes of PROTOCOL 7. */
 export const Close = {
@@ -25,6 +26,9 @@ export const Close = {
   /** Too many frames, or (at subscribe) too many sessions of the user: back off, do not retry at once. */
   tooManyFrames: 4429,
 } as const;
+
+/** The session of each open socket, for the listeners that a host's sockets share. */
+const sessions = new WeakMap<WebSocket, Session>();
 
 /** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
 export type FrameHandler = (session: Session, msg: Json) => void | Promise<void>;
@@ -45,6 +49,20 @@ export type Resume = (session: Session) => Promise<void>;
  */
 export class SessionHost {
   private readonly log: Logger;
+  /**
+   * What every session of the host shares, built once: a closure per session (listeners,
+   * outbox hooks) would cost its heap. The socket listeners find their session in `sessions`.
+   */
+  private readonly outboxLimits: OutboxLimits;
+  private readonly outboxHooks: OutboxHooks;
+  private readonly onMessage: (this: WebSocket, raw: RawData) => void;
+  private readonly onError: (err: Error & { code?: string }) => void;
+  private readonly onClose: (this: WebSocket) => void;
+  /**
+   * The subscribe deadline of a session without an identity, else its next renewal step:
+   * one timer for all the host's sessions.
+   */
+  private readonly timers = new DueQueue<Session>((session) => (session.identity ? this.renewalStepDue(session) : this.refuse(session, 'no_subscribe')));
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -55,50 +73,70 @@ export class SessionHost {
     private readonly revocations?: Revocations,
   ) {
     this.log = new Logger(`${endpoint}-sessions`);
+    const { limits } = config;
+    this.outboxLimits = { rate: limits.sessionRate, burst: limits.sessionBurst, queueMax: limits.sessionQueueMax, maxBufferedBytes: limits.sessionMaxBufferedBytes };
+    this.outboxHooks = {
+      sent: (topic, receivedAt) => metrics.frameSent(topic, receivedAt),
+      queued: (delta) => metrics.outboxQueued.inc(delta),
+      overflow: (socket) => {
+        const session = sessions.get(socket);
+        if (session) this.close(session, Close.slowConsumer, 'slow consumer');
+      },
+    };
+    const message = (socket: WebSocket, raw: RawData) => this.message(socket, raw);
+    const closed = (socket: WebSocket) => {
+      const session = sessions.get(socket);
+      if (session) this.closed(session);
+    };
+    this.onMessage = function (raw) {
+      message(this, raw);
+    };
+    this.onClose = function () {
+      closed(this);
+    };
+    this.onError = (err) => {
+      // ws closes with 1009 by itself past maxPayload: count it with the server's other closes.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.closes.inc({ code: String(Close.tooLarge) });
+    };
   }
 
   /** A new connection: its frames go to `frame`, one at a time, in order. */
   open(socket: WebSocket, frame: FrameHandler): Session {
-    const { limits } = this.config;
-    const outbox = new Outbox(
-      socket,
-      { rate: limits.sessionRate, burst: limits.sessionBurst, queueMax: limits.sessionQueueMax, maxBufferedBytes: limits.sessionMaxBufferedBytes },
-      {
-        sent: (topic, receivedAt) => this.metrics.frameSent(topic, receivedAt),
-        queued: (delta) => this.metrics.outboxQueued.inc(delta),
-        overflow: () => this.close(session, Close.slowConsumer, 'slow consumer'),
-      },
-    );
-    const session = new Session(this.endpoint, socket, outbox);
+    const session = new Session(this.endpoint, socket, new Outbox(socket, this.outboxLimits, this.outboxHooks));
+    session.frame = frame;
+    sessions.set(socket, session);
     this.registry.add(session);
     this.metrics.connections.inc({ endpoint: this.endpoint });
 
     this.armDeadline(session);
 
-    const inbound = new TokenBucket(limits.clientFrameRate, limits.clientFrameBurst);
-    socket.on('message', (raw) => {
-      if (!inbound.take()) return this.close(session, Close.tooManyFrames, 'too many frames');
-      let msg: unknown;
-      try {
-        const text = raw.toString();
-        // Nothing a client sends needs depth; a deep value would only get in the way later.
-        msg = jsonTooDeep(text, limits.maxJsonDepth) ? undefined : JSON.parse(text);
-      } catch {
-        msg = undefined;
-      }
-      if (!isRecord(msg)) {
-        // Before a subscribe, nothing but a subscribe is expected: treat it as a failed one.
-        if (!session.identity) return this.refuse(session, 'bad_json');
-        return session.reply(errorFrame('bad_frame', 'frame is not a JSON object'));
-      }
-      this.dispatch(session, msg, frame);
-    });
-    socket.on('error', (err: Error & { code?: string }) => {
-      // ws closes with 1009 by itself past maxPayload: count it with the server's other closes.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.metrics.closes.inc({ code: String(Close.tooLarge) });
-    });
-    socket.once('close', () => this.closed(session));
+    socket.on('message', this.onMessage);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose); // ws emits it once
     return session;
+  }
+
+  private message(socket: WebSocket, raw: RawData): void {
+    const session = sessions.get(socket);
+    if (!session) return;
+    const { limits } = this.config;
+    const full = takeToken(session.inboundFull, Date.now(), limits.clientFrameRate, limits.clientFrameBurst);
+    if (full === undefined) return this.close(session, Close.tooManyFrames, 'too many frames');
+    session.inboundFull = full;
+    let msg: unknown;
+    try {
+      const text = raw.toString();
+      // Nothing a client sends needs depth; a deep value would only get in the way later.
+      msg = jsonTooDeep(text, limits.maxJsonDepth) ? undefined : JSON.parse(text);
+    } catch {
+      msg = undefined;
+    }
+    if (!isRecord(msg)) {
+      // Before a subscribe, nothing but a subscribe is expected: treat it as a failed one.
+      if (!session.identity) return this.refuse(session, 'bad_json');
+      return session.reply(errorFrame('bad_frame', 'frame is not a JSON object'));
+    }
+    this.dispatch(session, msg, session.frame!);
   }
 
   /**
@@ -203,9 +241,7 @@ export class SessionHost {
    * with the expiry, which replaces it on a successful subscribe.
    */
   private armDeadline(session: Session): void {
-    clearTimeout(session.expiryTimer);
-    session.expiryTimer = setTimeout(() => this.refuse(session, 'no_subscribe'), this.config.limits.subscribeTimeoutMs);
-    session.expiryTimer.unref();
+    this.timers.set(session, this.config.limits.subscribeTimeoutMs);
   }
 
   /** Sends the error frame (PROTOCOL 2: a text frame, not the close payload), then closes 4401. */
@@ -233,40 +269,54 @@ export class SessionHost {
    * client renews on, then, at the end of the grace, 4401 `token expired`. Both notices go
    * to `/ws` only: the Cells chat UI does not renew, and may show an unknown frame as a message.
    * Each (re-)subscribe plans again; steps already past are skipped, so a client that
-   * re-sends the same token is not prompted in a loop.
+   * re-sends the same token is not prompted in a loop. The session keeps only the index of
+   * its next step: the plan is computed again when a step is due (holding it cost ~500 B a session).
    */
-  private armExpiry(session: Session, steps?: RenewalStep[]): void {
-    clearTimeout(session.expiryTimer);
+  private armExpiry(session: Session): void {
+    this.timers.delete(session);
     const identity = session.identity;
     if (!identity || identity.exp === undefined) return;
-    const { exp } = identity;
-    if (!steps) {
-      const now = Date.now();
-      const iat = identity.iat ?? now / 1000;
-      const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
-      const events = this.endpoint === 'events';
-      steps = pendingSteps(renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events }), now);
-    }
-    const [step, ...rest] = steps;
+    const now = Date.now();
+    session.renewalIat = identity.iat === undefined ? now / 1000 : undefined;
+    const plan = this.renewalPlan(session, identity.exp);
+    session.renewalStep = firstPendingStep(plan, now);
+    this.armStep(session, plan);
+  }
+
+  private renewalPlan(session: Session, exp: number): RenewalStep[] {
+    const { expiryGraceSeconds: graceSeconds, renewBeforeSeconds } = this.config.jwt;
+    const events = this.endpoint === 'events';
+    const iat = session.identity?.iat ?? session.renewalIat ?? exp;
+    return renewalPlan(exp, iat, { graceSeconds, renewBeforeSeconds: events ? renewBeforeSeconds : 0, prompt: events });
+  }
+
+  private armStep(session: Session, plan: RenewalStep[]): void {
+    const step = plan[session.renewalStep];
     if (!step) return;
-    const delay = step.at - Date.now();
-    // Timers overflow past ~24.8 days: wait in steps and look again.
-    const wait = Math.min(Math.max(0, delay), 2 ** 31 - 1);
-    session.expiryTimer = setTimeout(() => {
-      if (wait < delay) return this.armExpiry(session, steps);
-      if (step.kind === 'expired') return this.refuse(session, 'token_expired');
-      if (step.kind === 'expiring') session.reply({ '@type': 'expiring', expiresAt: exp });
-      // No Uuid: the Cells admin user editor reloads a user only on an UPDATE naming its Uuid.
-      else session.reply({ '@type': 'idm', Type: 'UPDATE', User: { Login: identity.user } });
-      this.armExpiry(session, rest);
-    }, wait);
-    session.expiryTimer.unref();
+    this.timers.set(session, step.at - Date.now());
+  }
+
+  /** The step set by `armStep` is due, or its wait was cut short (then it waits again). */
+  private renewalStepDue(session: Session): void {
+    const identity = session.identity;
+    if (!identity || identity.exp === undefined) return; // the step is replaced on every change of token
+    const { exp } = identity;
+    const plan = this.renewalPlan(session, exp);
+    const step = plan[session.renewalStep];
+    if (!step) return;
+    if (step.at > Date.now()) return this.armStep(session, plan);
+    if (step.kind === 'expired') return this.refuse(session, 'token_expired');
+    if (step.kind === 'expiring') session.reply({ '@type': 'expiring', expiresAt: exp });
+    // No Uuid: the Cells admin user editor reloads a user only on an UPDATE naming its Uuid.
+    else session.reply({ '@type': 'idm', Type: 'UPDATE', User: { Login: identity.user } });
+    session.renewalStep++;
+    this.armStep(session, plan);
   }
 
   private closed(session: Session): void {
     if (!this.registry.get(session.id)) return;
     void this.unsubscribe(session); // out of every room (push, chat) through the identity listeners
-    clearTimeout(session.expiryTimer);
+    this.timers.delete(session);
     session.outbox.close();
     this.registry.remove(session);
     this.metrics.connections.dec({ endpoint: this.endpoint });

@@ -3,8 +3,12 @@ import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/identity.js';
 import { compareIds, type StreamId } from '../history/offset.js';
 import type { Outbox } from './outbox.js';
+import type { FrameHandler } from './session-host.js';
 
 export type Endpoint = 'events' | 'chat';
+
+/** The rooms of a session in none: shared, never changed. */
+const NO_ROOMS: ReadonlySet<string> = new Set();
 
 let lastStamp = 0;
 
@@ -18,11 +22,17 @@ export class Session {
   /** Also the websocket-push `tabWindowId`: the target of `pushToSession`. */
   readonly id = randomUUID();
   identity?: Identity;
-  /** Push rooms (section 5) or chat rooms (section 4) this session is in. */
-  readonly rooms = new Set<string>();
+  /** Created on the first join and dropped with the last leave: most sessions join none. */
+  private roomSet?: Set<string>;
   /** Bumped at each subscribe so that a slow, older verification cannot overwrite a newer one. */
   subscribeSeq = 0;
-  expiryTimer?: NodeJS.Timeout;
+  /** When the subscribe deadline or the next renewal step is due, in the host's DueQueue. */
+  dueAt = 0;
+  dueIndex = -1;
+  /** The index of that step in the token's renewal plan. */
+  renewalStep = 0;
+  /** What stands for `iat` in the plan of a token without one: the subscribe time (unix seconds). */
+  renewalIat?: number;
   /** Settles when the frame being handled is done; later frames wait for it (SessionHost). */
   busy?: Promise<void>;
   /**
@@ -30,6 +40,10 @@ export class Session {
    * before it was built for an older identity and no longer reaches this session (Fanout).
    */
   since = 0;
+  /** Handles the client's frames (SessionHost). */
+  frame?: FrameHandler;
+  /** The inbound frame limit (SessionHost): when its bucket is full again (`takeToken`). */
+  inboundFull = 0;
   /** Set by a successful resume: events up to here were replayed, live copies are skipped. */
   replayedUpTo?: StreamId;
 
@@ -42,6 +56,21 @@ export class Session {
   /** True when the event at `offset` was already replayed to this session. */
   replayed(offset: StreamId | undefined): boolean {
     return offset !== undefined && this.replayedUpTo !== undefined && compareIds(offset, this.replayedUpTo) <= 0;
+  }
+
+  /** Push rooms (section 5) or chat rooms (section 4) this session is in. Changed through the registry only. */
+  get rooms(): ReadonlySet<string> {
+    return this.roomSet ?? NO_ROOMS;
+  }
+
+  /** For the registry. */
+  addRoom(room: string): void {
+    (this.roomSet ??= new Set()).add(room);
+  }
+
+  /** For the registry. */
+  deleteRoom(room: string): void {
+    if (this.roomSet?.delete(room) && this.roomSet.size === 0) this.roomSet = undefined;
   }
 
   get user(): string | undefined {

@@ -45,5 +45,14 @@ export function renewalPlan(exp: number, iat: number, opts: RenewalOptions): Ren
 
 /** The steps still to come at `now`; the end of the grace always stays (at once if it is past). */
 export function pendingSteps(steps: RenewalStep[], now: number): RenewalStep[] {
-  return steps.filter((s) => s.kind === 'expired' || s.at > now);
+  return steps.slice(firstPendingStep(steps, now));
+}
+
+/**
+ * The index of the first step still to come at `now`: those to come are the plan from there,
+ * as it is in time order and ends with `expired`, which always stays.
+ */
+export function firstPendingStep(steps: RenewalStep[], now: number): number {
+  const i = steps.findIndex((s) => s.kind === 'expired' || s.at > now);
+  return i === -1 ? steps.length : i;
 }

@@ -154,3 +154,34 @@ describe('parseWorkspaces', () => {
     expect(() => parseWorkspaces(raw)).toThrow(message);
   });
 });
+
+describe('parsed claims shared between identities', () => {
+  const claim = [{ uuid: 'w1', slug: 'one', roots: [{ path: '/ds/a/', uuid: 'r1' }] }];
+
+  it.each<[string, unknown]>([
+    ['an array', claim],
+    ['a JSON string', JSON.stringify(claim)],
+  ])('equal workspace claims (%s): a Workspace object per call, its roots shared and frozen', (_name, raw) => {
+    const [a, b] = [parseWorkspaces(raw), parseWorkspaces(structuredClone(raw))];
+    expect(a).toEqual(b);
+    expect(a).not.toBe(b);
+    // The node delivery keys a session's workspaces by object: two sessions must never share one.
+    expect(a[0]).not.toBe(b[0]);
+    expect(a[0].roots).toBe(b[0].roots);
+    expect(Object.isFrozen(a[0].roots) && Object.isFrozen(a[0].roots[0])).toBe(true);
+  });
+
+  it('a change to one copy does not reach another', () => {
+    const a = parseWorkspaces(claim);
+    a[0].slug = 'changed';
+    a.pop();
+    expect(parseWorkspaces(claim)).toEqual([{ uuid: 'w1', slug: 'one', label: undefined, roots: [{ path: 'ds/a', uuid: 'r1' }] }]);
+  });
+
+  it('equal role lists are one frozen list', () => {
+    const [a, b] = [identityFromClaims({ name: 'a', roles: ['r1', 'r2'] }), identityFromClaims({ name: 'b', roles: 'r1,r2' })];
+    expect(a.roles).toBe(b.roles);
+    expect(Object.isFrozen(a.roles)).toBe(true);
+    expect(identityFromClaims({ name: 'c', roles: ['r2', 'r1'] }).roles).toEqual(['r2', 'r1']);
+  });
+});

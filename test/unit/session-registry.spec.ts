@@ -95,6 +95,46 @@ describe('SessionRegistry: ids and keys', () => {
   });
 });
 
+describe('SessionRegistry: a key held by one session, then more, then one again', () => {
+  it('finds every holder through each step', () => {
+    const r = new SessionRegistry();
+    const [a, b, c] = [subscribed(r, identity('alice')), subscribed(r, identity('alice')), subscribed(r, identity('alice'))];
+    const found = () => new Set(r.withKeys(['user:alice']));
+    expect(found()).toEqual(new Set([a, b, c]));
+    r.setIdentity(b, undefined);
+    expect(found()).toEqual(new Set([a, c]));
+    r.setIdentity(a, undefined);
+    expect(found()).toEqual(new Set([c]));
+    expect(r.withKeys(['user:alice', 'user:bob'])).toEqual(new Set([c]));
+    r.setIdentity(a, identity('alice'));
+    expect(found()).toEqual(new Set([a, c]));
+    r.setIdentity(c, undefined);
+    r.setIdentity(a, undefined);
+    expect(found().size).toBe(0);
+  });
+
+  it('indexing a session twice under a key keeps it once, and one unindex removes it', () => {
+    const r = new SessionRegistry();
+    const s = subscribed(r, identity('alice'));
+    r.joinRoom(s, 'lobby');
+    r.joinRoom(s, 'lobby');
+    expect(r.withKeys(['room:lobby'])).toEqual(new Set([s]));
+    r.leaveRoom(s, 'lobby');
+    expect(r.withKeys(['room:lobby']).size).toBe(0);
+    expect(s.rooms.size).toBe(0);
+  });
+
+  it('two workspaces of one session at the same root are both found, and both go', () => {
+    const r = new SessionRegistry();
+    const s = subscribed(r, identity('alice', { workspaces: [ws('w1', 'ds/a'), ws('w2', 'ds/a')] }));
+    expect(holders(r.rootHolders('ds/a/f'))).toEqual([[s, 'w1'], [s, 'w2']]);
+    r.removeWorkspace('w1');
+    expect(holders(r.rootHolders('ds/a/f'))).toEqual([[s, 'w2']]);
+    r.setIdentity(s, undefined);
+    expect(r.rootHolders('ds/a/f')).toEqual([]);
+  });
+});
+
 describe('SessionRegistry.rootHolders', () => {
   it.each<[string, string | undefined, boolean]>([
     ['a descendant', 'a/b/c/d', true],

@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { TokenBucket } from '../../src/common/token-bucket.js';
+import { TokenBucket, takeToken } from '../../src/common/token-bucket.js';
 
 /** A bucket on a clock the test moves by hand. */
 function bucket(rate: number, burst: number, start = 1_000_000) {
@@ -103,5 +103,52 @@ describe('TokenBucket', () => {
     expect(b.take()).toBe(false);
     expect(b.waitMs()).toBeGreaterThan(900);
     expect(b.waitMs()).toBeLessThanOrEqual(1000);
+  });
+});
+
+describe('takeToken (the bucket in one number)', () => {
+  it.each<[number, number]>([
+    [20, 40],
+    [10, 1],
+    [4, 3],
+    [1000, 5],
+    [50, 10],
+  ])('rate %i, burst %i: says yes and no as a token bucket does, through random frames', (rate, burst) => {
+    let seed = rate * 31 + burst;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let t = 1_700_000_000_000;
+    // The bucket of TokenBucket in exact integers (thousandths of a token): its floating
+    // point may land a hair under a whole token exactly at a refill.
+    let milli = burst * 1000;
+    let last = t;
+    const ref = {
+      take(): boolean {
+        milli = Math.min(burst * 1000, milli + (t - last) * rate);
+        last = t;
+        if (milli < 1000) return false;
+        milli -= 1000;
+        return true;
+      },
+    };
+    let full = 0;
+    const answers: [boolean, boolean][] = [];
+    for (let i = 0; i < 2000; i++) {
+      // Mostly frames faster than the rate, now and then a pause long enough to refill.
+      t += rand(50) ? rand(Math.ceil(1000 / rate)) : rand(Math.ceil((2 * 1000 * burst) / rate));
+      const next = takeToken(full, t, rate, burst);
+      if (next !== undefined) full = next;
+      answers.push([ref.take(), next !== undefined]);
+    }
+    expect(answers.filter(([a, b]) => a !== b)).toEqual([]);
+    expect(answers.some(([a]) => !a) && answers.some(([a]) => a)).toBe(true);
+  });
+
+  it('starts full: the burst passes at once, then one token per 1/rate s', () => {
+    let full = 0;
+    const now = 1_000_000;
+    for (let i = 0; i < 3; i++) full = takeToken(full, now, 10, 3)!;
+    expect(takeToken(full, now, 10, 3)).toBeUndefined();
+    expect(takeToken(full, now + 99, 10, 3)).toBeUndefined();
+    expect(takeToken(full, now + 100, 10, 3)).toBeDefined();
   });
 });
