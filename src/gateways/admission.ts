@@ -57,18 +57,18 @@ export class Admission {
     return undefined;
   }
 
-  /** A connection was opened; returns its release, to call once when it closes. */
-  admit(address: string): () => void {
+  /** A connection from `address` was opened. */
+  admit(address: string): void {
     this.total++;
     this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.total--;
-      const left = (this.byAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.byAddress.set(address, left);
-      else this.byAddress.delete(address);
-    };
+  }
+
+  /** A connection admitted from `address` closed (a release with none left open changes nothing). */
+  release(address: string): void {
+    const open = this.byAddress.get(address);
+    if (!open) return;
+    this.total--;
+    if (open > 1) this.byAddress.set(address, open - 1);
+    else this.byAddress.delete(address);
   }
 }

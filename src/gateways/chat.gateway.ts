@@ -27,8 +27,11 @@ export class ChatGateway implements OnGatewayConnection {
     }
   }
 
+  /** One frame handler for every socket: a closure per connection would live as long as its session. */
+  private readonly onFrame = (session: Session, msg: Json) => this.frame(session, msg);
+
   handleConnection(socket: WebSocket): void {
-    this.sessions.open(socket, (session, msg) => this.frame(session, msg));
+    this.sessions.open(socket, this.onFrame);
   }
 
   /** The returned promise lets the SessionHost hold the session's next frames until this one is done. */

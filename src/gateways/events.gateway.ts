@@ -16,8 +16,11 @@ export class EventsGateway implements OnGatewayConnection {
     private readonly resume: ResumeService,
   ) {}
 
+  /** One frame handler for every socket: a closure per connection would live as long as its session. */
+  private readonly onFrame = (session: Session, msg: Json) => this.frame(session, msg);
+
   handleConnection(socket: WebSocket): void {
-    this.sessions.open(socket, (session, msg) => this.frame(session, msg));
+    this.sessions.open(socket, this.onFrame);
   }
 
   private frame(session: Session, msg: Json): void | Promise<void> {

@@ -22,6 +22,11 @@ type LiveSocket = WebSocket & { awaitingPong?: boolean };
 
 const ignore = (): void => undefined;
 
+/** The 'pong' listener of every socket, shared: ws calls it with the socket as `this`. */
+function answered(this: LiveSocket): void {
+  this.awaitingPong = false;
+}
+
 /**
  * Serves the gateways on the HTTP server's port, one `ws` server per path, with the
  * frame-size limit (ws closes 1009 past it) and the ping/pong liveness check.
@@ -53,7 +58,7 @@ export class SocketAdapter extends AbstractWsAdapter {
     const server = new WebSocketServer({ noServer: true, maxPayload: this.limits.maxFrameBytes });
     for (const path of [options.path, ...(ALIASES[options.path] ?? [])]) this.servers.set(path, server);
     server.on('connection', (socket: LiveSocket) => {
-      socket.on('pong', () => (socket.awaitingPong = false));
+      socket.on('pong', answered);
       // A socket error (bad frame, reset) is the client's: ws closes the socket itself.
       socket.on('error', ignore);
     });
@@ -61,9 +66,11 @@ export class SocketAdapter extends AbstractWsAdapter {
     return server;
   }
 
-  bindClientDisconnect(client: WebSocket, callback: () => void): void {
-    client.once('close', callback);
-  }
+  /**
+   * Not bound: no gateway has a `handleDisconnect` (each endpoint's SessionHost listens to
+   * 'close' itself), and Nest's callback would keep a closure and a `once` wrapper per socket.
+   */
+  bindClientDisconnect(): void {}
 
   /** Frames are read by the gateways themselves; see the class comment. */
   bindMessageHandlers(): void {}
@@ -78,6 +85,8 @@ export class SocketAdapter extends AbstractWsAdapter {
     for (const socket of server.clients) socket.terminate();
     await new Promise((resolve) => server.close(resolve));
   }
+
+  private readonly releaseUnaddressed = (): void => this.admission.release('');
 
   async dispose(): Promise<void> {
     this.httpServer.off('upgrade', this.route);
@@ -100,7 +109,9 @@ export class SocketAdapter extends AbstractWsAdapter {
       const refusal = this.admission.check(req, address);
       if (refusal) return this.refuse(socket, refusal.status, refusal.reason, refusal.message);
       server.handleUpgrade(req, socket, head, (ws) => {
-        ws.once('close', this.admission.admit(address));
+        this.admission.admit(address);
+        // ws emits 'close' once. Without a per-address limit every connection counts under '': one shared listener.
+        ws.on('close', address ? () => this.admission.release(address) : this.releaseUnaddressed);
         server.emit('connection', ws, req);
       });
     } catch (err) {
