@@ -25,7 +25,7 @@
  * has ~28k ephemeral ports, a process 20,000 files). Every wait has a time limit; a missing
  * delivery, a failed socket or a closed socket stops the run with an error.
  *
- * `--prof DIR` profiles the idle seconds, each fan-out, small-audience, chat and push phase (see
+ * `--prof DIR` profiles the idle seconds, the storm, each fan-out, small-audience, chat and push phase (see
  * profile-summary.mjs); the profiler costs CPU, so profile in a separate run.
  *
  * Server CPU per event: the server's process.cpuUsage() read over IPC just before PUBLISH and
@@ -371,17 +371,22 @@ async function idle(run) {
 
 async function storm(run) {
   const n = opt.storm;
-  const replies = await run.open(
-    range(0, n).map((i) => token(i, BENCH_WS)),
-    [],
-    { concurrency: opt['storm-concurrency'], timings: true },
+  const cpu0 = await run.cpu();
+  const replies = await profiled(run, `storm-${n}`, () =>
+    run.open(
+      range(0, n).map((i) => token(i, BENCH_WS)),
+      [],
+      { concurrency: opt['storm-concurrency'], timings: true },
+    ),
   );
+  // Server CPU per subscribe: steadier than the rate, which moves with the clients' own CPU.
+  const cpuMs = ((await run.cpu()) - cpu0) / 1000 / n;
   const start = replies.reduce((m, r) => (r.start < m ? r.start : m), replies[0].start);
   const end = replies.reduce((m, r) => (r.end > m ? r.end : m), 0n);
   const times = replies.flatMap((r) => r.times);
   await run.closeAll();
-  const out = { perS: n / (Number(end - start) / 1e9), p50: median(times), p99: percentile(times, 99) };
-  log(`  storm ${n}: ${out.perS.toFixed(0)} subscribes/s, ack p50 ${out.p50.toFixed(1)} ms p99 ${out.p99.toFixed(1)} ms`);
+  const out = { perS: n / (Number(end - start) / 1e9), p50: median(times), p99: percentile(times, 99), cpuMs };
+  log(`  storm ${n}: ${out.perS.toFixed(0)} subscribes/s, ack p50 ${out.p50.toFixed(1)} ms p99 ${out.p99.toFixed(1)} ms, server CPU ${cpuMs.toFixed(3)} ms per subscribe`);
   return out;
 }
 

@@ -31,6 +31,7 @@ export function metrics(opt) {
   if (last) add(`idle, ${int(last)} subscribed sessions`, 'server CPU while idle (ms per s)', 'lower', (r) => r.idle?.cpuMsPerS);
   add(`connect + subscribe storm, ${int(opt.storm)} sockets`, 'subscribes/s', 'higher', (r) => r.storm?.perS);
   add(`connect + subscribe storm, ${int(opt.storm)} sockets`, 'connect to ack p99 (ms)', 'lower', (r) => r.storm?.p99);
+  add(`connect + subscribe storm, ${int(opt.storm)} sockets`, 'server CPU per subscribe (ms)', 'lower', (r) => r.storm?.cpuMs);
   const [firstFanout] = sizes(opt.fanout);
   for (const n of sizes(opt.fanout)) {
     const s = `fan-out, one event to ${int(n)} sessions`;
