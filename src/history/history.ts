@@ -89,8 +89,16 @@ export interface History {
 const START_WAIT_MS = 2000;
 /** Entries per XREAD: small replies, so that large payloads do not hold the event loop (and the pub/sub socket) up. */
 const READ_COUNT = 20;
-/** How long one XREAD waits for new entries. */
-const BLOCK_MS = 1000;
+/**
+ * How long one XREAD waits for new entries. An idle instance wakes up once per BLOCK to
+ * read nothing: what bounds it is the reader's commandTimeout (BLOCK + 4 s), the time to
+ * notice a connection that died without a word (half-open). Nothing else waits for it:
+ * the first read after (re)attaching does not block (readiness), an epoch change seen by
+ * the tick drops what the pending read brings (it is read again), close() disconnects.
+ */
+const BLOCK_MS = 5000;
+/** Commands other than the blocking read answer at once: this long without an answer, the connection is dead. */
+const COMMAND_TIMEOUT_MS = 5000;
 const randomEpoch = () => randomBytes(4).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -280,12 +288,12 @@ export class RedisHistory implements History {
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: BLOCK_MS + 4000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: () => 500,
     };
     this.cmd = connect(options) as Scripted;
     for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script);
-    this.reader = connect(options);
+    this.reader = connect({ ...options, commandTimeout: BLOCK_MS + 4000 });
     for (const client of [this.cmd, this.reader]) client.on('error', () => undefined); // logged by the loops
     this.ledger = new IngressLedger({ windowMs: Math.max(10_000, 3 * opts.leaseMs), max: 10_000 });
   }
@@ -410,9 +418,16 @@ export class RedisHistory implements History {
           continue;
         }
         if (!this.attached) await this.attach();
-        const res = (await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.opts.key, formatStreamId(this.head))) as [string, RawEntry[]][] | null;
+        const [key, from] = [this.opts.key, formatStreamId(this.head)];
+        // Not blocking until a read has answered: readiness does not wait for a BLOCK.
+        const res = (await (this.reading
+          ? this.reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', key, from)
+          : this.reader.xread('COUNT', READ_COUNT, 'STREAMS', key, from))) as [string, RawEntry[]][] | null;
         this.reading = true;
         this.warned = false;
+        // The tick saw another epoch while this read waited: what it brought belongs to the
+        // new history, read again once attached to it (else it would go out with the old epoch).
+        if (!this.attached) continue;
         for (const raw of res?.[0]?.[1] ?? []) this.take(raw);
       } catch (err) {
         this.reading = false;
