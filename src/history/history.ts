@@ -89,8 +89,16 @@ export interface History {
 const START_WAIT_MS = 2000;
 /** Entries per XREAD: small replies, so that large payloads do not hold the event loop (and the pub/sub socket) up. */
 const READ_COUNT = 20;
-/** How long one XREAD waits for new entries. */
-const BLOCK_MS = 1000;
+/**
+ * How long one XREAD waits for new entries. An idle instance wakes up once per BLOCK to
+ * read nothing: what bounds it is the reader's commandTimeout (BLOCK + 4 s), the time to
+ * notice a connection that died without a word (half-open). Nothing else waits for it:
+ * the first read after (re)attaching does not block (readiness), an epoch change seen by
+ * the tick drops what the pending read brings (it is read again), close() disconnects.
+ */
+const BLOCK_MS = 5000;
+/** Commands other than the blocking read answer at once: this long without an answer, the connection is dead. */
+const COMMAND_TIMEOUT_MS = 5000;
 const randomEpoch = () => randomBytes(4).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -184,13 +192,22 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[3], 'd', ARGV
 ${TRIM_BY_AGE(2)}
 return 1`;
 
-/** Takes the lease when free, or keeps it when ours (KEYS: lease). */
-const ACQUIRE = `
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if holder then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`;
+/**
+ * The lease upkeep in one round trip (KEYS: epoch, lease; ARGV: me, lease ms, want). `want`
+ * '1': take the lease when free, or keep it when ours; '0': let it go when ours. Returns the
+ * epoch (false when missing) and 1 when the lease is ours.
+ */
+const LEASE_TICK = `
+local holder = redis.call('GET', KEYS[2])
+local held = 0
+if ARGV[3] == '1' then
+  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[2], ARGV[2]) held = 1
+  elseif not holder then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) held = 1 end
+elseif holder == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return {redis.call('GET', KEYS[1]), held}`;
+
+/** Lets the lease go when ours (KEYS: lease). */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`;
 
 /** The epoch, created when missing (KEYS: epoch). */
 const EPOCH = `
@@ -199,10 +216,24 @@ if epoch then return epoch end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]`;
 
+/**
+ * The scripts, as commands of the connection (ioredis' defineCommand): each is sent once
+ * per connection (EVAL), then by its SHA1 (EVALSHA, EVAL again after a NOSCRIPT): Redis
+ * neither receives nor hashes the script text on every append.
+ */
+const SCRIPTS = {
+  appendIfLeased: { numberOfKeys: 2, lua: APPEND_IF_LEASED },
+  appendDirect: { numberOfKeys: 1, lua: APPEND },
+  leaseTick: { numberOfKeys: 2, lua: LEASE_TICK },
+  releaseLease: { numberOfKeys: 1, lua: RELEASE },
+  historyEpoch: { numberOfKeys: 1, lua: EPOCH },
+} as const;
+type Arg = string | number;
+type Scripted = Redis & { [K in keyof typeof SCRIPTS]: (...args: Arg[]) => Promise<unknown> };
+
 type RawEntry = [string, string[]];
 
-function toEntry([id, fields]: RawEntry): (HistoryEntry & { pubsub: boolean }) | undefined {
-  const parsed = parseStreamId(id);
+function toEntry([id, fields]: RawEntry, parsed = parseStreamId(id)): (HistoryEntry & { pubsub: boolean }) | undefined {
   if (!parsed) return undefined;
   let channel: string | undefined;
   let raw: string | undefined;
@@ -219,7 +250,7 @@ export class RedisHistory implements History {
   readonly mode = 'redis';
   private readonly log = new Logger('History');
   /** Commands; never blocked. */
-  private readonly cmd: Redis;
+  private readonly cmd: Scripted;
   /** XREAD BLOCK only. */
   private readonly reader: Redis;
   private readonly me = randomBytes(8).toString('hex');
@@ -257,11 +288,12 @@ export class RedisHistory implements History {
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: BLOCK_MS + 4000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: () => 500,
     };
-    this.cmd = connect(options);
-    this.reader = connect(options);
+    this.cmd = connect(options) as Scripted;
+    for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script);
+    this.reader = connect({ ...options, commandTimeout: BLOCK_MS + 4000 });
     for (const client of [this.cmd, this.reader]) client.on('error', () => undefined); // logged by the loops
     this.ledger = new IngressLedger({ windowMs: Math.max(10_000, 3 * opts.leaseMs), max: 10_000 });
   }
@@ -293,7 +325,7 @@ export class RedisHistory implements History {
 
   async append(channel: string, raw: string): Promise<void> {
     const { key, maxLength } = this.opts;
-    await this.cmd.eval(APPEND, 1, key, maxLength, this.ttlMs, channel, raw);
+    await this.cmd.appendDirect(key, maxLength, this.ttlMs, channel, raw);
   }
 
   ingest(channel: string, raw: string): void {
@@ -333,7 +365,7 @@ export class RedisHistory implements History {
 
   async range(after: StreamId, upTo: StreamId, count: number): Promise<HistoryEntry[]> {
     const raw = (await this.cmd.xrange(this.opts.key, `(${formatStreamId(after)}`, formatStreamId(upTo), 'COUNT', count)) as RawEntry[];
-    return raw.map(toEntry).filter((e): e is NonNullable<typeof e> => e !== undefined);
+    return raw.map((r) => toEntry(r)).filter((e): e is NonNullable<typeof e> => e !== undefined);
   }
 
   async stats(): Promise<HistoryStats | undefined> {
@@ -366,7 +398,7 @@ export class RedisHistory implements History {
   private async release(): Promise<void> {
     if (!this.leader || this.cmd.status !== 'ready') return;
     this.leader = false;
-    await this.cmd.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`, 1, this.leaseKey, this.me).catch(() => undefined);
+    await this.cmd.releaseLease(this.leaseKey, this.me).catch(() => undefined);
   }
 
   private get leaseKey(): string {
@@ -386,9 +418,16 @@ export class RedisHistory implements History {
           continue;
         }
         if (!this.attached) await this.attach();
-        const res = (await this.reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.opts.key, formatStreamId(this.head))) as [string, RawEntry[]][] | null;
+        const [key, from] = [this.opts.key, formatStreamId(this.head)];
+        // Not blocking until a read has answered: readiness does not wait for a BLOCK.
+        const res = (await (this.reading
+          ? this.reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', key, from)
+          : this.reader.xread('COUNT', READ_COUNT, 'STREAMS', key, from))) as [string, RawEntry[]][] | null;
         this.reading = true;
         this.warned = false;
+        // The tick saw another epoch while this read waited: what it brought belongs to the
+        // new history, read again once attached to it (else it would go out with the old epoch).
+        if (!this.attached) continue;
         for (const raw of res?.[0]?.[1] ?? []) this.take(raw);
       } catch (err) {
         this.reading = false;
@@ -402,9 +441,9 @@ export class RedisHistory implements History {
   }
 
   private take(raw: RawEntry): void {
-    const entry = toEntry(raw);
     const id = parseStreamId(raw[0]);
     if (id) this.head = id;
+    const entry = toEntry(raw, id);
     if (!entry) return;
     if (entry.pubsub) this.ledger.observed(entry.id, entry.channel, entry.raw);
     this.deliver?.(entry, this.epoch!);
@@ -418,7 +457,7 @@ export class RedisHistory implements History {
    */
   private async attach(): Promise<void> {
     const { key } = this.opts;
-    const epoch = (await this.cmd.eval(EPOCH, 1, `${key}:epoch`, randomEpoch())) as string;
+    const epoch = (await this.cmd.historyEpoch(`${key}:epoch`, randomEpoch())) as string;
     if (epoch !== this.epoch) {
       if (this.epoch === undefined) {
         // First start: deliver from now on.
@@ -445,10 +484,12 @@ export class RedisHistory implements History {
       return;
     }
     try {
-      if (this.attached && (await this.cmd.get(`${this.opts.key}:epoch`)) !== this.epoch) this.attached = false;
-      if (!this.canIngest()) return await this.release();
-      const held = (await this.cmd.eval(ACQUIRE, 1, this.leaseKey, this.me, this.opts.leaseMs)) === 1;
-      if (held && !this.leader && this.attached) await this.takeOver();
+      // One that does not receive pub/sub lets the lease go (see the constructor).
+      const want = this.canIngest();
+      const [epoch, held] = (await this.cmd.leaseTick(`${this.opts.key}:epoch`, this.leaseKey, this.me, this.opts.leaseMs, want ? '1' : '0')) as [string | null, number];
+      if (this.attached && epoch !== this.epoch) this.attached = false;
+      if (!want) this.leader = false;
+      else if (held === 1 && !this.leader && this.attached) await this.takeOver();
       else if (!held) this.leader = false;
     } catch {
       this.leader = false;
@@ -486,7 +527,7 @@ export class RedisHistory implements History {
     const { key, maxLength } = this.opts;
     const args = messages.flatMap((m) => [m.channel, m.raw]);
     try {
-      const ok = (await this.cmd.eval(APPEND_IF_LEASED, 2, key, this.leaseKey, this.me, maxLength, this.ttlMs, ...args)) === 1;
+      const ok = (await this.cmd.appendIfLeased(key, this.leaseKey, this.me, maxLength, this.ttlMs, ...args)) === 1;
       // Refused: the lease went to another instance, which appends what we could not.
       if (!ok) this.leader = false;
       return ok;

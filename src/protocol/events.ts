@@ -34,8 +34,12 @@ function dropNulls<T extends object>(obj: T, keys: readonly (keyof T)[] = Object
 /** Node fields read as strings (Size and MTime are 64-bit integers, often published as numbers). */
 export const NODE_STRING_FIELDS = ['Uuid', 'Path', 'Type', 'Size', 'MTime', 'Etag'] as const;
 
-/** Values are JSON strings (`"\"w1\""`); a raw value is tolerated and JSON-encoded. */
-export const MetaStore = z.record(z.string(), z.unknown()).transform((meta) => {
+/**
+ * Values are JSON strings (`"\"w1\""`); a raw value is tolerated and JSON-encoded. An object
+ * with any keys: `looseObject({})` rather than `record(string, unknown)`, which checks every
+ * key and value for nothing (JSON keys are strings) and made this half of a node event's parse.
+ */
+export const MetaStore = z.looseObject({}).transform((meta) => {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(meta)) if (v !== undefined) out[k] = typeof v === 'string' ? v : JSON.stringify(v);
   return out;

@@ -66,6 +66,31 @@ describe('resume across a Redis stop and restart (a private redis-server)', () =
     expect(epochs.size).toBe(1);
   }, 40_000);
 
+  it('gives an event appended after a FLUSHALL the new epoch, once, though the read waiting then was sent before it', async () => {
+    redis = await PrivateRedis.create(false);
+    await redis.start();
+    const ch = testChannels();
+    app = await startInstance({ ...ch, REDIS_URL: redis.url });
+    await until(async () => (await fetch(`${app!.url}/readyz`)).status === 200);
+    const watcher = await Client.subscribed(`${app.wsUrl}/ws`, token({ name: 'alice' }));
+    clients.push(watcher);
+    const admin = new Redis({ port: redis.port });
+    try {
+      await admin.publish(ch.CHANNEL_TASKS, JSON.stringify(task('f-0')));
+      const before = (await watcher.next((f) => taskId(f) === 'f-0', 5000))['@offset'] as string;
+      await admin.flushall();
+      // The lease tick (every second) sees the epoch gone while the reader still waits in its XREAD BLOCK.
+      await sleep(1500);
+      await admin.publish(ch.CHANNEL_TASKS, JSON.stringify(task('f-1')));
+      const after = (await watcher.next((f) => taskId(f) === 'f-1', 8000))['@offset'] as string;
+      expect(after.split('@')[1]).not.toBe(before.split('@')[1]);
+      await sleep(300);
+      expect(watcher.frames.filter((f) => taskId(f) === 'f-1')).toHaveLength(1);
+    } finally {
+      admin.disconnect();
+    }
+  }, 40_000);
+
   it('answers recovered:false after a Redis that lost its data: a new epoch', async () => {
     const { alice, from, watcher } = await setUp(false);
     const offsetOf = (id: string) => watcher.frames.find((f) => taskId(f) === id)!['@offset'] as string;

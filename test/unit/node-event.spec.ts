@@ -59,6 +59,7 @@ describe('parseNodeEvent', () => {
     ['Path not a string', { Target: { Path: ['a'] } }, /Target.Path must be a string/],
     ['Uuid an object', { Source: { Uuid: {} } }, /Source.Uuid must be a string/],
     ['MetaStore not an object', { Target: { MetaStore: 'x' } }, /MetaStore must be an object/],
+    ['MetaStore an array', { Target: { MetaStore: ['"v"'] } }, /event.Target.MetaStore must be an object/],
     ['Silent not a boolean', { Target: {}, Silent: 'yes' }, /Silent must be a boolean/],
   ])('rejects %s', (_name, raw, reason) => {
     expect(() => parseNodeEvent(raw)).toThrow(SchemaError);
