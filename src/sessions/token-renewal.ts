@@ -43,14 +43,9 @@ export function renewalPlan(exp: number, iat: number, opts: RenewalOptions): Ren
   return steps.sort((a, b) => a.at - b.at);
 }
 
-/** The steps still to come at `now`; the end of the grace always stays (at once if it is past). */
-export function pendingSteps(steps: RenewalStep[], now: number): RenewalStep[] {
-  return steps.slice(firstPendingStep(steps, now));
-}
-
 /**
  * The index of the first step still to come at `now`: those to come are the plan from there,
- * as it is in time order and ends with `expired`, which always stays.
+ * as it is in time order and ends with `expired`, which always stays (at once if it is past).
  */
 export function firstPendingStep(steps: RenewalStep[], now: number): number {
   const i = steps.findIndex((s) => s.kind === 'expired' || s.at > now);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { pendingSteps, renewalPlan, type RenewalStep } from '../../src/sessions/token-renewal.js';
+import { firstPendingStep, renewalPlan, type RenewalStep } from '../../src/sessions/token-renewal.js';
 
 const s = (sec: number, kind: RenewalStep['kind']): RenewalStep => ({ at: sec * 1000, kind });
 
@@ -23,7 +23,7 @@ describe('renewalPlan', () => {
   });
 });
 
-describe('pendingSteps', () => {
+describe('firstPendingStep: the steps from there are those still to come', () => {
   const plan = [s(10, 'expiring'), s(17, 'prompt'), s(35, 'prompt'), s(50, 'expired')];
   it.each<[string, number, RenewalStep[]]>([
     ['before everything: all', 0, plan],
@@ -31,6 +31,6 @@ describe('pendingSteps', () => {
     ['exactly at a step: already past', 17_000, plan.slice(2)],
     ['past the end of the grace: expired stays, at once', 60_000, [s(50, 'expired')]],
   ])('%s', (_name, now, expected) => {
-    expect(pendingSteps(plan, now)).toEqual(expected);
+    expect(plan.slice(firstPendingStep(plan, now))).toEqual(expected);
   });
 });
