@@ -5,10 +5,11 @@ import { AuthModule } from './auth/auth.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { ChatModule } from './chat/chat.module.js';
 import { ConfigModule } from './config/config.module.js';
+import { DeliveryModule } from './delivery/delivery.module.js';
 import type { Config } from './config/config.js';
 import { GatewaysModule } from './gateways/gateways.module.js';
 import { HistoryModule } from './history/history.module.js';
-import { MetricsModule } from './ops/metrics.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { OpsModule } from './ops/ops.module.js';
 import { PushModule } from './push/push.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -38,6 +39,7 @@ export class AppModule {
         SessionsModule,
         BusModule,
         HistoryModule,
+        DeliveryModule,
         TopicsModule,
         PushModule,
         ChatModule,

@@ -6,7 +6,7 @@ import { AppModule } from './app.module.js';
 import { Bus } from './bus/bus.js';
 import type { Config } from './config/config.js';
 import { SocketAdapter } from './gateways/socket-adapter.js';
-import { Metrics } from './ops/metrics.js';
+import { Metrics } from './metrics/metrics.js';
 import { rejectDeepJson, requireApiKey } from './ops/publish-gate.js';
 import { TimedExpressAdapter } from './ops/timed-express-adapter.js';
 
@@ -29,9 +29,8 @@ export async function startApp(config: Config): Promise<NestExpressApplication> 
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 
   const bus = app.get(Bus);
-  await app.init(); // the dispatcher finds the declared topics here (onModuleInit)
+  await app.init(); // the topics are found, and the bus told what to listen to (Ingress), here
   if (bus.server) {
-    bus.bindRoutes();
     app.connectMicroservice({ strategy: bus.server }, { inheritAppConfig: true });
     await app.startAllMicroservices();
   }

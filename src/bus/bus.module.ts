@@ -1,15 +1,6 @@
 import { Module } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
 import { Bus } from './bus.js';
-import { TopicDispatcher } from './topic-dispatcher.js';
 
-/**
- * Events in: Redis (or the embedded bus), the shared history, and the one dispatcher that
- * hands every event, however it came, to the `@Topic` declared for its channel.
- */
-@Module({
-  imports: [DiscoveryModule],
-  providers: [Bus, TopicDispatcher],
-  exports: [Bus, TopicDispatcher],
-})
+/** The transport: Redis pub/sub (the NestJS Redis transport) or an embedded loop. */
+@Module({ providers: [Bus], exports: [Bus] })
 export class BusModule {}

@@ -1,43 +1,23 @@
-import { ServerRedis, type Deserializer, type IncomingEvent } from '@nestjs/microservices';
-import { payloadProblem, type PayloadProblem } from '../common/json-bounds.js';
-import { isRecord } from '../common/schema.js';
+import { ServerRedis } from '@nestjs/microservices';
 import { redisOptions } from '../redis/redis-connections.js';
+import { EnvelopeDeserializer, encodePayload } from './envelope.js';
 
-export interface BusPayloadLimits {
-  maxBytes: number;
-  maxDepth: number;
-  /** Told of every payload refused before parsing. */
-  rejected(channel: string, problem: PayloadProblem): void;
-  /** Takes a message that goes to the history instead of straight to its handler; true when taken. */
-  ingest?(channel: string, raw: string): boolean;
-}
+/** Receives every message of the subscribed channels, raw, before anything parses it. */
+export type BusSink = (channel: string, raw: string) => void;
 
 /**
- * A payload is a NestJS envelope only when it says so for this very channel
- * (`{"pattern":"<this channel>","data":...}`); anything else is the bare event as sent by
- * `redis-cli PUBLISH`. Nest's default deserializer takes any object with a top-level `data`
- * or `pattern` key for an envelope, which would mangle such bare events. Every payload is
- * an event (no `id`): the bus never answers.
- */
-export class EnvelopeDeserializer implements Deserializer<unknown, IncomingEvent> {
-  deserialize(value: unknown, options?: { channel?: string }): IncomingEvent {
-    const channel = options?.channel ?? '';
-    if (isRecord(value) && value.pattern === channel && 'data' in value) return { pattern: channel, data: value.data };
-    return { pattern: channel, data: value };
-  }
-}
-
-/**
- * The Nest Redis transport, made to survive a Redis that is down at start-up: the stock
- * server subscribes only after the first connection succeeds, so an instance started
- * before its Redis would stay deaf for ever. Here the SUBSCRIBEs are queued at once
- * (ioredis sends them on connect and again after every reconnect) and reconnection never
- * gives up.
+ * The Nest Redis transport, used for its connections and subscriptions only: every message
+ * goes to the sink as it came (the ingress checks, parses and routes it), not through Nest's
+ * handler pipeline (README, Development: why). Made to survive a Redis that is down at
+ * start-up: the stock server subscribes only after the first connection succeeds, so an
+ * instance started before its Redis would stay deaf for ever. Here the SUBSCRIBEs are
+ * queued at once (ioredis sends them on connect and again after every reconnect) and
+ * reconnection never gives up.
  */
 export class RedisBusServer extends ServerRedis {
   constructor(
     url: string,
-    private readonly limits: BusPayloadLimits,
+    private readonly sink: BusSink,
     retryDelayMs = 1000,
   ) {
     super({
@@ -48,12 +28,13 @@ export class RedisBusServer extends ServerRedis {
     });
   }
 
-  /** Every message from Redis, before it is parsed: too large or too deep, it goes no further. */
-  async handleMessage(channel: string, buffer: string, pub: unknown, pattern: string): Promise<void> {
-    const problem = payloadProblem(buffer, this.limits);
-    if (problem) return this.limits.rejected(channel, problem);
-    if (this.limits.ingest?.(channel, String(buffer))) return;
-    return super.handleMessage(channel, buffer, pub as never, pattern);
+  /** Subscribes `channel` (Nest subscribes every channel that has a handler); messages go to the sink. */
+  subscribe(channel: string): void {
+    this.addHandler(channel, async () => undefined, true);
+  }
+
+  async handleMessage(channel: string, buffer: string): Promise<void> {
+    this.sink(channel, String(buffer));
   }
 
   start(callback?: () => void): void {
@@ -73,14 +54,13 @@ export class RedisBusServer extends ServerRedis {
     }
   }
 
-  /** True while the subscriber connection is up, i.e. while events can arrive. */
+  /** True while both connections are up, i.e. while events can arrive and leave. */
   get connected(): boolean {
     return this.subClient?.status === 'ready' && this.pubClient?.status === 'ready';
   }
 
-  /** Publishes as a NestJS client would (`emit`): an envelope naming the channel. */
   async publish(channel: string, data: unknown): Promise<void> {
     if (!this.connected) throw new Error('bus not connected');
-    await this.pubClient.publish(channel, JSON.stringify({ pattern: channel, data }));
+    await this.pubClient.publish(channel, encodePayload(channel, data));
   }
 }

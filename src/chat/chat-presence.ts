@@ -84,9 +84,9 @@ export class ChatPresence implements OnModuleDestroy {
     return this.board.read(roomUuid);
   }
 
-  /** The members here were just shown these users (ChatTopic delivered a ROOM_UPDATE). */
+  /** The members here were just shown these users (ChatTopic delivered a ROOM_UPDATE); rooms without members here are not kept. */
   shownHere(roomUuid: string, users: string[]): void {
-    this.shown.set(roomUuid, usersKey(users));
+    if (this.shown.has(roomUuid)) this.shown.set(roomUuid, usersKey(users));
   }
 
   /** Presence changes that no client frame waits for (leave, close, user switch). */

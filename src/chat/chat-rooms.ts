@@ -19,7 +19,7 @@ import { isRecord, optString, requireRecord, type Json } from '../common/schema.
 import { TokenBucket } from '../common/token-bucket.js';
 import { WindowLimiter } from '../common/window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { Metrics } from '../ops/metrics.js';
+import { Metrics } from '../metrics/metrics.js';
 import { errorFrame, type ErrorCode } from '../protocol/frames.js';
 import { ChatSessions } from '../sessions/endpoints.js';
 import type { Session } from '../sessions/session.js';

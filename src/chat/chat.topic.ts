@@ -1,31 +1,35 @@
 /** The chat topic (PROTOCOL.md 4): every chat change, from this service or a backend, reaches the room here. */
 import { Injectable } from '@nestjs/common';
-import { Topic, type TopicHandler } from '../bus/topic.js';
-import { ChatSessions } from '../sessions/endpoints.js';
-import { Fanout } from '../sessions/fanout.js';
+import { Topic, type Routing, type TopicHandler } from '../delivery/topic.js';
 import { chatFrame, parseChatEvent, type ChatEvent } from './chat-event.js';
 import { ChatPresence, roomKey } from './chat-presence.js';
 
-/** One frame, serialized once, to this instance's sessions in the room. */
+/** The members of a room here were shown these users (a ROOM_UPDATE went out). */
+interface Shown {
+  roomUuid: string;
+  users: string[];
+}
+
+/** One frame, serialized once, to this instance's `/chat` sessions in the room; not in the history. */
 @Topic({ channel: 'chat' })
 @Injectable()
-export class ChatTopic implements TopicHandler<ChatEvent> {
+export class ChatTopic implements TopicHandler<ChatEvent, Shown> {
   readonly topic = 'chat';
+  readonly endpoint = 'chat';
 
-  constructor(
-    private readonly sessions: ChatSessions,
-    private readonly fanout: Fanout,
-    private readonly presence: ChatPresence,
-  ) {}
+  constructor(private readonly presence: ChatPresence) {}
 
   parse(raw: unknown): ChatEvent {
     return parseChatEvent(raw);
   }
 
-  handle(e: ChatEvent): void {
+  route(e: ChatEvent): Routing {
     const { roomUuid, frame } = chatFrame(e);
-    const sessions = this.sessions.registry.withKeys([roomKey(roomUuid)]);
-    if (e.Room && !e.Message && sessions.size) this.presence.shownHere(roomUuid, e.Room.Users);
-    this.fanout.send(sessions, JSON.stringify(frame), this.topic);
+    const shown = e.Room && !e.Message ? [{ roomUuid, users: e.Room.Users }] : undefined;
+    return { keys: [roomKey(roomUuid)], frame, offset: false, effects: shown };
+  }
+
+  apply({ roomUuid, users }: Shown): void {
+    this.presence.shownHere(roomUuid, users);
   }
 }

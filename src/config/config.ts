@@ -122,9 +122,18 @@ export interface Config {
     key: string;
     maxLength: number;
     ttlSeconds: number;
-    /** Most events, and bytes of frames, one resume may replay; beyond: `recovered:false`. */
+    /** Most frames, and bytes of frames, one resume may send; beyond: `recovered:false`. */
     replayMaxEvents: number;
     replayMaxBytes: number;
+    /** Most history entries one resume may read, whether the session receives them or not. */
+    replayScanMax: number;
+    /** Time one resume may take, waiting for its turn and for lookups included; beyond: `recovered:false`. */
+    replayTimeoutMs: number;
+    /** Replays under way at once on this instance; the others wait (at most `replayQueueMax`). */
+    replayConcurrency: number;
+    replayQueueMax: number;
+    /** Payload bytes of the newest entries kept in memory for replays (Redis mode). */
+    cacheBytes: number;
     /** The pub/sub appender's lease; a dead holder is replaced within about this long. */
     leaseMs: number;
   };
@@ -207,6 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
   const openRooms = list('PUSH_OPEN_ROOMS');
   // Browsers send the scheme, host and port only, lower case, without a trailing slash.
   const allowedOrigins = list('ALLOWED_ORIGINS').map((o) => o.toLowerCase().replace(/\/+$/, ''));
+  const historyMaxLength = int('HISTORY_MAX_LENGTH', 10_000, 1, 10_000_000);
   const httpHeadersTimeoutMs = int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 1000, 600_000);
   const httpRequestTimeoutMs = int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000);
   if (httpRequestTimeoutMs < httpHeadersTimeoutMs) {
@@ -280,10 +290,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     history: {
       key: channel('HISTORY_KEY', 'switchboard:history'),
-      maxLength: int('HISTORY_MAX_LENGTH', 10_000, 1, 10_000_000),
+      maxLength: historyMaxLength,
       ttlSeconds: int('HISTORY_TTL_SECONDS', 300, 1, 7 * 86_400),
       replayMaxEvents: int('HISTORY_REPLAY_MAX_EVENTS', 1000, 0, 100_000),
       replayMaxBytes: int('HISTORY_REPLAY_MAX_BYTES', 1024 * 1024, 0, 256 * 1024 * 1024),
+      replayScanMax: int('HISTORY_REPLAY_SCAN_MAX', historyMaxLength, 1, 10_000_000),
+      replayTimeoutMs: int('HISTORY_REPLAY_TIMEOUT_MS', 5000, 100, 600_000),
+      replayConcurrency: int('HISTORY_REPLAY_CONCURRENCY', 8, 1, 1000),
+      replayQueueMax: int('HISTORY_REPLAY_QUEUE_MAX', 10_000, 0, 1_000_000),
+      cacheBytes: int('HISTORY_CACHE_BYTES', 8 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
       leaseMs: int('HISTORY_LEASE_MS', 3000, 300, 60_000),
     },
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),

@@ -1,7 +1,7 @@
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import type { Json } from '../common/schema.js';
-import { ResumeService } from '../history/resume.service.js';
+import { ResumeService } from '../delivery/resume.service.js';
 import { PushService } from '../push/push.service.js';
 import { EventSessions } from '../sessions/endpoints.js';
 import { errorFrame } from '../protocol/frames.js';

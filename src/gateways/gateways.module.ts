@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ChatModule } from '../chat/chat.module.js';
-import { HistoryModule } from '../history/history.module.js';
+import { DeliveryModule } from '../delivery/delivery.module.js';
 import { PushModule } from '../push/push.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ChatGateway } from './chat.gateway.js';
@@ -8,7 +8,7 @@ import { EventsGateway } from './events.gateway.js';
 
 /** The two WebSocket endpoints: they read client frames and hand them on; nothing depends on them. */
 @Module({
-  imports: [SessionsModule, PushModule, ChatModule, HistoryModule],
+  imports: [SessionsModule, PushModule, ChatModule, DeliveryModule],
   providers: [EventsGateway, ChatGateway],
 })
 export class GatewaysModule {}

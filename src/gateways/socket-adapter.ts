@@ -3,7 +3,7 @@ import { AbstractWsAdapter } from '@nestjs/websockets';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Metrics } from '../ops/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { Admission, type AdmissionLimits } from './admission.js';
 import { upgradePath } from './upgrade-path.js';
 

@@ -1,35 +1,52 @@
 /**
  * Offsets (PROTOCOL 6): a Redis stream id `<ms>-<seq>` plus the epoch of the history it
  * belongs to, written `<ms>-<seq>@<epoch>` on the wire. Only the server compares them.
+ *
+ * A stream id is kept as the text Redis writes: both parts are unsigned 64-bit numbers, and
+ * anybody who may XADD can append an id far beyond what a JavaScript number holds exactly
+ * (`9999999999999999-0`, a 17-digit sequence). Every id Redis can hold is read, compared and
+ * resumed from exactly; none is mistaken for another or makes the reader stop.
  */
 
-export interface StreamId {
-  ms: number;
-  seq: number;
-}
+/** `<ms>-<seq>`, each part 0 to 2^64-1 in decimal, no leading zero: exactly as Redis writes it. */
+export type StreamId = string;
 
 export interface Offset {
   id: StreamId;
   epoch: string;
 }
 
-export const ZERO_ID: StreamId = { ms: 0, seq: 0 };
+export const ZERO_ID: StreamId = '0-0';
 
-const STREAM_ID = /^(\d{1,15})-(\d{1,15})$/;
+const STREAM_ID = /^(0|[1-9]\d{0,19})-(0|[1-9]\d{0,19})$/;
+const MAX_U64 = '18446744073709551615';
 const EPOCH = /^[0-9a-z]{1,32}$/;
+
+const fitsU64 = (digits: string): boolean => digits.length < 20 || digits <= MAX_U64;
 
 /** A stream id as Redis writes it, or undefined. */
 export function parseStreamId(text: unknown): StreamId | undefined {
   if (typeof text !== 'string') return undefined;
   const m = STREAM_ID.exec(text);
-  if (!m) return undefined;
-  const ms = Number(m[1]);
-  const seq = Number(m[2]);
-  return Number.isSafeInteger(ms) && Number.isSafeInteger(seq) ? { ms, seq } : undefined;
+  return m && fitsU64(m[1]) && fitsU64(m[2]) ? text : undefined;
 }
 
-export function formatStreamId(id: StreamId): string {
-  return `${id.ms}-${id.seq}`;
+/** Two runs of decimal digits without leading zeros, as numbers of any length. */
+function compareDigits(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Negative, zero or positive as `a` is before, equal to or after `b` (both valid ids). */
+export function compareIds(a: StreamId, b: StreamId): number {
+  if (a === b) return 0;
+  const i = a.indexOf('-');
+  const j = b.indexOf('-');
+  return compareDigits(a.slice(0, i), b.slice(0, j)) || compareDigits(a.slice(i + 1), b.slice(j + 1));
+}
+
+/** The time part in ms, approximate past 2^53 (ages and lags only, never to compare ids). */
+export function idMs(id: StreamId): number {
+  return Number(id.slice(0, id.indexOf('-')));
 }
 
 /** A client's `resumeFrom`, or undefined when it is not an offset at all. */
@@ -43,17 +60,13 @@ export function parseOffset(text: unknown): Offset | undefined {
 }
 
 export function formatOffset(id: StreamId, epoch: string): string {
-  return `${formatStreamId(id)}@${epoch}`;
+  return `${id}@${epoch}`;
 }
 
-/** Negative, zero or positive as `a` is before, equal to or after `b`. */
-export function compareIds(a: StreamId, b: StreamId): number {
-  return a.ms !== b.ms ? a.ms - b.ms : a.seq - b.seq;
-}
-
-/** The id Redis would give the next entry at `now` (`*`): time-based, always increasing. */
+/** The id Redis would give the next entry at `now` (`*`), for the embedded history, which numbers its own. */
 export function nextId(last: StreamId, now: number): StreamId {
-  return now > last.ms ? { ms: now, seq: 0 } : { ms: last.ms, seq: last.seq + 1 };
+  const ms = idMs(last);
+  return now > ms ? `${now}-0` : `${ms}-${Number(last.slice(last.indexOf('-') + 1)) + 1}`;
 }
 
 /** Why a resume cannot be served, or undefined when the history still holds everything after the offset. */
@@ -81,7 +94,7 @@ export function unrecoverable(resumeFrom: unknown, h: HistoryBounds): { offset: 
   const vsHead = compareIds(offset.id, h.head);
   if (vsHead > 0) return { reason: 'future' };
   if (vsHead === 0) return { offset };
-  if (offset.id.ms < h.oldestMs) return { reason: 'expired' };
+  if (idMs(offset.id) < h.oldestMs) return { reason: 'expired' };
   if (!h.first || compareIds(h.first, offset.id) > 0) return { reason: 'trimmed' };
   return { offset };
 }

@@ -1,8 +1,8 @@
 import { BadRequestException, Body, Controller, HttpCode, Inject, Post, ServiceUnavailableException, UseGuards } from '@nestjs/common';
-import { Bus } from '../bus/bus.js';
 import { isRecord, SchemaError } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { TopicDispatcher } from '../bus/topic-dispatcher.js';
+import { Ingress } from '../delivery/ingress.js';
+import { TopicRegistry } from '../delivery/topic-registry.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { checkEventSize } from './publish-gate.js';
 
@@ -16,8 +16,8 @@ import { checkEventSize } from './publish-gate.js';
 export class PublishController {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly dispatcher: TopicDispatcher,
-    private readonly bus: Bus,
+    private readonly topics: TopicRegistry,
+    private readonly ingress: Ingress,
   ) {}
 
   @Post('publish')
@@ -29,14 +29,14 @@ export class PublishController {
     if (typeof channel !== 'string' || !channel) throw new BadRequestException('"channel" must be a non-empty string');
     if (data === undefined) throw new BadRequestException('"data" is required');
     try {
-      this.dispatcher.validate(channel, data);
+      this.topics.validate(channel, data);
     } catch (err) {
       if (err instanceof SchemaError) throw new BadRequestException(err.message);
       throw err;
     }
     checkEventSize(this.config, channel, data);
     try {
-      await this.bus.publish(channel, data);
+      await this.ingress.publish(channel, data);
     } catch {
       throw new ServiceUnavailableException('bus not connected');
     }

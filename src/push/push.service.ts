@@ -1,27 +1,18 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { withOffset, type Delivery } from '../bus/topic.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { EventSessions } from '../sessions/endpoints.js';
-import { Fanout } from '../sessions/fanout.js';
 import type { Session } from '../sessions/session.js';
-import type { IdentityChange, SessionRegistry } from '../sessions/session-registry.js';
-import { isRecord } from '../common/schema.js';
+import type { IdentityChange } from '../sessions/session-registry.js';
 import { admitRoom, pushTargets, roomNameProblem, type PushCommand } from './push-rules.js';
 
 /**
- * Generic push (PROTOCOL 5), websocket-push and pakyow style, on `/ws` sessions.
+ * Push rooms (PROTOCOL 5), websocket-push and pakyow style, on `/ws` sessions: the client's
+ * joinRoom / leaveRoom, the backend's subscribeUser / unsubscribeUser (applied live, on every
+ * instance to its own sessions: push.topic.ts declares them as effects), and the re-check of
+ * every room when an identity changes. The pushes themselves are routed by push.topic.ts.
  *
  * websocket-push greets each socket with a random `tabWindowId`; here that token is the
  * `sessionId` of the `subscribed` ack, and `pushToSession`/`tabWindowId` target it.
- *
- * Every instance receives every push command and acts on its own sessions only, so a user
- * or room spread over several instances is reached (or subscribed) everywhere.
- *
- * Push commands go through the history like every `/ws` event. On the native channel a
- * payload that is a JSON object gets `"@offset"` added (as its last key); any other payload
- * (array, string, number), and every payload of the websocket-push channel
- * (`BackgroundPush`, whose receivers compare payloads as sent), is delivered as is. A replay
- * re-sends pushes only; room grants (subscribe/unsubscribe commands) are not replayed.
  */
 @Injectable()
 export class PushService {
@@ -36,7 +27,6 @@ export class PushService {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly sessions: EventSessions,
-    private readonly fanout: Fanout,
   ) {
     sessions.registry.onIdentityChange((change) => this.recheck(change));
   }
@@ -45,20 +35,13 @@ export class PushService {
     return this.sessions.registry;
   }
 
-  /** A push command from the bus (push.topic.ts). */
-  handle(cmd: PushCommand, delivery: Delivery = {}, stampOffset = true): void {
-    const { replay } = delivery;
-    const sessions = this.sessionsFor(cmd, replay?.registry ?? this.registry);
-    if (cmd.kind === 'push') {
-      const payload = stampOffset && isRecord(cmd.payload) ? withOffset(cmd.payload, delivery.offset) : cmd.payload;
-      const data = JSON.stringify(payload);
-      if (!replay) return this.fanout.send(sessions, data, 'push', undefined, delivery.offset?.id);
-      for (const s of sessions) if (s === replay.session) replay.frames.push({ data, topic: 'push' });
-      return;
-    }
-    if (replay) return;
+  /** A backend's room command (subscribeUser / unsubscribeUser), for this instance's sessions of the user. */
+  command(cmd: PushCommand): void {
+    if (cmd.kind === 'push') return;
+    const { keys, session: id } = pushTargets(cmd);
+    const reached = [...this.registry.withKeys(keys)].filter((s) => id === undefined || s.id === id);
     // Backend-decided subscriptions skip admission and the per-session bound: the backend is trusted.
-    for (const session of sessions) {
+    for (const session of reached) {
       if (cmd.kind === 'subscribe') {
         this.registry.joinRoom(session, cmd.room);
         this.grants(session).set(cmd.room, cmd.user);
@@ -111,15 +94,6 @@ export class PushService {
       // The client asked for the rooms it joined, so it hears about them; backend grants stay silent.
       if (grantedTo === undefined) session.reply({ '@type': 'room', room, joined: false, left: true, reason: admission.reason });
     }
-  }
-
-  /** Sessions of this instance that the command reaches; the session filter narrows, never widens. */
-  private sessionsFor(cmd: PushCommand, registry: SessionRegistry): Iterable<Session> {
-    const { keys, session: id } = pushTargets(cmd);
-    if (id === undefined) return registry.withKeys(keys);
-    const session = registry.get(id);
-    if (!session?.identity) return []; // unsubscribed sessions receive nothing (PROTOCOL 2)
-    return keys.length === 0 || registry.withKeys(keys).has(session) ? [session] : [];
   }
 
   private drop(session: Session, room: string): void {

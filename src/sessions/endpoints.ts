@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Revocations } from '../auth/revocations.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { Metrics } from '../ops/metrics.js';
+import { Metrics } from '../metrics/metrics.js';
 import { SessionHost } from './session-host.js';
 import { SessionRegistry } from './session-registry.js';
 

@@ -74,19 +74,26 @@ interface Pending {
   topic: string;
   receivedAt: number;
   offset?: StreamId;
-  /** Part of a replay: paced like the rest, but outside the queue's bounds (the replay has its own). */
-  replay?: boolean;
 }
 
 /** The frames waiting in an Outbox, with their counts and the timer that drains them. */
 class Queue {
+  /**
+   * A replay's frames (from `textFrame`, shared with every session that replays the same
+   * events), sent before `frames`: paced like the rest, outside the queue's bounds (the
+   * replay has its own), and held as bare references, not one object each.
+   */
+  replay: readonly Buffer[] = [];
+  /** The next replay frame to send. */
+  replayAt = 0;
   frames: Pending[] = [];
-  /** Sum of the frames' sizes. */
+  /** Sum of the live frames' sizes (the replay's are not counted against the bounds). */
   bytes = 0;
-  /** Replay frames among them, and their bytes: not counted against the queue's bounds. */
-  replayFrames = 0;
-  replayBytes = 0;
   timer?: NodeJS.Timeout;
+
+  get length(): number {
+    return this.replay.length - this.replayAt + this.frames.length;
+  }
 }
 
 /**
@@ -113,7 +120,12 @@ export class Outbox {
   ) {}
 
   get length(): number {
-    return this.queue?.frames.length ?? 0;
+    return this.queue?.length ?? 0;
+  }
+
+  /** Bytes not yet on the wire: the socket's buffer and the live frames queued (a replay's are bounded apart). */
+  get unsentBytes(): number {
+    return this.unsent();
   }
 
   private get bucket(): TokenBucket {
@@ -145,30 +157,31 @@ export class Outbox {
   }
 
   /**
-   * Ends the hold: `replay` (payloads, framed here) goes first (paced, outside the queue's bounds: the replay is
-   * bounded by its own settings), then the held frames, but for those at or before
-   * `replayedUpTo` (the replay covered them).
+   * Ends the hold: `replay` (frames from `textFrame`, possibly shared) goes first, then the
+   * held frames, but for those at or before `replayedUpTo` (the replay covered them).
    */
-  release(replay: readonly { data: Buffer; topic: string }[] = [], replayedUpTo?: StreamId): void {
+  release(replay: readonly Buffer[] = [], replayedUpTo?: StreamId): void {
     const held = this.held ?? [];
     this.held = undefined;
-    const now = Date.now();
-    for (const r of replay) this.add({ data: textFrame(r.data), topic: r.topic, receivedAt: now, replay: true });
+    if (this.closed) return;
+    if (replay.length) {
+      const queue = (this.queue ??= new Queue());
+      queue.replay = replay;
+      queue.replayAt = 0;
+      this.hooks.queued(replay.length);
+    }
     for (const p of held) if (!(replayedUpTo && p.offset && compareIds(p.offset, replayedUpTo) <= 0)) this.add(p);
+    if (replay.length) this.drain();
   }
 
   private add(p: Pending): void {
     if (this.closed) return;
-    if (!p.replay && this.overBound()) return this.overflow();
+    if (this.overBound()) return this.overflow();
     if (!this.length && this.bucket.take()) return this.write(p.data, p.topic, p.receivedAt);
-    if (!p.replay && this.length - (this.queue?.replayFrames ?? 0) >= this.limits.queueMax) return this.overflow();
+    if ((this.queue?.frames.length ?? 0) >= this.limits.queueMax) return this.overflow();
     const queue = (this.queue ??= new Queue());
     queue.frames.push(p);
     queue.bytes += p.data.length;
-    if (p.replay) {
-      queue.replayFrames++;
-      queue.replayBytes += p.data.length;
-    }
     this.hooks.queued(1);
     this.schedule();
   }
@@ -189,12 +202,12 @@ export class Outbox {
     const before = this.length;
     const queue = this.queue;
     if (!queue || !before) return;
+    // A replay was built for the identity that is gone: it goes too.
+    queue.replay = [];
+    queue.replayAt = 0;
     const kept = keepTopic === undefined ? [] : queue.frames.filter((p) => p.topic === keepTopic);
     queue.frames = kept;
     queue.bytes = kept.reduce((n, p) => n + p.data.length, 0);
-    queue.replayFrames = kept.filter((p) => p.replay).length;
-    queue.replayBytes = kept.reduce((n, p) => n + (p.replay ? p.data.length : 0), 0);
-
     this.hooks.queued(kept.length - before);
   }
 
@@ -209,16 +222,22 @@ export class Outbox {
   }
 
   private drain(): void {
-    if (this.queue) this.queue.timer = undefined;
-    while (!this.closed && this.queue?.frames.length && this.bucket.take()) {
+    if (this.queue) {
+      clearTimeout(this.queue.timer);
+      this.queue.timer = undefined;
+    }
+    while (!this.closed && this.queue?.length && this.bucket.take()) {
       if (this.overBound()) return this.overflow();
-      const next = this.queue.frames.shift()!;
-      this.queue.bytes -= next.data.length;
-      if (next.replay) {
-        this.queue.replayFrames--;
-        this.queue.replayBytes -= next.data.length;
-      }
+      const queue = this.queue;
       this.hooks.queued(-1);
+      if (queue.replayAt < queue.replay.length) {
+        const frame = queue.replay[queue.replayAt++];
+        if (queue.replayAt === queue.replay.length) [queue.replay, queue.replayAt] = [[], 0];
+        this.write(frame, 'replay', Date.now());
+        continue;
+      }
+      const next = queue.frames.shift()!;
+      queue.bytes -= next.data.length;
       this.write(next.data, next.topic, next.receivedAt);
     }
     this.schedule();
@@ -228,7 +247,7 @@ export class Outbox {
     const queue = this.queue;
     if (this.closed || !queue || queue.timer) return;
     // Emptied: back to holding no queue.
-    if (!queue.frames.length) return void (this.queue = undefined);
+    if (!queue.length) return void (this.queue = undefined);
     queue.timer = setTimeout(() => this.drain(), Math.max(1, this.bucket.waitMs()));
   }
 
@@ -252,7 +271,7 @@ export class Outbox {
 
   /** The socket's unsent bytes plus the queue's, but for a replay's (which has its own bound). */
   private unsent(): number {
-    return this.socket.bufferedAmount + (this.queue ? this.queue.bytes - this.queue.replayBytes : 0);
+    return this.socket.bufferedAmount + (this.queue?.bytes ?? 0);
   }
 
   private overflow(): void {

@@ -9,7 +9,7 @@ import { isRecord, type Json } from '../common/schema.js';
 import { takeToken } from '../common/token-bucket.js';
 import { ERROR_CODES, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import type { Config } from '../config/config.js';
-import type { Metrics } from '../ops/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { DueQueue } from './due-queue.js';
 import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Session, type Endpoint } from './session.js';

@@ -1,10 +1,8 @@
 /** The activity topic (PROTOCOL.md 3.5): audience (pure) and handler; the schema is in src/protocol/events.ts. */
 import { Injectable } from '@nestjs/common';
-import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
 import { checkWith, type Json } from '../common/schema.js';
+import { Topic, type KeyRouting, type TopicHandler } from '../delivery/topic.js';
 import { PostActivityEvent } from '../protocol/events.js';
-import type { Audience } from './task.topic.js';
-import { TopicDelivery } from './topic-delivery.js';
 
 export type { PostActivityEvent } from '../protocol/events.js';
 
@@ -21,7 +19,7 @@ function basename(path: string): string {
   return parts[parts.length - 1];
 }
 
-export function activityAudience(e: PostActivityEvent): Audience {
+export function activityAudience(e: PostActivityEvent): { keys: string[]; frame: Record<string, unknown> } {
   const { ['@type']: _ignored, ...rest } = e;
   const activity: Json = { ...e.Activity };
   for (const k of NAMED_FIELDS) {
@@ -42,13 +40,11 @@ export function activityAudience(e: PostActivityEvent): Audience {
 export class ActivityTopic implements TopicHandler<PostActivityEvent> {
   readonly topic = 'activity';
 
-  constructor(private readonly out: TopicDelivery) {}
-
   parse(raw: unknown): PostActivityEvent {
     return parseActivityEvent(raw);
   }
 
-  handle(e: PostActivityEvent, delivery: Delivery): void {
-    this.out.sendToAudience(this.topic, activityAudience(e), delivery);
+  route(e: PostActivityEvent): KeyRouting {
+    return activityAudience(e);
   }
 }

@@ -1,18 +1,15 @@
 /** The IDM topic (PROTOCOL.md 3.4): audience and security side effects (pure), and handler; the schema is in src/protocol/events.ts. */
 import { Injectable } from '@nestjs/common';
 import { Revocations } from '../auth/revocations.js';
-import { Topic, type Delivery, type TopicHandler } from '../bus/topic.js';
 import { checkWith } from '../common/schema.js';
+import { Topic, type Routing, type TopicHandler } from '../delivery/topic.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { IdmChangeEvent } from '../protocol/events.js';
 import { ChatSessions, EventSessions } from '../sessions/endpoints.js';
-import { Fanout } from '../sessions/fanout.js';
-import { Close } from '../sessions/session-host.js';
-import type { Audience } from './task.topic.js';
-import { TopicDelivery } from './topic-delivery.js';
 
 export type { IdmChangeEvent } from '../protocol/events.js';
 
-export type IdmSideEffect = { removeWorkspace: string } | { closeUser: { login?: string; subject?: string } } | null;
+export type IdmSideEffect = { removeWorkspace: string } | { closeUser: { login?: string; subject?: string } };
 
 export function parseIdmEvent(raw: unknown): IdmChangeEvent {
   return checkWith(IdmChangeEvent, raw, 'event');
@@ -35,7 +32,7 @@ function idmKeys(e: IdmChangeEvent): string[] {
   return [];
 }
 
-export function idmAudience(e: IdmChangeEvent): Audience {
+export function idmAudience(e: IdmChangeEvent): { keys: string[]; frame: Record<string, unknown> } {
   // '@type' first and always 'idm', whatever the publisher put there.
   const { ['@type']: _ignored, ...rest } = e;
   // A user's password (even hashed) never goes to a browser.
@@ -47,7 +44,7 @@ export function idmAudience(e: IdmChangeEvent): Audience {
 }
 
 /** Deletions act on live sessions at once instead of waiting for the client to re-subscribe. */
-export function idmSideEffect(e: IdmChangeEvent): IdmSideEffect {
+export function idmSideEffect(e: IdmChangeEvent): IdmSideEffect | null {
   if (e.Type !== 'DELETE') return null;
   if (e.Workspace?.UUID) return { removeWorkspace: e.Workspace.UUID };
   if (e.User && (e.User.Login || e.User.Uuid)) {
@@ -59,15 +56,13 @@ export function idmSideEffect(e: IdmChangeEvent): IdmSideEffect {
   return null;
 }
 
-/** Users, roles, workspaces and ACLs changed: tell who is concerned, and act on deletions. */
+/** Users, roles, workspaces and ACLs changed: tell who is concerned, and act on deletions (live only). */
 @Topic({ channel: 'idm' })
 @Injectable()
-export class IdmTopic implements TopicHandler<IdmChangeEvent> {
+export class IdmTopic implements TopicHandler<IdmChangeEvent, IdmSideEffect> {
   readonly topic = 'idm';
 
   constructor(
-    private readonly out: TopicDelivery,
-    private readonly fanout: Fanout,
     private readonly revocations: Revocations,
     private readonly events: EventSessions,
     private readonly chat: ChatSessions,
@@ -77,24 +72,22 @@ export class IdmTopic implements TopicHandler<IdmChangeEvent> {
     return parseIdmEvent(raw);
   }
 
-  handle(e: IdmChangeEvent, delivery: Delivery): void {
-    this.out.sendToAudience(this.topic, idmAudience(e), delivery);
-    if (delivery.replay) return;
+  route(e: IdmChangeEvent): Routing {
     const effect = idmSideEffect(e);
-    // After the idm frame has been handed over, so that the session sees why; on both
-    // endpoints, so that a deleted user keeps no chat session either.
+    return { ...idmAudience(e), effects: effect ? [effect] : undefined };
+  }
+
+  /** After the idm frame has been handed over, so that the session sees why; on both endpoints. */
+  apply(effect: IdmSideEffect): void {
     const hosts = [this.events, this.chat];
-    if (effect && 'removeWorkspace' in effect) {
-      this.fanout.after(() => hosts.forEach((h) => h.registry.removeWorkspace(effect.removeWorkspace)));
+    if ('removeWorkspace' in effect) {
+      for (const host of hosts) host.registry.removeWorkspace(effect.removeWorkspace);
+      return;
     }
-    if (effect && 'closeUser' in effect) {
-      const { login, subject } = effect.closeUser;
-      // Before the sockets close: the client reconnects at once, to any instance.
-      this.revocations.revoke(effect.closeUser);
-      const keys = [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
-      this.fanout.after(() => {
-        for (const host of hosts) for (const s of [...host.registry.withKeys(keys)]) host.close(s, Close.forbidden, 'user removed');
-      });
-    }
+    const { login, subject } = effect.closeUser;
+    // Before the sockets close: the client reconnects at once, to any instance.
+    this.revocations.revoke(effect.closeUser);
+    const keys = [login && `user:${login}`, subject && `subject:${subject}`].filter((k): k is string => Boolean(k));
+    for (const host of hosts) for (const s of [...host.registry.withKeys(keys)]) host.close(s, CloseCode.forbidden, 'user removed');
   }
 }

@@ -7,9 +7,8 @@
  */
 import { isRecord } from '../common/schema.js';
 import { TtlCache } from '../common/ttl-cache.js';
-import { nodeUuid } from './node-coalescer.js';
+import { nodeUuid } from './node-merge.js';
 import type { NodeChangeEvent } from './node-event.js';
-import type { EventOffset } from '../bus/topic.js';
 
 export interface NodeLocatorOptions {
   /** `GET <url>?uuid=<uuid>` answers `{"Path":"..."}` or `{"Node":{"Path":"..."}}`; unset: no lookups. */
@@ -32,6 +31,8 @@ export class NodeLocator {
   private readonly fetchFn: typeof fetch;
   /** uuid -> path. */
   private readonly cache: TtlCache<string, string>;
+  /** Lookups under way, by uuid: a second asker (a replay, another node event) waits for the same answer. */
+  private readonly inFlight = new Map<string, Promise<string | undefined>>();
 
   constructor(private readonly opts: NodeLocatorOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 2_000;
@@ -53,9 +54,19 @@ export class NodeLocator {
   }
 
   /** The node's path, or undefined when not found, failing or slow. Never rejects; failures are not cached. */
-  async locate(uuid: string): Promise<string | undefined> {
+  locate(uuid: string): Promise<string | undefined> {
     const cached = this.cached(uuid);
-    if (cached !== undefined || !this.opts.url) return cached;
+    if (cached !== undefined || !this.opts.url) return Promise.resolve(cached);
+    let pending = this.inFlight.get(uuid);
+    if (!pending) {
+      pending = this.fetchPath(uuid).finally(() => this.inFlight.delete(uuid));
+      this.inFlight.set(uuid, pending);
+    }
+    return pending;
+  }
+
+  private async fetchPath(uuid: string): Promise<string | undefined> {
+    if (!this.opts.url) return undefined;
     try {
       const url = new URL(this.opts.url);
       url.searchParams.set('uuid', uuid);
@@ -96,70 +107,4 @@ export function needsLookup(e: NodeChangeEvent): boolean {
 export function withPath(e: NodeChangeEvent, path: string): NodeChangeEvent {
   if (e.Target) return { ...e, Target: { ...e.Target, Path: path } };
   return { ...e, Source: { ...e.Source, Path: path } };
-}
-
-export interface LocatingQueueOptions {
-  locator: NodeLocator;
-  /** Receives events in node order, with a path. Must not throw. */
-  deliver: (e: NodeChangeEvent, topic: string, offset?: EventOffset) => void;
-  /** An event dropped: `no_path` (no lookup endpoint), `lookup_failed`, `lookup_busy`, `error` (deliver threw). */
-  drop: (topic: string, reason: string) => void;
-  /** Lookups under way at once. */
-  maxLookups?: number;
-  /** Events of one node waiting behind its lookup. */
-  maxWaiting?: number;
-}
-
-/**
- * Locates pathless events without reordering a node's events: while one is being looked
- * up, the later events of that node wait behind it (bounded); other nodes are not held up.
- */
-export class LocatingQueue {
-  private readonly waiting = new Map<string, Array<{ e: NodeChangeEvent; topic: string; offset?: EventOffset }>>();
-  private readonly maxLookups: number;
-  private readonly maxWaiting: number;
-
-  constructor(private readonly opts: LocatingQueueOptions) {
-    this.maxLookups = opts.maxLookups ?? 1000;
-    this.maxWaiting = opts.maxWaiting ?? 100;
-  }
-
-  push(e: NodeChangeEvent, topic: string, offset?: EventOffset): void {
-    const uuid = nodeUuid(e);
-    const queue = uuid === undefined ? undefined : this.waiting.get(uuid);
-    if (queue) {
-      if (queue.length >= this.maxWaiting) return this.opts.drop(topic, 'lookup_busy');
-      queue.push({ e, topic, offset });
-      return;
-    }
-    const { locator } = this.opts;
-    if (!needsLookup(e)) {
-      // In node order, so that a move seen while a lookup was under way still wins.
-      locator.observe(e);
-      return this.opts.deliver(e, topic, offset);
-    }
-    if (uuid === undefined || !locator.enabled) return this.opts.drop(topic, 'no_path');
-    const cached = locator.cached(uuid);
-    if (cached !== undefined) return this.opts.deliver(withPath(e, cached), topic, offset);
-    if (this.waiting.size >= this.maxLookups) return this.opts.drop(topic, 'lookup_busy');
-    this.waiting.set(uuid, []);
-    void locator.locate(uuid).then((path) => {
-      const later = this.waiting.get(uuid) ?? [];
-      this.waiting.delete(uuid);
-      // From a promise: a throw here would be an unhandled rejection, and strand `later`.
-      try {
-        if (path === undefined) this.opts.drop(topic, 'lookup_failed');
-        else this.opts.deliver(withPath(e, path), topic, offset);
-      } catch {
-        this.opts.drop(topic, 'error');
-      }
-      for (const next of later) {
-        try {
-          this.push(next.e, next.topic, next.offset);
-        } catch {
-          this.opts.drop(next.topic, 'error');
-        }
-      }
-    });
-  }
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TopicDispatcher } from '../../src/bus/topic-dispatcher.js';
+import { TopicRegistry } from '../../src/delivery/topic-registry.js';
 import { API_KEY, Client, framesBefore, startInstance, token, ws, type Instance } from '../support/harness.js';
 
 const post = (url: string, body: unknown, key?: string) =>
@@ -20,7 +20,7 @@ describe('embedded mode (no Redis): HTTP publish, health and readiness', () => {
   it('finds one declared topic for every configured channel', () => {
     const defaults = ['topic.pydio.tree.nodes.changes', 'topic.pydio.meta.nodes.changes', 'topic.pydio.tasks.event', 'topic.pydio.idm.event'];
     const more = ['topic.pydio.activity.event', 'topic.pydio.chat.event', 'switchboard.push', 'BackgroundPush'];
-    expect(app.app.get(TopicDispatcher).channels().sort()).toEqual([...defaults, ...more].sort());
+    expect(app.app.get(TopicRegistry).channels().sort()).toEqual([...defaults, ...more].sort());
   });
 
   it('is live and ready without Redis', async () => {

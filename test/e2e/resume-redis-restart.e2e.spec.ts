@@ -97,6 +97,6 @@ describe('resume across a Redis stop and restart (a private redis-server)', () =
     expect(offsetOf('r-3').split('@')[1]).not.toBe(from.split('@')[1]);
     const { client, resumed: r } = await resumed(`${app!.wsUrl}/ws`, alice, from);
     clients.push(client);
-    expect(r).toEqual({ '@type': 'resumed', recovered: false });
+    expect(r).toEqual({ '@type': 'resumed', recovered: false, reason: 'other_epoch' });
   }, 40_000);
 });

@@ -82,11 +82,20 @@ describe('resume over a real Redis, two instances (PROTOCOL 6)', () => {
     const offset = (await got(probe, 'probe'))['@offset'] as string;
     const [id, epoch] = offset.split('@');
     const [ms] = id.split('-');
-    const cases: unknown[] = ['garbage', 42, { x: 1 }, '', `${id}@${epoch === 'aaaaaaaa' ? 'bbbbbbbb' : 'aaaaaaaa'}`, `${Number(ms) + 3_600_000}-0@${epoch}`, id];
-    for (const resumeFrom of cases) {
+    const reasons: [unknown, string][] = [
+      ['garbage', 'not_an_offset'],
+      [42, 'not_an_offset'],
+      [{ x: 1 }, 'not_an_offset'],
+      ['', 'not_an_offset'],
+      [`${id}@${epoch === 'aaaaaaaa' ? 'bbbbbbbb' : 'aaaaaaaa'}`, 'other_epoch'],
+      [`${Number(ms) + 3_600_000}-0@${epoch}`, 'future'],
+      [id, 'not_an_offset'],
+    ];
+    const cases = reasons.map(([resumeFrom]) => resumeFrom);
+    for (const [resumeFrom, reason] of reasons) {
       const { client, resumed: r } = await resumed(`${b.wsUrl}/ws`, alice, resumeFrom);
       keep(client);
-      expect(r).toEqual({ '@type': 'resumed', recovered: false });
+      expect(r).toEqual({ '@type': 'resumed', recovered: false, reason });
       expect(client.frames.map((f) => f['@type'])).toEqual(['subscribed', 'resumed']);
       const live = `live-${String(cases.indexOf(resumeFrom))}`;
       await backend.publish(ch.CHANNEL_TASKS, task(live));
@@ -108,7 +117,7 @@ describe('resume over a real Redis, two instances (PROTOCOL 6)', () => {
     redis.disconnect();
     const { client, resumed: r } = await resumed(`${b.wsUrl}/ws`, alice, offset);
     keep(client);
-    expect(r).toEqual({ '@type': 'resumed', recovered: false });
+    expect(r).toEqual({ '@type': 'resumed', recovered: false, reason: 'trimmed' });
   });
 
   it('replays through the new token: nothing outside its workspaces', async () => {
@@ -234,7 +243,7 @@ describe('replay bounds', () => {
     await got(probe, 'b-4');
     // Four do not.
     const tooMany = await resumed(`${app.wsUrl}/ws`, alice, from);
-    expect(tooMany.resumed).toEqual({ '@type': 'resumed', recovered: false });
+    expect(tooMany.resumed).toEqual({ '@type': 'resumed', recovered: false, reason: 'too_many' });
     await backend.publish(ch.CHANNEL_TASKS, task('b-5'));
     await got(tooMany.client, 'b-5');
     expect(tooMany.client.frames.filter((f) => taskId(f) !== undefined).map(taskId)).toEqual(['b-5']);
@@ -253,7 +262,7 @@ describe('replay bounds', () => {
     await got(probe, 's-2');
     // One event (within the count of 3), but 1,200 bytes and more of frames.
     const tooLarge = await resumed(`${app.wsUrl}/ws`, alice, from);
-    expect(tooLarge.resumed).toEqual({ '@type': 'resumed', recovered: false });
+    expect(tooLarge.resumed).toEqual({ '@type': 'resumed', recovered: false, reason: 'too_large' });
     for (const c of [probe, fits.client, tooLarge.client]) c.close();
   });
 });
@@ -290,7 +299,7 @@ describe('resume in embedded mode (no REDIS_URL)', () => {
     await publish('m-3');
     await got(probe, 'm-3');
     const late = await resumed(`${app.wsUrl}/ws`, alice, from);
-    expect(late.resumed).toEqual({ '@type': 'resumed', recovered: false });
+    expect(late.resumed).toEqual({ '@type': 'resumed', recovered: false, reason: 'expired' });
     for (const c of [probe, r.client, late.client]) c.close();
   });
 });

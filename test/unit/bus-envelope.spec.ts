@@ -1,5 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
-import { EnvelopeDeserializer } from '../../src/bus/redis-bus-server.js';
+import { EnvelopeDeserializer } from '../../src/bus/envelope.js';
 import { redisOptions } from '../../src/redis/redis-connections.js';
 
 const CH = 'topic.pydio.tree.nodes.changes';

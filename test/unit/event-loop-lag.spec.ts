@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { EventLoopLag } from '../../src/ops/event-loop-lag.js';
-import { Metrics } from '../../src/ops/metrics.js';
+import { EventLoopLag } from '../../src/metrics/event-loop-lag.js';
+import { Metrics } from '../../src/metrics/metrics.js';
 
 const FIGURES = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -59,7 +59,7 @@ describe('idmAudience: first matching rule decides', () => {
 });
 
 describe('idmSideEffect', () => {
-  it.each<[string, Record<string, unknown>, IdmSideEffect]>([
+  it.each<[string, Record<string, unknown>, IdmSideEffect | null]>([
     ['Workspace DELETE removes the workspace', { Type: 'DELETE', Workspace: { UUID: 'w1' } }, { removeWorkspace: 'w1' }],
     ['User DELETE closes the user', { Type: 'DELETE', User: { Uuid: 'sub-1', Login: 'alice' } }, { closeUser: { login: 'alice', subject: 'sub-1' } }],
     ['User DELETE without Login', { Type: 'DELETE', User: { Uuid: 'sub-1' } }, { closeUser: { subject: 'sub-1' } }],

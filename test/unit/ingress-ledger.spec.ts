@@ -15,7 +15,7 @@ function run(steps: Step[], windowMs = 1000, max = 100) {
   for (const step of steps) {
     if (step[0] === 'recv') {
       if (ledger.received('c', step[1])) fresh.push(step[1]);
-    } else if (step[0] === 'seen') ledger.observed({ ms: step[1], seq: 0 }, 'c', step[2]);
+    } else if (step[0] === 'seen') ledger.observed(`${step[1]}-0`, 'c', step[2]);
     else {
       now += step[1];
       lost += ledger.expire();

@@ -1,11 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { MemoryHistory, type HistoryEntry } from '../../src/history/history.js';
+import type { HistoryEntry } from '../../src/history/history.js';
+import { MemoryHistory } from '../../src/history/memory-history.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('MemoryHistory (embedded mode)', () => {
   it('numbers entries in order, delivers them, and serves ranges up to the head', async () => {
-    const h = new MemoryHistory({ key: 'k', maxLength: 100, ttlSeconds: 60, leaseMs: 3000 });
+    const h = new MemoryHistory({ key: 'k', maxLength: 100, ttlSeconds: 60, leaseMs: 3000, cacheBytes: 0 });
     const got: HistoryEntry[] = [];
     h.start((e) => got.push(e));
     for (const n of [1, 2, 3]) await h.append('c', `{"n":${n}}`);
@@ -23,11 +24,11 @@ describe('MemoryHistory (embedded mode)', () => {
     [1, 10, 1],
     [100, 10, 10],
   ])('keeps at most HISTORY_MAX_LENGTH=%i entries (of %i)', async (maxLength, appended, kept) => {
-    const h = new MemoryHistory({ key: 'k', maxLength, ttlSeconds: 60, leaseMs: 3000 });
+    const h = new MemoryHistory({ key: 'k', maxLength, ttlSeconds: 60, leaseMs: 3000, cacheBytes: 0 });
     for (let n = 0; n < appended; n++) await h.append('c', String(n));
     expect((await h.stats()).length).toBe(kept);
     await tick();
     const bounds = await h.bounds();
-    expect((await h.range({ ms: 0, seq: 0 }, bounds.head, 1000)).map((e) => e.raw)[0]).toBe(String(appended - kept));
+    expect((await h.range('0-0', bounds.head, 1000)).map((e) => e.raw)[0]).toBe(String(appended - kept));
   });
 });

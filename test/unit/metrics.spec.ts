@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { BatchHistogram, Metrics } from '../../src/ops/metrics.js';
+import { BatchHistogram, Metrics } from '../../src/metrics/metrics.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { LocatingQueue, NodeLocator, needsLookup, withPath } from '../../src/topics/node-locator.js';
+import type { Config } from '../../src/config/config.js';
+import { LocatingQueue } from '../../src/delivery/locating-queue.js';
+import type { TopicHandler } from '../../src/delivery/topic.js';
+import { MetaTopic } from '../../src/topics/meta.topic.js';
 import type { NodeChangeEvent } from '../../src/topics/node-event.js';
+import { NodeLocator, needsLookup, withPath } from '../../src/topics/node-locator.js';
+import { TreeTopic } from '../../src/topics/tree.topic.js';
 
 /** A fetch answering from a table; `hold` keeps answers until released. */
 function fakeFetch(answers: Record<string, { status: number; body: unknown }>) {
@@ -113,13 +118,19 @@ describe('LocatingQueue', () => {
   const setup = (answers: Record<string, { status: number; body: unknown }>, opts: { url?: string; maxLookups?: number; maxWaiting?: number } = {}) => {
     const f = fakeFetch(answers);
     const out: string[] = [];
-    const q = new LocatingQueue({
-      locator: new NodeLocator({ url: 'url' in opts ? opts.url : 'http://lookup/nodes', fetchFn: f.fn }),
-      deliver: (e, topic) => out.push(`${topic} ${e.Type} ${e.Target?.Uuid ?? e.Source?.Uuid} ${e.Target?.Path ?? e.Source?.Path}`),
-      drop: (topic, reason) => out.push(`${topic} dropped ${reason}`),
+    const locator = new NodeLocator({ url: 'url' in opts ? opts.url : 'http://lookup/nodes', fetchFn: f.fn });
+    const config = { nodeBatchWindowMs: 0, nodeBatchMaxWaitMs: 0 } as Config;
+    const handlers: Record<string, TopicHandler> = { tree: new TreeTopic(config, locator), meta: new MetaTopic(config, locator) };
+    const queue = new LocatingQueue({
+      deliver: (h, x) => {
+        const e = x as NodeChangeEvent;
+        out.push(`${h.topic} ${e.Type} ${e.Target?.Uuid ?? e.Source?.Uuid} ${e.Target?.Path ?? e.Source?.Path}`);
+      },
+      drop: (h, reason) => out.push(`${h.topic} dropped ${reason}`),
       maxLookups: opts.maxLookups,
       maxWaiting: opts.maxWaiting,
     });
+    const q = { push: (e: NodeChangeEvent, topic: string) => queue.push(handlers[topic], e) };
     return { f, out, q };
   };
 

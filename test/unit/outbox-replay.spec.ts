@@ -9,8 +9,8 @@ function setup(limits: Partial<OutboxLimits> = {}) {
   return { socket, outbox, overflow };
 }
 
-const id = (ms: number) => ({ ms, seq: 0 });
-const replay = (...names: string[]) => names.map((n) => ({ data: Buffer.from(n), topic: 'tasks' }));
+const id = (ms: number) => `${ms}-0`;
+const replay = (...names: string[]) => names.map((n) => frame(n));
 
 describe('Outbox during a resume (hold, then replay, then the held frames)', () => {
   beforeEach(() => {

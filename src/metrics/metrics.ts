@@ -67,7 +67,7 @@ export class Metrics implements OnModuleDestroy {
   readonly redisReconnects = new Counter({ name: 'switchboard_redis_reconnects_total', help: 'Redis reconnection attempts', registers: [this.registry] });
   readonly resumes = new Counter({
     name: 'switchboard_resume_total',
-    help: 'Resumes by result: recovered, or why not (not_an_offset, other_epoch, future, expired, trimmed, too_many, too_large, unavailable, error)',
+    help: 'Resumes by result: recovered, or why not (not_an_offset, other_epoch, future, expired, trimmed, too_many, too_large, too_long, timeout, busy, unavailable, error)',
     labelNames: ['result'],
     registers: [this.registry],
   });
@@ -77,6 +77,12 @@ export class Metrics implements OnModuleDestroy {
   readonly historyReadable = new Gauge({ name: 'switchboard_history_readable', help: '1 while this instance can read the history', registers: [this.registry] });
   readonly historyLeader = new Gauge({ name: 'switchboard_history_appender', help: '1 while this instance holds the lease to append pub/sub messages to the history', registers: [this.registry] });
   readonly historyLost = new Gauge({ name: 'switchboard_history_ingress_lost', help: 'Pub/sub messages this instance received that no instance appended to the history in time (since start)', registers: [this.registry] });
+  readonly historyAnomalies = new Counter({
+    name: 'switchboard_history_anomalies_total',
+    help: 'What the history read and did not expect: bad_entry, bad_feed, future_id, head_backwards, ids_exhausted (logged once per kind)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   readonly replayedFrames = new Counter({ name: 'switchboard_replayed_frames_total', help: 'Frames sent by resumes', registers: [this.registry] });
   readonly deliveryLatency = new BatchHistogram({
     name: 'switchboard_delivery_latency_seconds',

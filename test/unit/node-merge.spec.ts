@@ -1,6 +1,31 @@
 import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals';
-import { NodeCoalescer, isCoalesced, mergeNodeEvents } from '../../src/topics/node-coalescer.js';
+import type { Config } from '../../src/config/config.js';
+import { Coalescer } from '../../src/delivery/coalescer.js';
+import type { TopicHandler } from '../../src/delivery/topic.js';
 import type { NodeChangeEvent, TreeNode } from '../../src/topics/node-event.js';
+import { NodeLocator } from '../../src/topics/node-locator.js';
+import { isCoalesced, mergeNodeEvents } from '../../src/topics/node-merge.js';
+import { MetaTopic } from '../../src/topics/meta.topic.js';
+import { TreeTopic } from '../../src/topics/tree.topic.js';
+
+/** The node topics as the delivery service sees them (their coalescing rules). */
+const nodeTopics = (windowMs = 1000, maxWaitMs = 3000) => {
+  const config = { nodeBatchWindowMs: windowMs, nodeBatchMaxWaitMs: maxWaitMs } as Config;
+  const locator = new NodeLocator();
+  return { tree: new TreeTopic(config, locator), meta: new MetaTopic(config, locator) } as Record<string, TopicHandler>;
+};
+
+/**
+ * The delivery service's first steps for a live event (DeliveryService.accept): a merging
+ * event into the coalescer, any other after its key's pending merge, at once.
+ */
+function accept(c: Coalescer, handler: TopicHandler, e: NodeChangeEvent, out: (h: TopicHandler, e: NodeChangeEvent) => void): void {
+  const key = handler.coalesce!.key(e);
+  if (key !== undefined) return c.add(key, handler, e);
+  const after = handler.coalesce!.after?.(e);
+  if (after !== undefined) c.flush(after);
+  out(handler, e);
+}
 
 const ev = (Type: string, Target?: TreeNode, extra: Partial<NodeChangeEvent> = {}): NodeChangeEvent => ({
   Type,
@@ -95,18 +120,18 @@ describe('mergeNodeEvents', () => {
   });
 });
 
-describe('NodeCoalescer', () => {
+describe('Coalescer with the node topics\' rules', () => {
   let flushed: NodeChangeEvent[];
   let merged: number;
-  const make = (opts: Partial<{ windowMs: number; maxWaitMs: number; maxPending: number }> = {}) =>
-    new NodeCoalescer({
-      windowMs: 1000,
-      maxWaitMs: 3000,
-      maxPending: 100,
-      ...opts,
-      flush: (e) => flushed.push(e),
+  const make = (opts: Partial<{ windowMs: number; maxWaitMs: number; maxPending: number }> = {}) => {
+    const { meta: handler } = nodeTopics(opts.windowMs, opts.maxWaitMs);
+    const c = new Coalescer({
+      maxPending: opts.maxPending ?? 100,
+      flush: (m) => flushed.push(m.event as NodeChangeEvent),
       onMerged: () => merged++,
     });
+    return { add: (e: NodeChangeEvent) => accept(c, handler, e, (_h, x) => flushed.push(x)), flushAll: () => c.flushAll(), get size() { return c.size; } };
+  };
   const meta = (uuid: string, k: string) => ev('UPDATE_META', { Uuid: uuid, MetaStore: { [k]: '1' } });
 
   beforeEach(() => {
@@ -251,9 +276,12 @@ describe('NodeCoalescer', () => {
 
   describe('one coalescer for both node topics: a node keeps its publish order', () => {
     let out: Array<[string, string, string | undefined]>;
+    const handlers = nodeTopics();
+    const record = (h: TopicHandler, e: NodeChangeEvent) => out.push([h.topic, e.Type, e.Target?.Uuid ?? e.Source?.Uuid]);
     const shared = () => {
       out = [];
-      return new NodeCoalescer({ windowMs: 1000, maxWaitMs: 3000, maxPending: 100, flush: (e, topic) => out.push([topic, e.Type, e.Target?.Uuid ?? e.Source?.Uuid]) });
+      const c = new Coalescer({ maxPending: 100, flush: (m) => record(m.handler, m.event as NodeChangeEvent) });
+      return { add: (e: NodeChangeEvent, topic: string) => accept(c, handlers[topic], e, record), flushAll: () => c.flushAll() };
     };
     const del = (uuid: string) => ev('DELETE', undefined, { Source: { Uuid: uuid, Path: 'a' } });
     const move = (uuid: string) => ev('UPDATE_PATH', { Uuid: uuid, Path: 'b' }, { Source: { Uuid: uuid, Path: 'a' } });

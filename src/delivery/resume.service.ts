@@ -1,0 +1,152 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, type Config } from '../config/config.js';
+import { HISTORY, type History } from '../history/history.js';
+import { compareIds, unrecoverable, type StreamId } from '../history/offset.js';
+import { Metrics } from '../metrics/metrics.js';
+import { textFrame } from '../sessions/outbox.js';
+import type { Session } from '../sessions/session.js';
+import { SessionView } from './audience.js';
+import { DeliveryService } from './delivery.service.js';
+
+/** History entries read per step of a replay. */
+const PAGE = 200;
+
+/** Why a resume answers `recovered:false` (a fixed set: a metric label and the frame's `reason`). */
+export type NotRecovered =
+  | 'not_an_offset'
+  | 'other_epoch'
+  | 'future'
+  | 'expired'
+  | 'trimmed'
+  | 'too_many'
+  | 'too_large'
+  | 'too_long'
+  | 'timeout'
+  | 'busy'
+  | 'unavailable'
+  | 'error';
+
+type Prepared = { frames: Buffer[]; upTo: StreamId } | { reason: NotRecovered };
+
+/**
+ * At most `max` replays at once; the others wait their turn (at most `queueMax` of them), each
+ * until its deadline. A resume storm (every client of a restarted pod at once) is served a
+ * few at a time instead of all reading and holding frames together.
+ */
+class ReplaySlots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly queueMax: number,
+  ) {}
+
+  /** `work`'s result, or undefined when no slot came free before the deadline. */
+  async run<T>(deadline: number, work: () => Promise<T>): Promise<T | undefined> {
+    if (this.active >= this.max) {
+      if (this.waiting.length >= this.queueMax) return undefined;
+      let turn!: () => void;
+      const granted = new Promise<boolean>((resolve) => (turn = () => resolve(true)));
+      this.waiting.push(turn);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+      const got = await Promise.race([granted, late]);
+      clearTimeout(timer);
+      if (!got) {
+        const i = this.waiting.indexOf(turn);
+        if (i >= 0) this.waiting.splice(i, 1);
+        else this.next(); // granted as the deadline passed: hand it on
+        return undefined;
+      }
+    }
+    this.active++;
+    try {
+      return await work();
+    } finally {
+      this.active--;
+      this.next();
+    }
+  }
+
+  private next(): void {
+    if (this.active < this.max) this.waiting.shift()?.();
+  }
+}
+
+/**
+ * `subscribe` with `resumeFrom` on `/ws` (PROTOCOL 6). The session is already indexed for
+ * its new identity and its live frames are held. The replay covers the history after the
+ * offset up to the last entry this instance has delivered live (the head): every later
+ * event reaches the session live, so nothing falls between the two; held live frames the
+ * replay covered are dropped (Outbox.release), as are later live copies (Session.replayed).
+ * The entries go through the delivery service's one path, against the session as it is now.
+ */
+@Injectable()
+export class ResumeService {
+  private readonly log = new Logger(ResumeService.name);
+  private readonly slots: ReplaySlots;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(HISTORY) private readonly history: History,
+    private readonly delivery: DeliveryService,
+    private readonly metrics: Metrics,
+  ) {
+    this.slots = new ReplaySlots(config.history.replayConcurrency, config.history.replayQueueMax);
+  }
+
+  /** Answers `resumed` and releases the session's held frames, whatever happens. Never rejects. */
+  async resume(session: Session, resumeFrom: unknown): Promise<void> {
+    const deadline = Date.now() + this.config.history.replayTimeoutMs;
+    let prepared: Prepared;
+    try {
+      prepared = (await this.slots.run(deadline, () => this.prepare(session, resumeFrom, deadline))) ?? { reason: 'busy' };
+    } catch (err) {
+      this.log.warn({ msg: 'resume failed', sessionId: session.id, err: (err as Error)?.message });
+      prepared = { reason: 'error' };
+    }
+    if ('reason' in prepared) {
+      this.metrics.resumes.inc({ result: prepared.reason });
+      session.reply({ '@type': 'resumed', recovered: false, reason: prepared.reason });
+      return session.outbox.release();
+    }
+    const { frames, upTo } = prepared;
+    this.metrics.resumes.inc({ result: 'recovered' });
+    this.metrics.replayedFrames.inc(frames.length);
+    session.replayedUpTo = upTo;
+    // After the replay, paced with it: the client knows it is live from here on.
+    frames.push(textFrame(Buffer.from(JSON.stringify({ '@type': 'resumed', recovered: true, replayed: frames.length }))));
+    session.outbox.release(frames, upTo);
+  }
+
+  /** The frames of the replay, through the live rules for this one session; or why there is none. */
+  private async prepare(session: Session, resumeFrom: unknown, deadline: number): Promise<Prepared> {
+    const bounds = await this.history.bounds();
+    if (!bounds) return { reason: 'unavailable' };
+    const check = unrecoverable(resumeFrom, bounds);
+    if ('reason' in check) return check;
+    const upTo = bounds.head;
+    const { replayMaxEvents, replayMaxBytes, replayScanMax } = this.config.history;
+    const view = new SessionView(session);
+    const frames: Buffer[] = [];
+    let [bytes, scanned] = [0, 0];
+    // Page by page: what is read at once stays small, whatever the history holds.
+    for (let after = check.offset.id; compareIds(after, upTo) < 0; ) {
+      const page = await this.history.range(after, upTo, PAGE);
+      if (!page.length) break;
+      // Entries the session cannot see cost reading too: bounded apart from what it receives.
+      if ((scanned += page.length) > replayScanMax) return { reason: 'too_long' };
+      const out = await this.delivery.replay(page, view, bounds.epoch, deadline);
+      if (!out || Date.now() > deadline) return { reason: 'timeout' };
+      for (const frame of out) {
+        frames.push(frame);
+        bytes += frame.length;
+      }
+      if (frames.length > replayMaxEvents) return { reason: 'too_many' };
+      if (bytes > replayMaxBytes) return { reason: 'too_large' };
+      after = page[page.length - 1].id;
+    }
+    return { frames, upTo };
+  }
+}
