@@ -114,7 +114,7 @@ export class ResumeService {
     const { frames, upTo } = prepared;
     this.metrics.resumes.inc({ result: 'recovered' });
     this.metrics.replayedFrames.inc(frames.length);
-    session.replayedUpTo = upTo;
+    session.replayedUpTo(upTo);
     // After the replay, paced with it: the client knows it is live from here on.
     frames.push(textFrame(Buffer.from(JSON.stringify({ '@type': 'resumed', recovered: true, replayed: frames.length }))));
     session.outbox.release(frames, upTo);

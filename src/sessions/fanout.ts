@@ -11,9 +11,9 @@ type Job =
  * Hands frames to session outboxes in the order events arrived, at most `chunk` sessions
  * per tick: a fan-out to 100,000 sessions yields to the event loop between chunks
  * instead of blocking it, and a later small event never overtakes an earlier big one.
- * A job is stamped when built: a session whose identity changed since (`Session.since`)
+ * A job is stamped when built: a session whose identity changed since (`Session.accepts`)
  * is skipped, since the job's audience was computed for its previous identity; so is a
- * resumed session for an event its replay already covered (`Session.replayedUpTo`).
+ * resumed session for an event its replay already covered (`Session.replayed`).
  */
 export class Fanout {
   private readonly log = new Logger(Fanout.name);
@@ -55,7 +55,7 @@ export class Fanout {
         }
         while (job.next < job.sessions.length && budget-- > 0) {
           const session = job.sessions[job.next++];
-          if (session.since < job.stamp && !session.replayed(job.offset)) session.outbox.push(job.data, job.topic, job.receivedAt, job.offset);
+          if (session.accepts(job.stamp) && !session.replayed(job.offset)) session.outbox.push(job.data, job.topic, job.receivedAt, job.offset);
         }
         if (job.next >= job.sessions.length) this.jobs.shift();
       } catch (err) {

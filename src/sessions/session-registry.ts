@@ -111,7 +111,7 @@ export class SessionRegistry {
       for (const key of identityKeys(session.identity)) this.unindex(key, session);
       for (const w of session.identity.workspaces) for (const r of w.roots) this.unindexRoot(r.path, session);
     }
-    session.identity = identity;
+    session.assignIdentity(identity);
     if (!identity) return;
     for (const key of identityKeys(identity)) this.index(key, session);
     for (const w of identity.workspaces) for (const r of w.roots) this.indexRoot(r.path, session, w);

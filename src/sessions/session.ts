@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/identity.js';
+import type { Json } from '../common/schema.js';
 import { compareIds, type StreamId } from '../history/offset.js';
 import type { Outbox } from './outbox.js';
-import type { FrameHandler } from './session-host.js';
 
 export type Endpoint = 'events' | 'chat';
+
+/** Handles one client frame; a returned promise holds back the session's later frames until it settles. */
+export type FrameHandler = (session: Session, msg: Json) => void | Promise<void>;
 
 /** The rooms of a session in none: shared, never changed. */
 const NO_ROOMS: ReadonlySet<string> = new Set();
@@ -17,45 +20,58 @@ export function nextStamp(): number {
   return ++lastStamp;
 }
 
-/** One WebSocket connection and what it is allowed to receive. */
+/**
+ * One WebSocket connection and what it is allowed to receive: all of a session's state, in
+ * one place. Each part is changed by one collaborator of its host, through the methods here
+ * or its own fields (named below): the registry sets the identity and rooms, InboundFrames
+ * the inbound limit and the frame queue, Renewals the timer fields, the resume the replayed
+ * offset, SessionHost the closing. Fields rather than objects: an idle session must stay
+ * small (a few KB with its socket), and every object per session costs its header.
+ */
 export class Session {
   /** Also the websocket-push `tabWindowId`: the target of `pushToSession`. */
   readonly id = randomUUID();
-  identity?: Identity;
+  private current?: Identity;
   /** Created on the first join and dropped with the last leave: most sessions join none. */
   private roomSet?: Set<string>;
-  /** Bumped at each subscribe so that a slow, older verification cannot overwrite a newer one. */
-  subscribeSeq = 0;
-  /** When the subscribe deadline or the next renewal step is due, in the host's DueQueue. */
+  private subscribes = 0;
+  /** Stamp of the last identity change that dropped what was queued (see `forgetQueued`). */
+  private stamp = 0;
+  /** Set by a successful resume: events up to here were replayed, live copies are skipped. */
+  private replayedTo?: StreamId;
+  private closingSince = 0;
+
+  /** Renewals (its DueQueue): when the subscribe deadline, the next renewal step or the end of a close is due. */
   dueAt = 0;
   dueIndex = -1;
-  /** The index of that step in the token's renewal plan. */
+  /** Renewals: the index of the next step in the token's renewal plan. */
   renewalStep = 0;
-  /** What stands for `iat` in the plan of a token without one: the subscribe time (unix seconds). */
+  /** Renewals: what stands for `iat` in the plan of a token without one (the subscribe time, unix seconds). */
   renewalIat?: number;
-  /** Settles when the frame being handled is done; later frames wait for it (SessionHost). */
-  busy?: Promise<void>;
-  /**
-   * Stamp of the last identity change that dropped what was queued: a fan-out job stamped
-   * before it was built for an older identity and no longer reaches this session (Fanout).
-   */
-  since = 0;
-  /** Handles the client's frames (SessionHost). */
-  frame?: FrameHandler;
-  /** The inbound frame limit (SessionHost): when its bucket is full again (`takeToken`). */
+  /** InboundFrames: when the inbound frame bucket is full again (`takeToken`). */
   inboundFull = 0;
-  /** Set by a successful resume: events up to here were replayed, live copies are skipped. */
-  replayedUpTo?: StreamId;
+  /** InboundFrames: settles when the frame being handled is done; later frames wait for it. */
+  busy?: Promise<void>;
 
   constructor(
     readonly endpoint: Endpoint,
     readonly socket: WebSocket,
     readonly outbox: Outbox,
+    /** Handles the client's frames (the gateway's). */
+    readonly frame: FrameHandler,
   ) {}
 
-  /** True when the event at `offset` was already replayed to this session. */
-  replayed(offset: StreamId | undefined): boolean {
-    return offset !== undefined && this.replayedUpTo !== undefined && compareIds(offset, this.replayedUpTo) <= 0;
+  get identity(): Identity | undefined {
+    return this.current;
+  }
+
+  get user(): string | undefined {
+    return this.current?.user;
+  }
+
+  /** For the registry, which indexes the session under it. */
+  assignIdentity(identity: Identity | undefined): void {
+    this.current = identity;
   }
 
   /** Push rooms (section 5) or chat rooms (section 4) this session is in. Changed through the registry only. */
@@ -73,8 +89,38 @@ export class Session {
     if (this.roomSet?.delete(room) && this.roomSet.size === 0) this.roomSet = undefined;
   }
 
-  get user(): string | undefined {
-    return this.identity?.user;
+  /** A subscribe or unsubscribe begins: what an older one finishes later no longer counts. Returns its number. */
+  nextSubscribe(): number {
+    return ++this.subscribes;
+  }
+
+  /** Whether subscribe number `n` is still the latest. */
+  isLatestSubscribe(n: number): boolean {
+    return n === this.subscribes;
+  }
+
+  /** Whether a fan-out job stamped `stamp` was built for the identity the session has now. */
+  accepts(stamp: number): boolean {
+    return this.stamp < stamp;
+  }
+
+  /** A resume replayed the events up to `upTo` (undefined: none, a new subscribe). */
+  replayedUpTo(upTo: StreamId | undefined): void {
+    this.replayedTo = upTo;
+  }
+
+  /** True when the event at `offset` was already replayed to this session. */
+  replayed(offset: StreamId | undefined): boolean {
+    return offset !== undefined && this.replayedTo !== undefined && compareIds(offset, this.replayedTo) <= 0;
+  }
+
+  /** The service decided to close it: its frames are ignored, nothing reaches it any more. */
+  get closing(): boolean {
+    return this.closingSince !== 0;
+  }
+
+  markClosing(): void {
+    this.closingSince ||= Date.now();
   }
 
   /** Sends a control frame (ack, error, reply) right away: unpaced, but within the session's byte bound. */
@@ -88,7 +134,7 @@ export class Session {
    * `keepTopic` already queued stay (the idm frame that tells the client why).
    */
   forgetQueued(keepTopic?: string): void {
-    this.since = nextStamp();
+    this.stamp = nextStamp();
     this.outbox.drop(keepTopic);
   }
 }

@@ -9,7 +9,7 @@ type Delivery = [name: string, data: string, topic: string, receivedAt: number];
 function sessions(log: Delivery[], ...names: string[]): Session[] {
   return names.map((name) => {
     const outbox = { push: (data: Buffer, topic: string, at: number) => void log.push([name, payloadText(data), topic, at]), drop: () => undefined };
-    return new Session('events', {} as never, outbox as never);
+    return new Session('events', {} as never, outbox as never, () => undefined);
   });
 }
 

@@ -18,7 +18,7 @@ function setup(token: (jwt: string) => Partial<Identity> = () => ({})) {
   const closes: number[] = [];
   const socket = { readyState: 1, OPEN: 1, CLOSING: 2, CLOSED: 3, close: (code: number) => void closes.push(code), terminate: () => undefined };
   const outbox = { control: (json: string) => replies.push(JSON.parse(json)), drop: () => undefined, close: () => undefined };
-  const session = new Session('events', socket as never, outbox as never);
+  const session = new Session('events', socket as never, outbox as never, () => undefined);
   const registry = new SessionRegistry();
   registry.add(session);
   /** Tokens named `slow-*` are verified when the test releases them. */

@@ -1,12 +1,12 @@
 import { describe, it, expect } from '@jest/globals';
 import { SessionRegistry, identityKeys, type IdentityChange, type RootHolder } from '../../src/sessions/session-registry.js';
-import { Session } from '../../src/sessions/session.js';
+import { nextStamp, Session } from '../../src/sessions/session.js';
 import type { Identity, Workspace } from '../../src/auth/identity.js';
 import { visibleRoot } from '../../src/topics/node-event.js';
 
 const fakeSocket = { readyState: 1, OPEN: 1, send: () => undefined };
 const fakeOutbox = { push: () => undefined, drop: () => undefined };
-const newSession = (): Session => new Session('events', fakeSocket as never, fakeOutbox as never);
+const newSession = (): Session => new Session('events', fakeSocket as never, fakeOutbox as never, () => undefined);
 
 const ws = (uuid: string, ...paths: string[]): Workspace => ({ uuid, slug: uuid, roots: paths.map((path) => ({ path })) });
 
@@ -235,7 +235,7 @@ describe('SessionRegistry identity changes: what was queued, and the listeners',
   /** A session whose outbox records its drops. */
   function watched(r: SessionRegistry, id: Identity) {
     const drops: (string | undefined)[] = [];
-    const s = new Session('events', fakeSocket as never, { push: () => undefined, drop: (keep?: string) => void drops.push(keep) } as never);
+    const s = new Session('events', fakeSocket as never, { push: () => undefined, drop: (keep?: string) => void drops.push(keep) } as never, () => undefined);
     r.add(s);
     void r.setIdentity(s, id);
     return { s, drops };
@@ -258,10 +258,11 @@ describe('SessionRegistry identity changes: what was queued, and the listeners',
     const changes: IdentityChange[] = [];
     r.onIdentityChange((c) => void changes.push(c));
     const { s, drops } = watched(r, identity('alice', { roles: ['R1'], workspaces: [W1] }));
-    const sinceBefore = s.since;
+    const jobBefore = nextStamp();
     await r.setIdentity(s, next, 'tok');
     expect(drops).toEqual(dropped ? [undefined] : []);
-    expect(s.since > sinceBefore).toBe(dropped);
+    // A fan-out job built before the change no longer reaches the session when what it had was dropped.
+    expect(s.accepts(jobBefore)).toBe(!dropped);
     expect(changes.at(-1)).toMatchObject({ session: s, narrowed: dropped, token: 'tok' });
     expect(changes.at(-1)!.previous?.user).toBe('alice');
   });
