@@ -1,7 +1,7 @@
 import { Inject, Logger } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { ChatRooms } from '../chat/chat-rooms.js';
+import { ChatRooms, clientId } from '../chat/chat-rooms.js';
 import { SchemaError, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatSessions } from '../sessions/endpoints.js';
@@ -50,9 +50,9 @@ export class ChatGateway implements OnGatewayConnection {
         return this.run(session, this.rooms.history(session, msg));
       case 'post':
       case 'msg':
-        return this.run(session, this.rooms.post(session, msg));
+        return this.run(session, this.rooms.post(session, msg), msg);
       case 'delete_msg':
-        return this.run(session, this.rooms.deleteMessage(session, msg));
+        return this.run(session, this.rooms.deleteMessage(session, msg), msg);
       case undefined:
         return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:
@@ -60,12 +60,25 @@ export class ChatGateway implements OnGatewayConnection {
     }
   }
 
-  /** A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely. */
-  private run(session: Session, work: Promise<void>): Promise<void> {
+  /**
+   * A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely.
+   * Either answer carries the frame's client `id` (ext) when it had a valid one.
+   */
+  private run(session: Session, work: Promise<void>, msg?: Json): Promise<void> {
     return work.catch((err: Error) => {
-      if (err instanceof SchemaError) return session.reply(errorFrame('bad_frame', err.message));
+      const id = msg && idOf(msg);
+      if (err instanceof SchemaError) return session.reply({ ...errorFrame('bad_frame', err.message), ...id });
       this.log.error({ msg: 'chat frame failed', sessionId: session.id, err: err.stack });
-      session.reply(errorFrame('internal'));
+      session.reply({ ...errorFrame('internal'), ...id });
     });
+  }
+}
+
+/** The valid client `id` of a frame, as fields to copy into its answer. */
+function idOf(msg: Json): { id: string } | undefined {
+  try {
+    return clientId(msg);
+  } catch {
+    return undefined;
   }
 }

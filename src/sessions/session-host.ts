@@ -4,6 +4,7 @@ import { AuthError, subscribeResult } from '../auth/auth-error.js';
 import type { Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { fitCloseReason } from '../common/close-reason.js';
+import { heartbeatAck } from '../common/heartbeat.js';
 import { jsonTooDeep } from '../common/json-bounds.js';
 import { isRecord, type Json } from '../common/schema.js';
 import { takeToken } from '../common/token-bucket.js';
@@ -210,6 +211,7 @@ export class SessionHost {
         user: identity.user,
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
+        ...heartbeatAck(session.socket, this.config.limits.pingIntervalMs), // ext PROTOCOL 2.1 (opt-in, see common/heartbeat.ts)
       });
       if (resume) {
         holding = false;
