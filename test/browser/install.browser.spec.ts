@@ -19,7 +19,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { API_KEY, startInstance, token, ws, type Instance } from '../support/harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CREATE_VITE = 'create-vite@9';
+const CREATE_VITE = 'vite@9'; // npm create vite@9 runs create-vite 9
 const ROOT = process.cwd();
 
 /** The README block the test builds verbatim (marked `ten-lines`). */
