@@ -27,7 +27,7 @@ import type { IdentityChange } from '../sessions/session-registry.js';
 import { DELETE_DETAILS, type ChatEvent } from './chat-event.js';
 import { ChatPresence } from './chat-presence.js';
 import { ChatStore } from './chat-store.js';
-import { parseHistoryRequest, parseRoomRef, type ChatMessage, type ChatRoom, type RoomRef } from './chat-types.js';
+import { parseHistoryRequest, parseRoomRef, type ChatRoom, type RoomRef } from './chat-types.js';
 import { NodeAccessClient } from './node-access.js';
 import { roomAccess, type RoomAccess } from './room-access.js';
 import { sanitizeMessage } from './sanitize.js';

@@ -268,7 +268,8 @@ function Chat({ room: name, user }: { room: string; user: string }) {
         </p>
       )}
       {room.mayHaveMore && <button onClick={room.more}>older messages</button>}
-      <ul className="list messages" ref={list} role="log" aria-live="polite" aria-label={`messages in ${name}`}>
+      <div role="log" aria-live="polite" aria-label={`messages in ${name}`}>
+      <ul className="list messages" ref={list}>
         {room.messages.map((m) => (
           <li key={m.Uuid} data-testid="chat-message">
             <b>{m.Author}</b>: {m.Message}
@@ -295,6 +296,7 @@ function Chat({ room: name, user }: { room: string; user: string }) {
         ))}
         {shown === 0 && <li className="hint">no message yet: say hello</li>}
       </ul>
+      </div>
       <form
         onSubmit={(e) => {
           e.preventDefault();
