@@ -106,7 +106,9 @@ export class SocketAdapter extends AbstractWsAdapter {
     this.timers.forEach(clearInterval);
     for (const [path, s] of this.servers) if (s === server) this.servers.delete(path);
     const window = this.limits.shutdownReconnectWindowMs;
-    for (const socket of server.clients) socket.close(CloseCode.shuttingDown, shutdownReason(Math.floor(Math.random() * (window + 1))));
+    // A window of 0 gives no hint at all (the reason Cells clients have always seen).
+    const reason = () => (window > 0 ? shutdownReason(Math.floor(Math.random() * (window + 1))) : 'server shutting down');
+    for (const socket of server.clients) socket.close(CloseCode.shuttingDown, reason());
     const end = Date.now() + this.limits.shutdownGraceMs;
     while (server.clients.size && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     for (const socket of server.clients) socket.terminate();
