@@ -7,6 +7,7 @@
 //   npm run build && npm run build:client && node bench/reconnect-spread.mjs --clients 1000 --window 10000 --reps 2
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { JwtService } from '@nestjs/jwt';
