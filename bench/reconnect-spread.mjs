@@ -31,7 +31,8 @@ function startServer() {
       const env = { ...process.env, HOST: '127.0.0.1', PORT: '0', JWT_SECRET: SECRET, LOG_LEVEL: 'warn', MAX_CONNECTIONS_PER_ADDRESS: '0', MAX_CONNECTIONS: '100000', SHUTDOWN_RECONNECT_WINDOW_MS: String(windowMs), SHUTDOWN_GRACE_MS: '20000' };
       delete env.REDIS_URL;
       const child = spawn(process.execPath, ['-e', `import('./dist/app.js').then(async ({ startApp }) => { const { loadConfig } = await import('./dist/config/config.js'); const app = await startApp(loadConfig(process.env)); process.send({ port: app.getHttpServer().address().port }); process.on('SIGTERM', async () => { await app.close(); process.exit(0); }); })`], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      child.once('message', (m) => resolve({ child, port: m.port }));
+      const exited = once(child, 'exit');
+      child.once('message', (m) => resolve({ child, port: m.port, exited }));
       child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
     });
 }
@@ -91,8 +92,7 @@ async function run(windowMs) {
   for (const c of clients) c.close();
   fr.close();
   b.child.kill('SIGTERM');
-  await once(a.child, 'exit').catch(() => undefined);
-  await once(b.child, 'exit').catch(() => undefined);
+  await Promise.all([a.exited, b.exited]);
   return { back: times.length, first: times[0], last: times.at(-1), spread: times.at(-1) - times[0], p50: q(0.5), p90: q(0.9), busiestSecond: Math.max(...perSecond.values()) };
 }
 
@@ -101,6 +101,7 @@ for (let rep = 0; rep < REPS; rep++) {
   for (const windowMs of [WINDOW, 0]) {
     log(`rep ${rep + 1}: window ${windowMs} ms`);
     rows.push({ hint: windowMs ? `retry hint, window ${windowMs} ms` : 'no hint (client full jitter only)', ...(await run(windowMs)) });
+    log(JSON.stringify(rows.at(-1)));
   }
 }
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];

@@ -49,7 +49,9 @@ describe('the client in Chromium: liveness, restarts, refusals, order; the demo 
       w.__switchboard.on('node', (e: G) => w.__nodes.push((e.Target ?? e.Source).Path));
       w.__switchboard.on('status', (s: G) => w.__statuses.push({ at: performance.now(), ...s }));
     });
-    await page.waitForFunction(() => (globalThis as G).__switchboard.status.state === 'live', undefined, { timeout: 15_000 });
+    // Live on both endpoints (the chat socket opens when the page's chat room mounts).
+    await page.waitForFunction(() => (globalThis as G).__switchboard.status.state === 'live' && (globalThis as G).__switchboard.status.endpoints.chat.state === 'live', undefined, { timeout: 15_000 });
+    await page.evaluate(() => ((globalThis as G).__statuses = []));
     return { context, page, errors };
   }
 
