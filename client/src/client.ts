@@ -20,8 +20,27 @@ export interface SwitchboardOptions {
   heartbeatMs?: number;
   /** Chat history page size. */
   pageSize?: number;
-  /** Connect in the constructor (default true). */
+  /**
+   * Connect in the constructor. Default: true in a browser (a `document` exists), false elsewhere,
+   * so that a client made at module scope opens nothing during server-side rendering; call `connect()`.
+   */
   autoConnect?: boolean;
+  /**
+   * Ask the server for a visible ping (ext PROTOCOL 2.1) and declare a socket dead when none comes
+   * within the announced interval plus `livenessMarginMs`. Default true.
+   */
+  heartbeat?: boolean;
+  /** Silence allowed beyond the server's ping interval (ms). Default: a fifth of it, 1 to 10 s. */
+  livenessMarginMs?: number;
+  /** Longest wait from opening a socket to the server's `subscribed` ack (ms). Default 10 000. */
+  connectTimeoutMs?: number;
+  /** A page hidden this long (ms) is checked at once when shown again (reconnect if waiting or silent). Default 30 000. */
+  hiddenCheckMs?: number;
+}
+
+/** The status of the client: the worse of `/ws` and (once a room was joined) `/chat`, and each one's. */
+export interface SwitchboardStatus extends Status {
+  endpoints: { events: Status; chat: Status };
 }
 
 type Events = {
@@ -33,7 +52,7 @@ type Events = {
   room: [RoomAnswer];
   /** Events may have been missed (a reconnect that could not resume): reload what you show. */
   reset: [string];
-  status: [Status];
+  status: [SwitchboardStatus];
   subscribed: [SubscribedFrame];
 };
 
@@ -57,13 +76,28 @@ export class Switchboard {
   private resume: Resume = { state: 'none' };
   private sessions = 0;
 
+  private combined: SwitchboardStatus;
+  private readonly unwatch: () => void;
+
+  /** Never throws: on a platform without WebSocket or page origin (server-side rendering) it stays offline. */
   constructor(options: SwitchboardOptions) {
-    const origin = options.url ?? (globalThis as { location?: { origin: string } }).location?.origin;
-    if (!origin) throw new Error('Switchboard: no url given and no page origin to default to');
-    const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!WebSocket) throw new Error('Switchboard: no WebSocket on this platform: pass one in the options');
-    const base = { token: options.token, WebSocket, backoff: options.backoff, random: options.random ?? Math.random };
+    const g = globalThis as { location?: { origin: string }; WebSocket?: WebSocketConstructor; navigator?: { onLine?: boolean } };
+    const origin = options.url ?? g.location?.origin;
+    const WebSocket = options.WebSocket ?? g.WebSocket;
+    const unavailable = !origin ? 'no url given and no page origin' : !WebSocket ? 'no WebSocket on this platform: pass one in the options' : undefined;
+    const base = {
+      token: options.token,
+      WebSocket: WebSocket ?? (Unavailable as unknown as WebSocketConstructor),
+      backoff: options.backoff,
+      random: options.random ?? Math.random,
+      heartbeat: options.heartbeat !== false,
+      livenessMarginMs: options.livenessMarginMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      onLine: () => g.navigator?.onLine !== false,
+      unavailable,
+    };
     const endpoint = (path: string): ConnectionOptions['url'] => {
+      if (!origin) return '';
       const url = new URL(path, origin);
       url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
       return url.toString();
@@ -76,20 +110,32 @@ export class Switchboard {
         subscribed: (ack, first) => this.subscribed(ack, first),
         frame: (frame) => this.frame(frame),
         disconnected: () => this.endResume(),
-        status: (status) => this.listeners.emit('status', status),
+        status: () => this.statusChanged(),
       },
     );
     this.chat = new ChatClient({ ...base, url: endpoint('/chat'), renewBeforeExpiry: true }, options.heartbeatMs ?? HEARTBEAT_MS, options.pageSize);
-    if (options.autoConnect !== false) this.connect();
+    this.combined = this.combine();
+    this.chat.on('status', () => this.statusChanged());
+    this.unwatch = watchPlatform(
+      {
+        offline: () => this.each((c) => c.offline()),
+        online: () => this.each((c) => c.online()),
+        visible: () => this.each((c) => c.visible()),
+      },
+      options.hiddenCheckMs ?? 30_000,
+    );
+    if (options.autoConnect ?? typeof (globalThis as { document?: unknown }).document !== 'undefined') this.connect();
   }
 
-  /** The `/ws` connection's status (`client.chat.status` is the chat socket's). */
-  get status(): Status {
-    return this.connection.status;
+  /** One status for both endpoints (`endpoints` has each); the same object until something changes. */
+  get status(): SwitchboardStatus {
+    return this.combined;
   }
 
+  /** Connects; when a connection waits (backoff, offline, a server's retry hint) it means "retry now". */
   connect(): void {
-    this.connection.start();
+    this.connection.retryNow();
+    this.chat.retryNow();
   }
 
   on<K extends keyof Events>(kind: K, fn: (...args: Events[K]) => void): () => void {
@@ -128,9 +174,31 @@ export class Switchboard {
 
   /** Closes both sockets for good. */
   close(): void {
+    this.unwatch();
     this.endResume();
     this.connection.stop();
     this.chat.close();
+  }
+
+  private each(fn: (c: { offline(): void; online(): void; visible(): void }) => void): void {
+    fn(this.connection);
+    fn(this.chat);
+  }
+
+  private statusChanged(): void {
+    const next = this.combine();
+    if (JSON.stringify(next) === JSON.stringify(this.combined)) return;
+    this.combined = next;
+    this.listeners.emit('status', next);
+  }
+
+  /** The worse of the endpoints in use: offline over connecting over live; `/ws` first on a tie. */
+  private combine(): SwitchboardStatus {
+    const events = this.connection.status;
+    const chat = this.chat.status;
+    const used = this.chat.inUse ? [events, chat] : [events];
+    const worst = used.find((s) => s.state === 'offline') ?? used.find((s) => s.state === 'connecting') ?? events;
+    return { ...worst, endpoints: { events, chat } };
   }
 
   private subscribeExtras(): Record<string, string> {
@@ -196,4 +264,42 @@ export class Switchboard {
     if (this.resume.state === 'pending') clearTimeout(this.resume.timer);
     this.resume = { state: 'none' };
   }
+}
+
+/** Stands in for a missing platform WebSocket; never constructed (the connections refuse to start). */
+class Unavailable {
+  constructor() {
+    throw new Error('no WebSocket on this platform');
+  }
+}
+
+/**
+ * The browser's network and visibility events, when there are any: `offline`/`online` on the
+ * window, and `visibilitychange` to visible after the page was hidden for `hiddenCheckMs`.
+ */
+function watchPlatform(on: { offline(): void; online(): void; visible(): void }, hiddenCheckMs: number): () => void {
+  type Target = { addEventListener(type: string, fn: () => void): void; removeEventListener(type: string, fn: () => void): void };
+  const g = globalThis as { addEventListener?: Target['addEventListener']; removeEventListener?: Target['removeEventListener']; document?: Target & { visibilityState?: string } };
+  if (typeof g.addEventListener !== 'function' || typeof g.removeEventListener !== 'function') return () => {};
+  const win = g as Target;
+  const doc = g.document;
+  let hiddenAt: number | undefined;
+  const offline = () => on.offline();
+  const online = () => on.online();
+  const visibility = () => {
+    if (doc?.visibilityState === 'hidden') hiddenAt = Date.now();
+    else if (hiddenAt !== undefined) {
+      const hiddenFor = Date.now() - hiddenAt;
+      hiddenAt = undefined;
+      if (hiddenFor >= hiddenCheckMs) on.visible();
+    }
+  };
+  win.addEventListener('offline', offline);
+  win.addEventListener('online', online);
+  doc?.addEventListener('visibilitychange', visibility);
+  return () => {
+    win.removeEventListener('offline', offline);
+    win.removeEventListener('online', online);
+    doc?.removeEventListener('visibilitychange', visibility);
+  };
 }

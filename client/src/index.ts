@@ -1,5 +1,5 @@
-export { Switchboard, type SwitchboardOptions } from './client.js';
-export { ChatClient, ChatRoomHandle, HEARTBEAT_MS, type ChatRoomSnapshot } from './chat.js';
-export type { ConnectionState, Status, TokenProvider, WebSocketConstructor, WebSocketLike } from './connection.js';
-export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { Switchboard, type SwitchboardOptions, type SwitchboardStatus } from './client.js';
+export { ChatClient, ChatRoomHandle, HEARTBEAT_MS, compareMessages, type ChatRoomSnapshot, type OutgoingPost, type PostCode, type RoomError } from './chat.js';
+export { describeStatus, type ConnectionState, type Status, type StatusReason, type TokenProvider, type WebSocketConstructor, type WebSocketLike } from './connection.js';
+export { backoffDelay, retryHint, type BackoffOptions } from './backoff.js';
 export * from './protocol.js';

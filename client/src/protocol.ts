@@ -1,75 +1,70 @@
 /**
  * Every frame of the Switchboard wire protocol (docs/protocol.md), as TypeScript types: the ONE
  * place the client, the React bindings and the demo take them from. They are the types of the
- * zod schemas the server validates with (src/protocol), imported as types only: the client has
- * no runtime dependency on zod and no hand-written copy of the protocol.
+ * zod schemas the server validates with (src/protocol), flattened into ./wire.ts by
+ * scripts/gen-wire.mjs (checked by test/unit/client-wire.spec.ts): the package ships no import
+ * outside itself, no zod, and no hand-written copy of the protocol.
  */
-import type * as events from '../../src/protocol/events.js';
-import type * as frames from '../../src/protocol/frames.js';
+import type * as wire from './wire.js';
+export { CloseCode } from './wire.js';
 
 /** 64-bit integers (Size, MTime, Timestamp) travel as JSON strings. */
 export type Int64 = string;
 
 // ---- section 2: subscribing (both endpoints) ----
 
-export type SubscribeFrame = frames.SubscribeFrame;
-export type UnsubscribeFrame = frames.UnsubscribeFrame;
-export type SubscribedFrame = frames.SubscribedFrame;
+export type SubscribeFrame = wire.SubscribeFrame;
+export type UnsubscribeFrame = wire.UnsubscribeFrame;
+export type SubscribedFrame = wire.SubscribedFrame;
 /** Sent on `/ws` before the token expires: send `subscribe` again with a fresh token. */
-export type ExpiringFrame = frames.ExpiringFrame;
-export type ErrorFrame = frames.ErrorFrame;
+export type ExpiringFrame = wire.ExpiringFrame;
+/** ext: sent every `pingIntervalMs` of the ack after a subscribe with `heartbeat: true`. */
+export type PingFrame = wire.PingFrame;
+export type ErrorFrame = wire.ErrorFrame;
 /** The machine-readable reason of an error frame. */
-export type ErrorCode = frames.ErrorCode;
+export type ErrorCode = wire.ErrorCode;
 /** PROTOCOL 6: after a subscribe with `resumeFrom`. */
-export type ResumedFrame = frames.ResumedFrame;
+export type ResumedFrame = wire.ResumedFrame;
 
 // ---- section 3: events on /ws ----
 
-export type NodeEventType = frames.NodeEventType;
+export type NodeEventType = wire.NodeEventType;
 /** A node as seen from one workspace (MetaStore values are JSON strings: `EventWorkspaceId` is `"\"w1\""`). */
-export type TreeNode = frames.FrameNode;
+export type TreeNode = wire.FrameNode;
 /** Fields every event frame may carry: its position in the shared history (PROTOCOL 6). */
 export interface Positioned {
   '@offset'?: string;
 }
-export type NodeEvent = frames.NodeEventFrame;
-export type TaskEvent = frames.TaskEventFrame;
-export type IdmEvent = frames.IdmEventFrame;
-export type ActivityObject = frames.ActivityObjectFrame;
-export type ActivityEvent = frames.ActivityEventFrame;
+export type NodeEvent = wire.NodeEventFrame;
+export type TaskEvent = wire.TaskEventFrame;
+export type IdmEvent = wire.IdmEventFrame;
+export type ActivityObject = wire.ActivityObjectFrame;
+export type ActivityEvent = wire.ActivityEventFrame;
 
 // ---- section 5: generic push ----
 
-export type RoomCommand = frames.JoinRoomFrame | frames.LeaveRoomFrame;
-export type RoomAnswer = frames.RoomAnswer;
+export type RoomCommand = wire.JoinRoomFrame | wire.LeaveRoomFrame;
+export type RoomAnswer = wire.RoomAnswer;
 /** A push command's `payload`, delivered as-is: any JSON value. */
-export type PushPayload = frames.PushPayload;
+export type PushPayload = wire.PushPayload;
 /** What a backend sends on `switchboard.push` (or through POST /api/publish). */
-export type PushCommand = events.PushCommand;
+export type PushCommand = wire.PushCommand;
 
 // ---- section 4: chat on /chat ----
 
-export type RoomType = events.RoomType;
+export type RoomType = wire.RoomType;
 /** What identifies a room: the server finds (or creates) it by Type and RoomTypeObject. */
-export type RoomRef = frames.RoomRef;
+export type RoomRef = wire.RoomRef;
 /** A room as frames carry it, with the logins present in it on every instance. */
-export type ChatRoom = events.ChatRoom;
-export type ChatMessage = events.ChatMessage;
-export type ChatClientFrame = frames.ChatJoinFrame | frames.ChatLeaveFrame | frames.ChatHistoryFrame | frames.ChatPostFrame | frames.ChatDeleteMsgFrame;
-export type RoomUpdateFrame = frames.ChatRoomUpdateFrame;
-export type MayHaveMoreFrame = frames.ChatMayHaveMoreFrame;
-export type DeleteMessageFrame = frames.ChatMessageDeletedFrame;
+export type ChatRoom = wire.ChatRoom;
+export type ChatMessage = wire.ChatMessage;
+export type ChatClientFrame = wire.ChatJoinFrame | wire.ChatLeaveFrame | wire.ChatHistoryFrame | wire.ChatPostFrame | wire.ChatDeleteMsgFrame;
+export type RoomUpdateFrame = wire.RoomUpdateFrame;
+export type MayHaveMoreFrame = wire.MayHaveMoreFrame;
+export type DeleteMessageFrame = wire.DeleteMessageFrame;
+/** ext: the answer to a POST or DELETE_MSG with a client `id` (a refusal is an ErrorFrame with the id). */
+export type ChatAckFrame = wire.ChatAckFrame;
 
-// ---- section 7: close codes ----
-
-export const CloseCode = {
-  shuttingDown: 1001,
-  tooLarge: 1009,
-  unauthenticated: 4401,
-  forbidden: 4403,
-  slowConsumer: 4008,
-  tooManyFrames: 4429,
-} as const;
 
 // ---- helpers that read the frames above ----
 

@@ -12,8 +12,8 @@ import {
   type NodeEvent,
   type PushPayload,
   type RoomType,
-  type Status,
   type Switchboard,
+  type SwitchboardStatus,
   type TaskEvent,
 } from '@switchboard/client';
 
@@ -34,12 +34,23 @@ export function useSwitchboard(): Switchboard {
   return client;
 }
 
-/** `{state: 'connecting' | 'live' | 'offline', reason?, code?, retryInMs?}` of the `/ws` socket. */
-export function useSwitchboardStatus(): Status {
+/** What server-side rendering (and hydration) shows: no socket there. */
+const SERVER_STATUS: SwitchboardStatus = {
+  state: 'connecting',
+  endpoints: { events: { state: 'connecting' }, chat: { state: 'offline', reason: 'stopped' } },
+};
+
+/**
+ * `{state: 'connecting' | 'live' | 'offline', reason?, code?, detail?, retryInMs?, endpoints}`:
+ * one status for `/ws` and `/chat` (the worse of the two once a room is joined), each in `endpoints`.
+ * `useSwitchboard().connect()` retries at once.
+ */
+export function useSwitchboardStatus(): SwitchboardStatus {
   const client = useSwitchboard();
   return useSyncExternalStore(
     useCallback((changed) => client.on('status', changed), [client]),
     () => client.status,
+    () => SERVER_STATUS,
   );
 }
 
@@ -131,17 +142,26 @@ export function usePush(filter: PushFilter = {}): PushPayload[] {
 }
 
 export interface ChatRoomState extends ChatRoomSnapshot {
-  post(text: string): void;
+  /** Posts a message; returns its id (its state is in `posts` until it shows in `messages`). */
+  post(text: string): string | undefined;
+  /** Posts a refused message again. */
+  retry(postId: string): void;
+  /** Forgets a refused post. */
+  dismiss(postId: string): void;
   /** Loads the page before the oldest message (when `mayHaveMore`). */
   more(): void;
   /** Deletes one of the user's own messages. */
   remove(messageUuid: string): void;
 }
 
-const EMPTY_ROOM: ChatRoomSnapshot = { messages: [], users: [], mayHaveMore: false };
+const EMPTY_ROOM: ChatRoomSnapshot = { messages: [], posts: [], users: [], mayHaveMore: false };
 const noop = () => () => {};
 
-/** Joins a chat room while mounted: messages (history merged with live), presence, post, more. */
+/**
+ * Joins a chat room while mounted: messages (history merged with live, in the server's order),
+ * this client's posts (`pending`, `sent`, `refused` with the code), presence, the room's last
+ * `error`, and post / retry / dismiss / more / remove.
+ */
 export function useChatRoom(room: { Type: RoomType; RoomTypeObject: string; RoomLabel?: string }): ChatRoomState {
   const client = useSwitchboard();
   const { Type, RoomTypeObject, RoomLabel } = room;
@@ -154,10 +174,13 @@ export function useChatRoom(room: { Type: RoomType; RoomTypeObject: string; Room
   const snapshot = useSyncExternalStore(
     useCallback((changed) => (handle ? handle.on('change', changed) : noop()), [handle]),
     () => handle?.snapshot ?? EMPTY_ROOM,
+    () => EMPTY_ROOM,
   );
   return {
     ...snapshot,
     post: useCallback((text: string) => handle?.post(text), [handle]),
+    retry: useCallback((id: string) => void handle?.retry(id), [handle]),
+    dismiss: useCallback((id: string) => handle?.dismiss(id), [handle]),
     more: useCallback(() => handle?.loadMore(), [handle]),
     remove: useCallback((uuid: string) => handle?.delete(uuid), [handle]),
   };

@@ -15,19 +15,19 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../auth/identity.js';
 import { Bus } from '../bus/bus.js';
-import { isRecord, optString, requireRecord, type Json } from '../common/schema.js';
+import { SchemaError, isRecord, optString, requireRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { WindowLimiter } from '../common/window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../metrics/metrics.js';
-import { errorFrame, type ErrorCode } from '../protocol/frames.js';
+import { ClientId, MAX_CLIENT_ID_LENGTH, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import { ChatSessions } from '../sessions/endpoints.js';
 import type { Session } from '../sessions/session.js';
 import type { IdentityChange } from '../sessions/session-registry.js';
 import { DELETE_DETAILS, type ChatEvent } from './chat-event.js';
 import { ChatPresence } from './chat-presence.js';
 import { ChatStore } from './chat-store.js';
-import { parseHistoryRequest, parseRoomRef, type ChatMessage, type ChatRoom, type RoomRef } from './chat-types.js';
+import { parseHistoryRequest, parseRoomRef, type ChatRoom, type RoomRef } from './chat-types.js';
 import { NodeAccessClient } from './node-access.js';
 import { roomAccess, type RoomAccess } from './room-access.js';
 import { sanitizeMessage } from './sanitize.js';
@@ -145,14 +145,18 @@ export class ChatRooms {
     }
   }
 
-  /** POST (alias msg): store the sanitized message and publish it to the room. */
+  /**
+   * POST (alias msg): store the sanitized message and publish it to the room. With a client `id`
+   * (ext), answered exactly once: `ack` once stored and published, or the refusal with the `id`.
+   */
   async post(session: Session, msg: Json): Promise<void> {
+    const id = clientId(msg);
     const identity = session.identity;
-    if (!identity) return refuse(session, 'not_subscribed');
+    if (!identity) return refuse(session, 'not_subscribed', id);
     const state = this.state(session);
     const m = requireRecord(msg.Message, 'Message');
     const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
-    const about = { Room: { Uuid: roomUuid } };
+    const about = { Room: { Uuid: roomUuid }, ...id };
     if (!state.posts.take()) return refuse(session, 'rate_limited', about, 'too many messages');
     if (!session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
     if (state.readOnly.has(roomUuid)) return refuse(session, 'read_only', about);
@@ -168,20 +172,21 @@ export class ChatRooms {
     // Membership may have been revoked meanwhile (workspace deletion).
     if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
 
-    const message: ChatMessage = { Uuid: randomUUID(), RoomUuid: roomUuid, Message: text, Author: identity.user, Timestamp: unixSeconds() };
-    await this.store.addMessage(message);
+    const stored = await this.store.addMessage({ Uuid: randomUUID(), RoomUuid: roomUuid, Message: text, Author: identity.user, Timestamp: unixSeconds() });
     this.metrics.chatMessages.inc();
-    await this.publish({ Message: message });
+    await this.publish({ Message: stored });
+    if (id) session.reply({ '@type': 'ack', ...id, RoomUuid: roomUuid, Uuid: stored.Uuid, Seq: stored.Seq });
   }
 
   /** DELETE_MSG: only the stored message's author, from inside the room. */
   async deleteMessage(session: Session, msg: Json): Promise<void> {
+    const id = clientId(msg);
     const identity = session.identity;
-    if (!identity) return refuse(session, 'not_subscribed');
+    if (!identity) return refuse(session, 'not_subscribed', id);
     const m = requireRecord(msg.Message, 'Message');
     const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
     const uuid = optString(m, 'Uuid', 'Message') ?? '';
-    const about = { Room: { Uuid: roomUuid }, Message: { Uuid: uuid, RoomUuid: roomUuid } };
+    const about = { Room: { Uuid: roomUuid }, Message: { Uuid: uuid, RoomUuid: roomUuid }, ...id };
     if (!session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
     if (this.state(session).readOnly.has(roomUuid)) return refuse(session, 'read_only', about);
     // The stored author decides, never what the client claims (fix).
@@ -189,8 +194,9 @@ export class ChatRooms {
     if (!this.current(session, identity) || !session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
     if (!stored) return refuse(session, 'message_not_found', about);
     if (stored.Author !== identity.user) return refuse(session, 'not_author', about);
-    // False when a concurrent delete won: that one is announced already.
+    // False when a concurrent delete won: that one is announced already (and the message is gone: acked).
     if (await this.store.deleteMessage(roomUuid, uuid)) await this.publish({ Message: stored, Details: DELETE_DETAILS });
+    if (id) session.reply({ '@type': 'ack', ...id, RoomUuid: roomUuid, Uuid: uuid });
   }
 
   // ---------------------------------------------------------------- identity changes
@@ -288,6 +294,17 @@ export class ChatRooms {
 /** A refusal answers the one session and names what it refused; nothing reaches the room. */
 function refuse(session: Session, code: ErrorCode, about: object = {}, text?: string): void {
   session.reply({ ...errorFrame(code, text), ...about });
+}
+
+/**
+ * The client `id` of a POST or DELETE_MSG (ext, PROTOCOL 4.3), as the fields to copy into its
+ * answer; none when absent. A malformed one is refused (bad_frame) before anything is done.
+ */
+export function clientId(msg: Json): { id: string } | undefined {
+  if (msg.id === undefined) return undefined;
+  const parsed = ClientId.safeParse(msg.id);
+  if (!parsed.success) throw new SchemaError(`id must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters`);
+  return { id: parsed.data };
 }
 
 const unixSeconds = () => String(Math.floor(Date.now() / 1000));

@@ -27,8 +27,12 @@ export abstract class ChatStore {
    * and returns the room that won: two instances creating the same room end up sharing one.
    */
   abstract createRoom(room: ChatRoom): Promise<ChatRoom>;
-  /** Appends a message (or replaces one with the same Uuid) and drops the oldest beyond the cap; touches the room. */
-  abstract addMessage(msg: ChatMessage): Promise<void>;
+  /**
+   * Appends a message (or replaces one with the same Uuid, keeping its Seq) and drops the oldest
+   * beyond the cap; touches the room. Returns the message as stored: with its `Seq`, the room's
+   * next sequence number (1, 2, 3...: increasing per room, atomically with the append).
+   */
+  abstract addMessage(msg: ChatMessage): Promise<ChatMessage>;
   /** The room is in use: its expiry starts again (no-op for a room that is gone). */
   abstract touchRoom(uuid: string): Promise<void>;
   /**

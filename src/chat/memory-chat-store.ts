@@ -10,6 +10,8 @@ export class MemoryChatStore implements ChatStore {
   private readonly roomKeys = new Map<string, string>();
   /** Room uuid -> messages, oldest first. */
   private readonly messages = new Map<string, ChatMessage[]>();
+  /** Room uuid -> the last Seq given out in it. */
+  private readonly seqs = new Map<string, number>();
   /** Room uuid -> when it expires; kept in touch order, so the first entries expire first. */
   private readonly expiry = new Map<string, number>();
 
@@ -51,14 +53,20 @@ export class MemoryChatStore implements ChatStore {
     if (this.rooms.has(uuid)) this.touch(uuid);
   }
 
-  async addMessage(msg: ChatMessage): Promise<void> {
+  async addMessage(msg: ChatMessage): Promise<ChatMessage> {
     if (this.rooms.has(msg.RoomUuid)) this.touch(msg.RoomUuid);
     const list = this.messages.get(msg.RoomUuid) ?? [];
     this.messages.set(msg.RoomUuid, list);
     const i = list.findIndex((m) => m.Uuid === msg.Uuid);
-    if (i >= 0) list[i] = { ...msg };
-    else list.push({ ...msg });
+    let stored: ChatMessage;
+    if (i >= 0) list[i] = stored = { ...msg, Seq: list[i].Seq };
+    else {
+      const seq = (this.seqs.get(msg.RoomUuid) ?? 0) + 1;
+      this.seqs.set(msg.RoomUuid, seq);
+      list.push((stored = { ...msg, Seq: seq }));
+    }
     if (list.length > this.historyLimit) list.splice(0, list.length - this.historyLimit);
+    return { ...stored };
   }
 
   async listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]> {
@@ -98,6 +106,7 @@ export class MemoryChatStore implements ChatStore {
       if (key && this.roomKeys.get(key) === uuid) this.roomKeys.delete(key);
       this.rooms.delete(uuid);
       this.messages.delete(uuid);
+      this.seqs.delete(uuid);
     }
   }
 }

@@ -6,6 +6,7 @@
  *   room-key:<Type>:<RoomTypeObject>     string: the room uuid (Type never holds ':')
  *   messages:<roomUuid>                  list: message uuids, oldest first (capped)
  *   message:<roomUuid>                   hash: message uuid -> message JSON
+ *   seq:<roomUuid>                       string: the last Seq given out in the room (INCR)
  * Multi-key writes run as Lua scripts or MULTI, so the list and the hash never disagree.
  * Every key of a room expires `roomTtlMs` after the room was last touched (created, joined,
  * posted to, or held by a member: ChatPresence touches the rooms its sessions are in).
@@ -20,7 +21,7 @@ export interface RedisChatStoreOptions extends ChatStoreOptions {
 }
 
 /**
- * Lua: refreshes the expiry of a room's keys. KEYS: room hash, list, message hash.
+ * Lua: refreshes the expiry of a room's keys. KEYS: room hash, list, message hash, seq.
  * `ttl` and `prefix` are locals set by the including script. The room-key key is derived
  * from the hash (unknown to the caller); a room hash that is gone is left alone.
  */
@@ -31,23 +32,34 @@ if fields[1] then
   redis.call('PEXPIRE', prefix .. 'room-key:' .. fields[1] .. ':' .. (fields[2] or ''), ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   redis.call('PEXPIRE', KEYS[3], ttl)
+  redis.call('PEXPIRE', KEYS[4], ttl)
 end`;
 
-/** KEYS: room hash, list, message hash. ARGV: ttl ms, key prefix. */
+/** KEYS: room hash, list, message hash, seq. ARGV: ttl ms, key prefix. */
 const TOUCH_ROOM = `local ttl, prefix = ARGV[1], ARGV[2]\n${TOUCH}`;
 
 /**
- * KEYS: room hash, list, message hash. ARGV: uuid, json, cap, ttl ms, key prefix. Appends
- * (or replaces in place), trims the oldest, touches the room.
+ * KEYS: room hash, list, message hash, seq. ARGV: uuid, json without its Seq (ending in `}`), cap,
+ * ttl ms, key prefix. Appends with the room's next Seq (or replaces in place, keeping the Seq),
+ * trims the oldest, touches the room. Returns the Seq.
  */
 const ADD_MESSAGE = `
 local ttl, prefix = ARGV[4], ARGV[5]
-if redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) == 1 then
+local seq
+local old = redis.call('HGET', KEYS[3], ARGV[1])
+if old then
+  seq = tonumber(string.match(old, ',"Seq":(%d+)}$')) or 0
+else
+  seq = redis.call('INCR', KEYS[4])
+end
+local json = string.sub(ARGV[2], 1, -2) .. ',"Seq":' .. seq .. '}'
+if redis.call('HSET', KEYS[3], ARGV[1], json) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[1])
   local extra = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[3])
   for _ = 1, extra do redis.call('HDEL', KEYS[3], redis.call('LPOP', KEYS[2])) end
 end
-${TOUCH}`;
+${TOUCH}
+return seq`;
 
 /** KEYS: list, hash. ARGV: start, end (inclusive). The messages of that list range, oldest first. */
 const LIST_MESSAGES = `
@@ -114,21 +126,14 @@ export class RedisChatStore implements ChatStore {
     return { ...room, Users: [...room.Users] };
   }
 
-  async addMessage(msg: ChatMessage): Promise<void> {
-    await this.redis.eval(
-      ADD_MESSAGE,
-      3,
-      ...this.roomKeys(msg.RoomUuid),
-      msg.Uuid,
-      JSON.stringify(msg),
-      this.historyLimit,
-      this.roomTtlMs,
-      this.prefix,
-    );
+  async addMessage(msg: ChatMessage): Promise<ChatMessage> {
+    const { Seq: _ignored, ...fields } = msg;
+    const seq = await this.redis.eval(ADD_MESSAGE, 4, ...this.roomKeys(msg.RoomUuid), msg.Uuid, JSON.stringify(fields), this.historyLimit, this.roomTtlMs, this.prefix);
+    return { ...fields, Seq: Number(seq) };
   }
 
   async touchRoom(uuid: string): Promise<void> {
-    await this.redis.eval(TOUCH_ROOM, 3, ...this.roomKeys(uuid), this.roomTtlMs, this.prefix);
+    await this.redis.eval(TOUCH_ROOM, 4, ...this.roomKeys(uuid), this.roomTtlMs, this.prefix);
   }
 
   async listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]> {
@@ -167,9 +172,9 @@ export class RedisChatStore implements ChatStore {
     else this.redis.disconnect();
   }
 
-  /** The keys TOUCH expects: room hash, message list, message hash. */
-  private roomKeys(uuid: string): [string, string, string] {
-    return [this.roomKey(uuid), this.listKey(uuid), this.messageKey(uuid)];
+  /** The keys TOUCH expects: room hash, message list, message hash, seq. */
+  private roomKeys(uuid: string): [string, string, string, string] {
+    return [this.roomKey(uuid), this.listKey(uuid), this.messageKey(uuid), `${this.prefix}seq:${uuid}`];
   }
 
   private roomKey(uuid: string): string {

@@ -52,6 +52,11 @@ export interface Config {
     maxFrameBytes: number;
     pingIntervalMs: number;
     pongTimeoutMs: number;
+    /**
+     * On shutdown each socket is told `retry in <n> ms`, n drawn uniformly in [0, this]: a rolling
+     * restart spreads the reconnects of clients that honour the hint (@switchboard/client does).
+     */
+    shutdownReconnectWindowMs: number;
     /** Outbound token bucket per session (PROTOCOL 3.6). */
     sessionRate: number;
     sessionBurst: number;
@@ -249,6 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxFrameBytes: int('MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
       pingIntervalMs: int('PING_INTERVAL_MS', 25_000, 100),
       pongTimeoutMs: int('PONG_TIMEOUT_MS', 10_000, 100),
+      shutdownReconnectWindowMs: int('SHUTDOWN_RECONNECT_WINDOW_MS', 10_000, 0, 600_000),
       sessionRate: int('SESSION_RATE', 30, 1),
       sessionBurst: int('SESSION_BURST', 20, 1),
       sessionQueueMax: int('SESSION_QUEUE_MAX', 500, 1),

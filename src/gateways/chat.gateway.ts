@@ -1,12 +1,14 @@
 import { Inject, Logger } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { ChatRooms } from '../chat/chat-rooms.js';
+import { ChatRooms, clientId } from '../chat/chat-rooms.js';
+import { heartbeatSockets } from '../common/heartbeat.js';
 import { SchemaError, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatSessions } from '../sessions/endpoints.js';
 import { errorFrame } from '../protocol/frames.js';
 import type { Session } from '../sessions/session.js';
+import { readSubscribe } from './subscribe-frame.js';
 
 /**
  * `/chat` (and `/ws/chat`): subscribe and unsubscribe as on `/ws`, then the chat frames of
@@ -38,8 +40,11 @@ export class ChatGateway implements OnGatewayConnection {
   private frame(session: Session, msg: Json): void | Promise<void> {
     const type = typeof msg['@type'] === 'string' ? msg['@type'].toLowerCase() : undefined;
     switch (type) {
-      case 'subscribe':
-        return this.sessions.subscribe(session, msg.jwt);
+      case 'subscribe': {
+        const { jwt, heartbeat } = readSubscribe(msg);
+        if (heartbeat) heartbeatSockets.add(session.socket);
+        return this.sessions.subscribe(session, jwt);
+      }
       case 'unsubscribe':
         return this.sessions.unsubscribe(session);
       case 'join':
@@ -50,9 +55,9 @@ export class ChatGateway implements OnGatewayConnection {
         return this.run(session, this.rooms.history(session, msg));
       case 'post':
       case 'msg':
-        return this.run(session, this.rooms.post(session, msg));
+        return this.run(session, this.rooms.post(session, msg), msg);
       case 'delete_msg':
-        return this.run(session, this.rooms.deleteMessage(session, msg));
+        return this.run(session, this.rooms.deleteMessage(session, msg), msg);
       case undefined:
         return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:
@@ -60,12 +65,25 @@ export class ChatGateway implements OnGatewayConnection {
     }
   }
 
-  /** A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely. */
-  private run(session: Session, work: Promise<void>): Promise<void> {
+  /**
+   * A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely.
+   * Either answer carries the frame's client `id` (ext) when it had a valid one.
+   */
+  private run(session: Session, work: Promise<void>, msg?: Json): Promise<void> {
     return work.catch((err: Error) => {
-      if (err instanceof SchemaError) return session.reply(errorFrame('bad_frame', err.message));
+      const id = msg && idOf(msg);
+      if (err instanceof SchemaError) return session.reply({ ...errorFrame('bad_frame', err.message), ...id });
       this.log.error({ msg: 'chat frame failed', sessionId: session.id, err: err.stack });
-      session.reply(errorFrame('internal'));
+      session.reply({ ...errorFrame('internal'), ...id });
     });
+  }
+}
+
+/** The valid client `id` of a frame, as fields to copy into its answer. */
+function idOf(msg: Json): { id: string } | undefined {
+  try {
+    return clientId(msg);
+  } catch {
+    return undefined;
   }
 }

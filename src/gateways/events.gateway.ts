@@ -1,13 +1,15 @@
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { heartbeatSockets } from '../common/heartbeat.js';
 import type { Json } from '../common/schema.js';
 import { ResumeService } from '../delivery/resume.service.js';
+import { errorFrame, JoinRoomFrame, LeaveRoomFrame } from '../protocol/frames.js';
 import { PushService } from '../push/push.service.js';
 import { EventSessions } from '../sessions/endpoints.js';
-import { errorFrame } from '../protocol/frames.js';
 import type { Session } from '../sessions/session.js';
+import { readSubscribe } from './subscribe-frame.js';
 
-/** `/ws` (and `/ws/event`): subscribe (with resume), unsubscribe, room commands. Events flow out through the topics. */
+/** `/ws` (and `/ws/event`): subscribe (with resume), unsubscribe, room commands, each read by its schema. Events flow out through the delivery service. */
 @WebSocketGateway({ path: '/ws' })
 export class EventsGateway implements OnGatewayConnection {
   constructor(
@@ -28,15 +30,21 @@ export class EventsGateway implements OnGatewayConnection {
     const type = msg['@type'] ?? (msg.joinRoom !== undefined ? 'joinRoom' : msg.leaveRoom !== undefined ? 'leaveRoom' : undefined);
     switch (type) {
       case 'subscribe': {
-        const { resumeFrom } = msg;
-        return this.sessions.subscribe(session, msg.jwt, resumeFrom === undefined ? undefined : (s) => this.resume.resume(s, resumeFrom));
+        const { jwt, resumeFrom, heartbeat } = readSubscribe(msg);
+        if (heartbeat) heartbeatSockets.add(session.socket);
+        return this.sessions.subscribe(session, jwt, resumeFrom === undefined ? undefined : (s) => this.resume.resume(s, resumeFrom));
       }
       case 'unsubscribe':
         return this.sessions.unsubscribe(session);
-      case 'joinRoom':
-        return this.push.join(session, msg.room ?? msg.joinRoom);
-      case 'leaveRoom':
-        return this.push.leave(session, msg.room ?? msg.leaveRoom);
+      case 'joinRoom': {
+        // A room that does not fit the schema gets the push rules' refusal (`room must be a string`).
+        const frame = JoinRoomFrame.safeParse({ ...msg, '@type': 'joinRoom' });
+        return this.push.join(session, frame.success ? (frame.data.room ?? frame.data.joinRoom) : (msg.room ?? msg.joinRoom));
+      }
+      case 'leaveRoom': {
+        const frame = LeaveRoomFrame.safeParse({ ...msg, '@type': 'leaveRoom' });
+        return this.push.leave(session, frame.success ? (frame.data.room ?? frame.data.leaveRoom) : (msg.room ?? msg.leaveRoom));
+      }
       case undefined:
         return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:

@@ -3,7 +3,9 @@ import { AbstractWsAdapter } from '@nestjs/websockets';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { PING_FRAME, heartbeatSockets, shutdownReason } from '../common/heartbeat.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { Admission, type AdmissionLimits } from './admission.js';
 import { upgradePath } from './upgrade-path.js';
 
@@ -13,6 +15,8 @@ export interface SocketLimits extends AdmissionLimits {
   pongTimeoutMs: number;
   /** On shutdown, how long sockets get to finish their close handshake before being cut. */
   shutdownGraceMs: number;
+  /** On shutdown, each socket is told to retry after a delay drawn in [0, this] (PROTOCOL 7). */
+  shutdownReconnectWindowMs: number;
 }
 
 /** Extra paths a gateway is also served at (PROTOCOL 1). */
@@ -75,11 +79,17 @@ export class SocketAdapter extends AbstractWsAdapter {
   /** Frames are read by the gateways themselves; see the class comment. */
   bindMessageHandlers(): void {}
 
-  /** Shutdown: every client is told 1001 (reconnect elsewhere), then cut after the grace. */
+  /**
+   * Shutdown: every client is told 1001 (reconnect elsewhere) with its own retry delay, drawn
+   * uniformly in [0, SHUTDOWN_RECONNECT_WINDOW_MS] (PROTOCOL 7), then cut after the grace.
+   */
   async close(server: WebSocketServer): Promise<void> {
     this.timers.forEach(clearInterval);
     for (const [path, s] of this.servers) if (s === server) this.servers.delete(path);
-    for (const socket of server.clients) socket.close(1001, 'server shutting down');
+    const window = this.limits.shutdownReconnectWindowMs;
+    // A window of 0 gives no hint at all (the reason Cells clients have always seen).
+    const reason = () => (window > 0 ? shutdownReason(Math.floor(Math.random() * (window + 1))) : 'server shutting down');
+    for (const socket of server.clients) socket.close(CloseCode.shuttingDown, reason());
     const end = Date.now() + this.limits.shutdownGraceMs;
     while (server.clients.size && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     for (const socket of server.clients) socket.terminate();
@@ -135,13 +145,17 @@ export class SocketAdapter extends AbstractWsAdapter {
     );
   }
 
-  /** Pings every interval; a socket that has not answered `pongTimeoutMs` later is cut. */
+  /**
+   * Pings every interval; a socket that has not answered `pongTimeoutMs` later is cut. A socket
+   * that asked for a heartbeat (ext PROTOCOL 2.1) also gets a `ping` frame its page can see.
+   */
   private watchLiveness(server: WebSocketServer): void {
     const ping = setInterval(() => {
       for (const socket of server.clients as Set<LiveSocket>) {
         socket.awaitingPong = true;
         try {
           socket.ping();
+          if (heartbeatSockets.has(socket)) socket.send(PING_FRAME);
         } catch {
           socket.terminate(); // not open (yet): it would not answer anyway
         }

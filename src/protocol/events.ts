@@ -162,6 +162,11 @@ export const ChatMessageFrame = z.object({
   Author: z.string(),
   /** Unix seconds, set by the server. */
   Timestamp: z.string(),
+  /**
+   * **ext**: the message's place in its room, set by Switchboard's store (1, 2, 3... per room, never
+   * reused): order by it, not by the 1-second Timestamp. Absent on messages a backend published itself.
+   */
+  Seq: z.int().min(1).optional(),
 });
 export type ChatMessageFrame = z.infer<typeof ChatMessageFrame>;
 
@@ -186,8 +191,12 @@ export const ChatMessage = z
     Author: BusString.nullish(),
     /** Unix seconds. */
     Timestamp: BusString.nullish(),
+    /** **ext**: set by Switchboard's store (see ChatMessageFrame); a backend's message has none. */
+    Seq: z.int().min(1).nullish(),
   })
-  .transform((m): ChatMessageFrame => ({ Uuid: m.Uuid, RoomUuid: m.RoomUuid, Message: m.Message ?? '', Author: m.Author ?? '', Timestamp: m.Timestamp ?? '0' }));
+  .transform(
+    (m): ChatMessageFrame => ({ Uuid: m.Uuid, RoomUuid: m.RoomUuid, Message: m.Message ?? '', Author: m.Author ?? '', Timestamp: m.Timestamp ?? '0', ...(m.Seq != null && { Seq: m.Seq }) }),
+  );
 export type ChatMessage = z.output<typeof ChatMessage>;
 
 /** Cells `chat.ChatRoom` as the bus carries it, read into a ChatRoomFrame; unknown fields are dropped. */

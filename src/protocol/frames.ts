@@ -29,6 +29,11 @@ export const SubscribeFrame = z.object({
   jwt: z.string(),
   /** PROTOCOL 6: the last `@offset` seen, to replay what was missed (`/ws` only). */
   resumeFrom: Offset.optional(),
+  /**
+   * **ext** (PROTOCOL 2.1): true asks for visible liveness: the ack states `pingIntervalMs` and the
+   * server sends `{"@type":"ping"}` that often. Absent (Cells clients): nothing changes.
+   */
+  heartbeat: z.boolean().optional(),
 });
 export type SubscribeFrame = z.infer<typeof SubscribeFrame>;
 
@@ -111,15 +116,25 @@ export const ChatHistoryFrame = z.object({
   Message: z.looseObject({ Message: z.string().optional() }).optional(),
 });
 export type ChatHistoryFrame = z.input<typeof ChatHistoryFrame>;
+/** Longest client `id` of a POST or DELETE_MSG (PROTOCOL 4.3). */
+export const MAX_CLIENT_ID_LENGTH = 64;
+/**
+ * **ext**: the client's id of a POST or DELETE_MSG. With one, the server answers exactly once:
+ * an `ack` frame, or the error frame carrying the same `id`. Without one, nothing changes (Cells).
+ */
+export const ClientId = z.string().min(1).max(MAX_CLIENT_ID_LENGTH);
+
 /** POST (alias `msg`): the text is sanitized, stored and published to the room. */
 export const ChatPostFrame = z.object({
   '@type': chatType('POST', 'MSG'),
+  id: ClientId.optional(),
   Message: z.looseObject({ RoomUuid: BusString, Message: BusString }),
 });
 export type ChatPostFrame = z.input<typeof ChatPostFrame>;
 /** DELETE_MSG: only the stored message's author may. */
 export const ChatDeleteMsgFrame = z.object({
   '@type': chatType(DELETE_DETAILS),
+  id: ClientId.optional(),
   Message: z.looseObject({ Uuid: BusString, RoomUuid: BusString }),
 });
 export type ChatDeleteMsgFrame = z.input<typeof ChatDeleteMsgFrame>;
@@ -134,8 +149,14 @@ export const SubscribedFrame = z.object({
   workspaces: z.array(z.string()),
   /** Unix seconds; absent for a token without `exp`. */
   expiresAt: z.int().optional(),
+  /** **ext**: only after a subscribe with `heartbeat: true`: a `ping` frame comes this often (ms). */
+  pingIntervalMs: z.int().min(1).optional(),
 });
 export type SubscribedFrame = z.infer<typeof SubscribedFrame>;
+
+/** **ext** (PROTOCOL 2.1): sent every `pingIntervalMs` to a session that asked for `heartbeat`. Needs no answer. */
+export const PingFrame = z.object({ '@type': z.literal('ping') });
+export type PingFrame = z.infer<typeof PingFrame>;
 
 /** Sent on `/ws` before the token expires: send `subscribe` again with a fresh token. */
 export const ExpiringFrame = z.object({ '@type': z.literal('expiring'), expiresAt: z.int() });
@@ -195,6 +216,8 @@ export const ErrorFrame = z.object({
   code: ErrorCode,
   Room: z.object({ Uuid: z.string().optional(), Type: z.enum(ROOM_TYPES).optional(), RoomTypeObject: z.string().optional(), RoomLabel: z.string().optional() }).optional(),
   Message: z.object({ Uuid: z.string(), RoomUuid: z.string() }).optional(),
+  /** **ext**: the `id` of the POST or DELETE_MSG refused, when it had one. */
+  id: z.string().optional(),
 });
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 
@@ -302,5 +325,19 @@ export const ChatMayHaveMoreFrame = z.object({
   Limit: z.int().min(0),
 });
 export type ChatMayHaveMoreFrame = z.infer<typeof ChatMayHaveMoreFrame>;
+/**
+ * **ext**: the answer to a POST or DELETE_MSG that had an `id`: the message stored (with its Seq)
+ * or deleted. Refusals are error frames with the same `id`.
+ */
+export const ChatAckFrame = z.object({
+  '@type': z.literal('ack'),
+  id: z.string(),
+  RoomUuid: z.string(),
+  /** The message posted, or deleted. */
+  Uuid: z.string(),
+  /** A POST's: the message's Seq. */
+  Seq: z.int().min(1).optional(),
+});
+export type ChatAckFrame = z.infer<typeof ChatAckFrame>;
 export const ChatMessageDeletedFrame = z.object({ '@type': z.literal(DELETE_DETAILS), Message: ChatMessageFrame });
 export type ChatMessageDeletedFrame = z.infer<typeof ChatMessageDeletedFrame>;

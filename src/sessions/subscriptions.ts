@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { AuthError, subscribeResult } from '../auth/auth-error.js';
 import type { Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
+import { heartbeatAck } from '../common/heartbeat.js';
 import type { Config } from '../config/config.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -84,6 +85,7 @@ export class Subscriptions {
         user: identity.user,
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
+        ...heartbeatAck(session.socket, this.config.limits.pingIntervalMs), // ext PROTOCOL 2.1 (opt-in, see common/heartbeat.ts)
       });
       if (resume) {
         holding = false;

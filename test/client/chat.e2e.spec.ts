@@ -19,7 +19,7 @@ describe('@switchboard/client chat against the service', () => {
   const clients: Switchboard[] = [];
 
   function member(name: string, ref: RoomRef, options: { heartbeatMs?: number; pageSize?: number; expiresIn?: number } = {}) {
-    const c = new Switchboard({ url: app.url, token: () => token({ name, n: Math.random() }, { expiresIn: options.expiresIn }), WebSocket: RecordingSocket, random: () => 0, backoff: { initialMs: 40, maxMs: 160 }, ...options });
+    const c = new Switchboard({ url: app.url, token: () => token({ name, n: Math.random() }, { expiresIn: options.expiresIn }), WebSocket: RecordingSocket, random: () => 0.5, backoff: { initialMs: 40, maxMs: 160 }, autoConnect: true, ...options });
     clients.push(c);
     const room = c.chat.join(ref);
     const messages = new Recorder<ChatMessage>();

@@ -19,9 +19,9 @@ describe('@switchboard/client against the service', () => {
   let backend: Backend;
   const clients: Switchboard[] = [];
 
-  /** A client with fast, deterministic backoff (random = 0: exactly half the curve). */
+  /** A client with fast, deterministic backoff (random = 0.5: full jitter draws half of each ceiling). */
   function client(tokens: () => string | Promise<string>, extra: Partial<ConstructorParameters<typeof Switchboard>[0]> = {}) {
-    const c = new Switchboard({ url: app.url, token: tokens, WebSocket: RecordingSocket, random: () => 0, backoff: { initialMs: 40, maxMs: 160 }, autoConnect: false, ...extra });
+    const c = new Switchboard({ url: app.url, token: tokens, WebSocket: RecordingSocket, random: () => 0.5, backoff: { initialMs: 40, maxMs: 160 }, autoConnect: false, ...extra });
     clients.push(c);
     const status = new Recorder<Status>();
     c.on('status', status.push);
@@ -37,7 +37,7 @@ describe('@switchboard/client against the service', () => {
 
   beforeAll(async () => {
     backend = new Backend();
-    app = await startInstance({ ...ch, REDIS_URL, TOKEN_EXPIRY_GRACE_SECONDS: '0' });
+    app = await startInstance({ ...ch, REDIS_URL, TOKEN_EXPIRY_GRACE_SECONDS: '0', SHUTDOWN_RECONNECT_WINDOW_MS: '400' });
     await waitSubscribed(backend, ch.CHANNEL_TREE);
   });
 
@@ -74,7 +74,7 @@ describe('@switchboard/client against the service', () => {
     expect(got.items[4][1]).toEqual({ hello: 'world', '@offset': expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/) });
   });
 
-  it('reconnects after a restart with capped exponential backoff, joins its push rooms again and resets (no resume yet)', async () => {
+  it("reconnects after a restart after the server's retry hint, then with full-jitter backoff, joins its push rooms again and resets (memory history)", async () => {
     const user = `bob-${tag}`;
     const { c, status } = client(() => token({ name: user, workspaces: [W1] }));
     const resets = new Recorder<string>();
@@ -90,12 +90,17 @@ describe('@switchboard/client against the service', () => {
     const answersBefore = answers.items.length;
 
     app = await restart(app, async () => {
-      // Down long enough for the delays to reach the cap (random 0: half of 40, 80, 160, 160).
+      // Down long enough for the delays to reach the cap (random 0.5: half of 80, 160, 160, 160).
       await status.next(() => retries() >= 5, 10_000);
     });
     await status.next(live, 10_000, status.items.findIndex((s) => s.retryInMs !== undefined));
-    expect(status.items.filter((s) => s.retryInMs !== undefined).slice(0, 5).map((s) => s.retryInMs)).toEqual([20, 40, 80, 80, 80]);
-    expect(status.items.find((s) => s.retryInMs !== undefined)).toMatchObject({ state: 'offline', code: 1001 });
+    const waits = status.items.filter((s) => s.retryInMs !== undefined);
+    // First the server's hint (a draw in [0, 400] ms) plus the client's own jitter (half of 40 ms) ...
+    const hint = Number(/retry in (\d+) ms/.exec(waits[0].detail ?? '')?.[1]);
+    expect(waits[0]).toMatchObject({ state: 'offline', reason: 'closed by server', code: 1001, retryInMs: hint + 20 });
+    expect(hint).toBeLessThanOrEqual(400);
+    // ... then, the service being down, full-jitter backoff on an unreachable service.
+    expect(waits.slice(1, 5).map((s) => [s.reason, s.retryInMs])).toEqual([['unreachable', 40], ['unreachable', 80], ['unreachable', 80], ['unreachable', 80]]);
     expect(await resets.next()).toBe('reconnected with no offset to resume from');
 
     await waitSubscribed(backend, ch.CHANNEL_PUSH);
@@ -131,7 +136,8 @@ describe('@switchboard/client against the service', () => {
     const { status } = client(() => fixed);
     await status.next(live);
     const final = await status.next((s) => s.state === 'offline', 4000);
-    expect(final).toEqual({ state: 'offline', reason: 'token expired', code: 4401 });
+    expect(final).toMatchObject({ state: 'offline', reason: 'token', detail: 'token expired', code: 4401 });
+    expect(final.retryInMs).toBeUndefined();
     expect(RecordingWebSocket.opened).toHaveLength(1);
   });
 
@@ -139,7 +145,7 @@ describe('@switchboard/client against the service', () => {
     let calls = 0;
     const { c, status } = client(() => (calls++ === 0 ? token({ name: `erin-${tag}` }, { secret: 'not-the-secret' }) : token({ name: `erin-${tag}` })));
     await status.next(live);
-    expect(status.items.find((s) => s.state === 'offline')).toMatchObject({ code: 4401, reason: 'invalid signature', retryInMs: 20 });
+    expect(status.items.find((s) => s.state === 'offline')).toMatchObject({ code: 4401, reason: 'token', detail: 'invalid signature', retryInMs: 20 });
     expect(c.session?.user).toBe(`erin-${tag}`);
   });
 
@@ -148,7 +154,9 @@ describe('@switchboard/client against the service', () => {
     const { status } = client(() => token({ name: user, workspaces: [W1] }));
     await status.next(live);
     await publish(ch.CHANNEL_IDM, { Type: 'DELETE', User: { Login: user, Uuid: `u-${user}` } });
-    expect(await status.next((s) => s.state === 'offline')).toEqual({ state: 'offline', reason: 'user removed', code: 4403 });
+    const final = await status.next((s) => s.state === 'offline');
+    expect(final).toMatchObject({ state: 'offline', reason: 'closed by server', detail: 'user removed', code: 4403 });
+    expect(final.retryInMs).toBeUndefined();
   });
 
   it('resumes from the last @offset: what was published while it was away is replayed, no reset', async () => {
@@ -184,8 +192,9 @@ describe('@switchboard/client against the service', () => {
     c.chat.join({ Type: 'GLOBAL', RoomTypeObject: `close-${tag}` });
     await status.next(live);
     c.close();
-    expect(c.status).toEqual({ state: 'offline', reason: 'closed by the client' });
-    expect(c.chat.status).toEqual({ state: 'offline', reason: 'closed by the client' });
-    expect(status.items.at(-1)).toEqual({ state: 'offline', reason: 'closed by the client' });
+    const closed = { state: 'offline', reason: 'stopped', detail: 'closed by the client' };
+    expect(c.status).toMatchObject(closed);
+    expect(c.chat.status).toEqual(closed);
+    expect(status.items.at(-1)).toMatchObject({ ...closed, endpoints: { events: closed, chat: closed } });
   });
 });

@@ -122,7 +122,7 @@ describe('/chat on a real Redis', () => {
     const before = Math.floor(Date.now() / 1000);
     bob.send({ '@type': 'msg', Message: { RoomUuid: created.Uuid, Message: '<b>hi</b> <script>alert(1)</script>alice', Author: 'mallory', Timestamp: '1' } });
     const got = await alice.next(isMessage('hi alice'));
-    expect(got).toEqual({ Uuid: expect.any(String), RoomUuid: created.Uuid, Message: 'hi alice', Author: 'bob', Timestamp: expect.stringMatching(/^\d+$/) });
+    expect(got).toEqual({ Uuid: expect.any(String), RoomUuid: created.Uuid, Message: 'hi alice', Author: 'bob', Timestamp: expect.stringMatching(/^\d+$/), Seq: 1 });
     expect(Number(got.Timestamp)).toBeGreaterThanOrEqual(before);
     expect(await bob.next(isMessage('hi alice'))).toEqual(got);
 

@@ -360,7 +360,10 @@ describe('signals (a real process)', () => {
       expect(service.alive).toBe(true);
       expect(c.socket.readyState).toBe(c.socket.OPEN);
       service.proc.kill('SIGTERM');
-      expect(await c.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+      // With the reconnect hint (PROTOCOL 7): a delay drawn in [0, SHUTDOWN_RECONNECT_WINDOW_MS].
+      const closed = await c.closed;
+      expect(closed.code).toBe(1001);
+      expect(Number(/^server shutting down; retry in (\d+) ms$/.exec(closed.reason)?.[1])).toBeLessThanOrEqual(10_000);
       await service.exited;
       // Nest's shutdown hook closes the app, then raises the signal again: the conventional exit.
       expect(service.exit).toEqual({ code: null, signal: 'SIGTERM' });

@@ -82,7 +82,10 @@ describe('embedded mode (no Redis): HTTP publish, health and readiness', () => {
     const other = await startInstance({ SHUTDOWN_GRACE_MS: '2000' });
     const c = await Client.subscribed(`${other.wsUrl}/ws`, token({ name: 'alice' }));
     await other.close();
-    expect(await c.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+    // With its reconnect hint (PROTOCOL 7): a delay drawn in [0, SHUTDOWN_RECONNECT_WINDOW_MS], 10 s by default.
+    const closed = await c.closed;
+    expect(closed.code).toBe(1001);
+    expect(Number(/^server shutting down; retry in (\d+) ms$/.exec(closed.reason)?.[1])).toBeLessThanOrEqual(10_000);
   });
 
   it('refuses a WebSocket upgrade on an unknown path', async () => {

@@ -39,8 +39,9 @@ describe('RedisChatStore in Redis', () => {
     const after = new RedisChatStore(connect(), { prefix });
     try {
       expect(await after.findRoom('WORKSPACE', room.RoomTypeObject)).toEqual(room);
-      expect(await after.listMessages(roomUuid, 0, 40)).toEqual([0, 1, 2].map((i) => message(roomUuid, i)));
-      expect(await after.getMessage(roomUuid, message(roomUuid, 1).Uuid)).toEqual(message(roomUuid, 1));
+      expect(await after.listMessages(roomUuid, 0, 40)).toEqual([0, 1, 2].map((i) => ({ ...message(roomUuid, i), Seq: i + 1 })));
+      expect(await after.getMessage(roomUuid, message(roomUuid, 1).Uuid)).toEqual({ ...message(roomUuid, 1), Seq: 2 });
+      expect((await after.addMessage(message(roomUuid, 3))).Seq).toBe(4); // the sequence survives too
     } finally {
       await after.close();
     }
@@ -87,7 +88,7 @@ describe('RedisChatStore room expiry', () => {
     const store = new RedisChatStore(redis, { prefix, roomTtlMs: ttl });
     const uuid = freshUuid('room');
     const obj = freshUuid('obj');
-    const keys = [`${prefix}room:${uuid}`, `${prefix}room-key:USER:${obj}`, `${prefix}messages:${uuid}`, `${prefix}message:${uuid}`];
+    const keys = [`${prefix}room:${uuid}`, `${prefix}room-key:USER:${obj}`, `${prefix}messages:${uuid}`, `${prefix}message:${uuid}`, `${prefix}seq:${uuid}`];
     const ttls = async () => Promise.all(keys.map((k) => redis.pttl(k)));
     const within = (t: number) => t > ttl - 5000 && t <= ttl;
 
@@ -97,10 +98,10 @@ describe('RedisChatStore room expiry', () => {
 
     await redis.pexpire(keys[0], 1000); // as if time passed
     await store.addMessage(message(uuid, 1));
-    expect((await ttls()).map(within)).toEqual([true, true, true, true]);
+    expect((await ttls()).map(within)).toEqual([true, true, true, true, true]);
 
     for (const k of keys) await redis.pexpire(k, 1000);
     await store.touchRoom(uuid);
-    expect((await ttls()).map(within)).toEqual([true, true, true, true]);
+    expect((await ttls()).map(within)).toEqual([true, true, true, true, true]);
   });
 });

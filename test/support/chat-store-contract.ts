@@ -17,6 +17,13 @@ export function message(roomUuid: string, i: number): ChatMessage {
   return { Uuid: `m${i}-${roomUuid}`, RoomUuid: roomUuid, Message: `text ${i}`, Author: 'alice', Timestamp: String(1_700_000_000 + i) };
 }
 
+/** A stored message without the Seq the store gave it (compared on its own in 'sequence'). */
+export function bare<T extends ChatMessage | undefined>(m: T): T {
+  if (!m) return m;
+  const { Seq: _seq, ...rest } = m;
+  return rest as T;
+}
+
 export async function fill(store: ChatStore, roomUuid: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) await store.addMessage(message(roomUuid, i));
 }
@@ -50,7 +57,7 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       const roomUuid = freshUuid('room');
       await fill(store, roomUuid, added);
       const page = await store.listMessages(roomUuid, offset, limit);
-      expect(page).toEqual(expected.map((i) => message(roomUuid, i)));
+      expect(page.map(bare)).toEqual(expected.map((i) => message(roomUuid, i)));
     });
 
     it('keeps rooms apart', async () => {
@@ -59,7 +66,7 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       await fill(store, a, 3);
       await store.addMessage(message(b, 9));
       expect((await store.listMessages(a, 0, 40)).map((m) => m.Message)).toEqual(['text 0', 'text 1', 'text 2']);
-      expect(await store.listMessages(b, 0, 40)).toEqual([message(b, 9)]);
+      expect((await store.listMessages(b, 0, 40)).map(bare)).toEqual([message(b, 9)]);
     });
 
     it('drops the messages over the cap from lookup by uuid too', async () => {
@@ -67,7 +74,7 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       const roomUuid = freshUuid('room');
       await fill(store, roomUuid, 3);
       expect(await store.getMessage(roomUuid, message(roomUuid, 0).Uuid)).toBeUndefined();
-      expect(await store.getMessage(roomUuid, message(roomUuid, 2).Uuid)).toEqual(message(roomUuid, 2));
+      expect(bare(await store.getMessage(roomUuid, message(roomUuid, 2).Uuid))).toEqual(message(roomUuid, 2));
     });
   });
 
@@ -92,7 +99,7 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       const store = makeStore(10);
       const roomUuid = freshUuid('room');
       await fill(store, roomUuid, 2);
-      expect(await store.getMessage(roomUuid, message(roomUuid, 1).Uuid)).toEqual(message(roomUuid, 1));
+      expect(bare(await store.getMessage(roomUuid, message(roomUuid, 1).Uuid))).toEqual(message(roomUuid, 1));
       expect(await store.getMessage(roomUuid, 'nope')).toBeUndefined();
       expect(await store.getMessage(freshUuid('room'), message(roomUuid, 1).Uuid)).toBeUndefined();
     });
@@ -106,7 +113,7 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       await expect(store.deleteMessage(roomUuid, middle)).resolves.toBe(false);
       await expect(store.deleteMessage(freshUuid('room'), message(roomUuid, 0).Uuid)).resolves.toBe(false);
       expect(await store.getMessage(roomUuid, middle)).toBeUndefined();
-      expect(await store.listMessages(roomUuid, 0, 40)).toEqual([message(roomUuid, 0), message(roomUuid, 2)]);
+      expect((await store.listMessages(roomUuid, 0, 40)).map(bare)).toEqual([message(roomUuid, 0), message(roomUuid, 2)]);
     });
 
     it('adding a message with a known uuid replaces it in place', async () => {
@@ -114,8 +121,34 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       const roomUuid = freshUuid('room');
       await fill(store, roomUuid, 3);
       const edited = { ...message(roomUuid, 0), Message: 'edited' };
-      await store.addMessage(edited);
-      expect(await store.listMessages(roomUuid, 0, 40)).toEqual([edited, message(roomUuid, 1), message(roomUuid, 2)]);
+      expect(await store.addMessage(edited)).toEqual({ ...edited, Seq: 1 });
+      expect((await store.listMessages(roomUuid, 0, 40)).map(bare)).toEqual([edited, message(roomUuid, 1), message(roomUuid, 2)]);
+      expect((await store.listMessages(roomUuid, 0, 40)).map((m) => m.Seq)).toEqual([1, 2, 3]); // the edit kept its place
+    });
+  });
+
+  describe(`${name}: sequence (Seq, ext PROTOCOL 4.3)`, () => {
+    it("numbers each room's messages 1, 2, 3... in the order stored, returned by addMessage and kept in history", async () => {
+      const store = makeStore(10);
+      const [a, b] = [freshUuid('room'), freshUuid('room')];
+      const seqs: number[] = [];
+      for (let i = 0; i < 3; i++) seqs.push((await store.addMessage(message(a, i))).Seq!);
+      expect(seqs).toEqual([1, 2, 3]);
+      expect((await store.addMessage(message(b, 0))).Seq).toBe(1); // per room
+      expect((await store.listMessages(a, 0, 40)).map((m) => m.Seq)).toEqual([1, 2, 3]);
+      expect((await store.getMessage(a, message(a, 1).Uuid))?.Seq).toBe(2);
+    });
+
+    it('never gives a Seq twice: not after a deletion, not past the cap, not to messages stored at once', async () => {
+      const store = makeStore(2);
+      const roomUuid = freshUuid('room');
+      await fill(store, roomUuid, 3); // the first is dropped by the cap
+      await store.deleteMessage(roomUuid, message(roomUuid, 2).Uuid);
+      expect((await store.addMessage(message(roomUuid, 3))).Seq).toBe(4);
+      const together = await Promise.all([4, 5, 6].map((i) => store.addMessage(message(roomUuid, i))));
+      expect(together.map((m) => m.Seq).sort()).toEqual([5, 6, 7]);
+      const page = await store.listMessages(roomUuid, 0, 10);
+      expect(page.map((m) => m.Seq)).toEqual([...page.map((m) => m.Seq!)].sort((x, y) => x - y)); // history order is Seq order
     });
   });
 

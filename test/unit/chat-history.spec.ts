@@ -11,7 +11,7 @@ describe('MemoryChatStore defaults', () => {
     await fill(store, 'r', 1003);
     const all = await store.listMessages('r', 0, 5000);
     expect(all).toHaveLength(1000);
-    expect(all[0]).toEqual(message('r', 3));
+    expect(all[0]).toEqual({ ...message('r', 3), Seq: 4 });
   });
 });
 

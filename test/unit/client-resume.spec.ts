@@ -49,7 +49,7 @@ describe('resume after a reconnect', () => {
     jest.useFakeTimers();
     ScriptedSocket.all = [];
     resets = [];
-    client = new Switchboard({ url: 'ws://sb.test', token: () => 'jwt', WebSocket: ScriptedSocket as unknown as WebSocketConstructor, random: () => 0, resumeTimeoutMs: RESUME_TIMEOUT });
+    client = new Switchboard({ url: 'ws://sb.test', token: () => 'jwt', WebSocket: ScriptedSocket as unknown as WebSocketConstructor, random: () => 0, resumeTimeoutMs: RESUME_TIMEOUT, autoConnect: true });
     client.on('reset', (why) => resets.push(why));
     await flush();
     const first = ScriptedSocket.all[0];
@@ -69,8 +69,8 @@ describe('resume after a reconnect', () => {
   it('subscribes with resumeFrom = the last offset seen, and never resumed on the first connect', () => {
     expect(ScriptedSocket.all).toHaveLength(2);
     ScriptedSocket.all[1].open();
-    expect(ScriptedSocket.all[0].sent[0]).toEqual({ '@type': 'subscribe', jwt: 'jwt' });
-    expect(ScriptedSocket.all[1].sent[0]).toEqual({ '@type': 'subscribe', jwt: 'jwt', resumeFrom: '100-1' });
+    expect(ScriptedSocket.all[0].sent[0]).toEqual({ '@type': 'subscribe', jwt: 'jwt', heartbeat: true });
+    expect(ScriptedSocket.all[1].sent[0]).toEqual({ '@type': 'subscribe', jwt: 'jwt', heartbeat: true, resumeFrom: '100-1' });
   });
 
   it.each<[string, Step[], string[], string]>([

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { Switchboard } from '@switchboard/client';
+import { Switchboard, describeStatus } from '@switchboard/client';
 import {
   SwitchboardProvider,
+  useSwitchboard,
   useActivity,
   useChatRoom,
   useNodeEvents,
@@ -24,28 +25,40 @@ interface DemoSession {
 const params = new URLSearchParams(location.search);
 const fetchSession = async (user: string): Promise<DemoSession> => {
   const res = await fetch(`/demo/api/session?user=${encodeURIComponent(user)}`);
-  if (!res.ok) throw new Error(`demo session: ${res.status}`);
+  if (!res.ok) throw new Error(res.status === 404 || res.status === 400 ? `there is no demo user "${user}"` : `demo session: HTTP ${res.status}`);
   return res.json();
 };
 
 declare global {
   interface Window {
-    /** For the browser tests: the live client. */
+    /** For the browser tests: the live client, and the class (to make more). */
     __switchboard?: Switchboard;
+    __Switchboard?: typeof Switchboard;
   }
 }
+window.__Switchboard = Switchboard;
 
 export function App() {
   const [session, setSession] = useState<DemoSession>();
   const [client, setClient] = useState<Switchboard>();
+  const [problem, setProblem] = useState<string>();
   const current = useRef<{ user: string; client?: Switchboard } | undefined>(undefined);
 
   const pick = useCallback(async (user: string) => {
     if (current.current?.user === user) return; // StrictMode runs the auto-pick effect twice
     current.current?.client?.close();
     current.current = { user };
-    const first = await fetchSession(user);
+    let first: DemoSession;
+    try {
+      first = await fetchSession(user);
+    } catch (err) {
+      if (current.current.user !== user) return;
+      current.current = undefined;
+      setProblem(err instanceof TypeError ? 'the demo service cannot be reached' : (err as Error).message);
+      return;
+    }
     if (current.current.user !== user) return;
+    setProblem(undefined);
     const fast = params.has('fast');
     const next = new Switchboard({
       // Called on every connect and renewal: each call gets a fresh short-lived token.
@@ -73,7 +86,7 @@ export function App() {
       <style>{css}</style>
       <header>
         <h1>Switchboard demo</h1>
-        <nav>
+        <nav aria-label="demo user">
           {(session?.users ?? ['alice', 'bob', 'carol']).map((u) => (
             <button key={u} className={u === session?.user ? 'on' : ''} onClick={() => void pick(u)} data-testid={`pick-${u}`}>
               {u}
@@ -86,25 +99,37 @@ export function App() {
           </SwitchboardProvider>
         )}
       </header>
+      {problem && (
+        <p className="error" role="alert" data-testid="problem">
+          {problem}: pick one above.
+        </p>
+      )}
       {client && session ? (
         <SwitchboardProvider client={client}>
           <Dashboard session={session} />
         </SwitchboardProvider>
       ) : (
-        <p className="hint">Pick a demo user.</p>
+        !problem && <p className="hint">Pick a demo user.</p>
       )}
     </div>
   );
 }
 
 function StatusBadge() {
+  const client = useSwitchboard();
   const status = useSwitchboardStatus();
   const [resets, setResets] = useState(0);
   useOnReset(() => setResets((n) => n + 1));
   return (
-    <span className={`status ${status.state}`} data-testid="status" data-resets={resets}>
-      {status.state}
-      {status.reason && status.state !== 'live' ? ` (${status.reason})` : ''} · resets: <b data-testid="resets">{resets}</b>
+    <span className="status-bar">
+      <span className={`status ${status.state}`} data-testid="status" data-resets={resets} role="status">
+        {describeStatus(status)} · resets: <b data-testid="resets">{resets}</b>
+      </span>
+      {status.state === 'offline' && (
+        <button onClick={() => client.connect()} data-testid="retry-now">
+          retry now
+        </button>
+      )}
     </span>
   );
 }
@@ -132,10 +157,13 @@ function Dashboard({ session }: { session: DemoSession }) {
         <ChatPanel user={session.user} />
       </section>
       <section>
-        <h2>Publish (POST /api/publish)</h2>
-        <Publish session={session} />
+        <h2>Push</h2>
         <Push />
         <UserRoom user={session.user} />
+      </section>
+      <section>
+        <h2>Publish (POST /api/publish)</h2>
+        <Publish session={session} />
       </section>
     </main>
   );
@@ -213,10 +241,17 @@ function ChatPanel({ user }: { user: string }) {
 function Chat({ room: name, user }: { room: string; user: string }) {
   const room = useChatRoom({ Type: 'GLOBAL', RoomTypeObject: name });
   const [text, setText] = useState('');
+  const list = useRef<HTMLUListElement>(null);
   const send = () => {
     if (text.trim()) room.post(text.trim());
     setText('');
   };
+  const shown = room.messages.length + room.posts.length;
+  useEffect(() => {
+    // Follow the conversation: the newest message (or post) stays in view.
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [shown]);
   return (
     <>
       <p data-testid="presence">
@@ -227,26 +262,51 @@ function Chat({ room: name, user }: { room: string; user: string }) {
           </span>
         ))}
       </p>
+      {room.error && (
+        <p className="error" role="alert" data-testid="room-error">
+          {room.error.error} ({room.error.code})
+        </p>
+      )}
       {room.mayHaveMore && <button onClick={room.more}>older messages</button>}
-      <ul className="list messages">
+      <div role="log" aria-live="polite" aria-label={`messages in ${name}`}>
+      <ul className="list messages" ref={list}>
         {room.messages.map((m) => (
           <li key={m.Uuid} data-testid="chat-message">
             <b>{m.Author}</b>: {m.Message}
             {m.Author === user && (
-              <button className="x" title="delete" onClick={() => room.remove(m.Uuid)}>
+              <button className="x" aria-label={`delete your message: ${m.Message.slice(0, 40)}`} title="delete" onClick={() => room.remove(m.Uuid)}>
                 ×
               </button>
             )}
           </li>
         ))}
+        {room.posts.map((p) => (
+          <li key={p.id} data-testid="chat-post" data-state={p.state} data-code={p.code} className={`post ${p.state}`}>
+            <b>{user}</b>: {p.text}{' '}
+            {p.state === 'refused' ? (
+              <span className="error">
+                not sent: {p.error} ({p.code}){' '}
+                <button onClick={() => room.retry(p.id)}>retry</button>
+                <button onClick={() => room.dismiss(p.id)}>dismiss</button>
+              </span>
+            ) : (
+              <span className="hint">({p.state === 'pending' ? 'sending…' : 'sent'})</span>
+            )}
+          </li>
+        ))}
+        {shown === 0 && <li className="hint">no message yet: say hello</li>}
       </ul>
+      </div>
       <form
         onSubmit={(e) => {
           e.preventDefault();
           send();
         }}
       >
-        <input value={text} onChange={(e) => setText(e.target.value)} placeholder="say something" data-testid="chat-input" />
+        <label htmlFor={`chat-input-${name}`} className="visually-hidden">
+          Message to {name}
+        </label>
+        <input id={`chat-input-${name}`} value={text} onChange={(e) => setText(e.target.value)} placeholder="say something" data-testid="chat-input" />
         <button type="submit" data-testid="chat-send">
           send
         </button>
@@ -255,13 +315,21 @@ function Chat({ room: name, user }: { room: string; user: string }) {
   );
 }
 
+/** A push payload as sent: without the `@offset` the service adds for resume. */
+function withoutOffset(payload: unknown): unknown {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return payload;
+  const { '@offset': _offset, ...rest } = payload as Record<string, unknown>;
+  return rest;
+}
+
 function Push() {
   const items = usePush({ limit: 5 });
+  if (items.length === 0) return <p className="hint">no push yet</p>;
   return (
     <ul className="list">
       {items.map((p, i) => (
         <li key={items.length - i} data-testid="push-item">
-          push: <code>{JSON.stringify(p)}</code>
+          <code>{JSON.stringify(withoutOffset(p))}</code>
         </li>
       ))}
     </ul>
@@ -290,13 +358,25 @@ let counter = 0;
 function Publish({ session }: { session: DemoSession }) {
   const [progress, setProgress] = useState(0);
   const [error, setError] = useState<string>();
-  const publish = async (channel: string, data: unknown) => {
-    const res = await fetch('/api/publish', {
+  const apiKey = useRef(session.apiKey);
+  const post = (channel: string, data: unknown) =>
+    fetch('/api/publish', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${session.apiKey}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey.current}` },
       body: JSON.stringify({ channel, data }),
     });
-    setError(res.ok ? undefined : `${res.status} ${await res.text()}`);
+  const publish = async (channel: string, data: unknown) => {
+    try {
+      let res = await post(channel, data);
+      if (res.status === 401) {
+        // The demo service restarted with a new key: ask for it, then try once more.
+        apiKey.current = (await fetchSession(session.user)).apiKey;
+        res = await post(channel, data);
+      }
+      setError(res.ok ? undefined : `not published: HTTP ${res.status} ${await res.text()}`);
+    } catch (err) {
+      setError(err instanceof TypeError ? 'not published: the service cannot be reached' : `not published: ${(err as Error).message}`);
+    }
   };
   const file = (slug: string) => {
     const n = ++counter;
@@ -322,31 +402,41 @@ function Publish({ session }: { session: DemoSession }) {
           </button>
         ))}
       <button onClick={() => void publish(session.channels.push, { pushToUser: session.user, payload: { hello: session.user, at: new Date().toISOString() } })}>push to me</button>
-      {error && <p className="error">{error}</p>}
+      {error && (
+        <p className="error" role="alert" data-testid="publish-error">
+          {error}
+        </p>
+      )}
     </div>
   );
 }
 
 const css = `
 body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #f4f5f7; color: #1d2330; }
-.page { max-width: 1200px; margin: 0 auto; padding: 12px 20px; }
-header { display: flex; align-items: center; gap: 16px; }
+.page { max-width: 1200px; margin: 0 auto; padding: 12px 16px; box-sizing: border-box; }
+header { display: flex; align-items: center; gap: 8px 16px; flex-wrap: wrap; }
 header h1 { font-size: 20px; margin: 8px 0; }
-button.on { background: #2d6cdf; color: white; }
-button { border: 1px solid #c5cad3; background: white; border-radius: 4px; padding: 4px 10px; cursor: pointer; margin: 2px; }
-.status { padding: 3px 10px; border-radius: 10px; background: #ddd; margin-left: auto; }
+button.on { background: #1f56b8; color: white; }
+button { border: 1px solid #6b7280; background: white; color: #1d2330; border-radius: 4px; padding: 4px 10px; cursor: pointer; margin: 2px; font: inherit; }
+.status-bar { margin-left: auto; display: flex; align-items: center; gap: 4px; flex-wrap: wrap; }
+.status { padding: 3px 10px; border-radius: 10px; background: #ddd; }
 .status.live { background: #c9f2d4; } .status.connecting { background: #fff1b8; } .status.offline { background: #ffd1d1; }
-main { display: grid; grid-template-columns: repeat(3, 1fr); gap: 12px; }
-section { background: white; border-radius: 6px; padding: 8px 12px; box-shadow: 0 1px 2px #0002; min-height: 120px; }
+main { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 12px; }
+section { background: white; border-radius: 6px; padding: 8px 12px; box-shadow: 0 1px 2px #0002; min-height: 120px; min-width: 0; }
 section.events { grid-column: span 2; } section.chat { grid-row: span 2; }
-h2 { font-size: 15px; margin: 4px 0 8px; } h3 { font-size: 13px; margin: 0 0 4px; color: #555; }
-.cols { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-.list { list-style: none; padding: 0; margin: 0; max-height: 220px; overflow: auto; }
+h2 { font-size: 15px; margin: 4px 0 8px; } h3 { font-size: 13px; margin: 0 0 4px; color: #4a4f59; }
+.cols { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 8px; }
+.list { list-style: none; padding: 0; margin: 0; max-height: 220px; overflow: auto; overflow-wrap: anywhere; }
 .list li { padding: 3px 0; border-bottom: 1px solid #eee; }
 progress { width: 100%; }
 .messages { max-height: 300px; }
 .user { background: #e4ecfb; border-radius: 8px; padding: 1px 8px; margin-right: 4px; }
-.hint { color: #888; } .error { color: #b00; }
-.x { border: none; color: #999; padding: 0 4px; }
-form { display: flex; gap: 4px; margin-top: 6px; } form input { flex: 1; padding: 4px; }
+.hint { color: #595f6b; } .error { color: #a4000f; }
+.post.pending, .post.sent { color: #4a4f59; }
+.x { border: none; color: #4a4f59; padding: 0 6px; }
+form { display: flex; gap: 4px; margin-top: 6px; } form input { flex: 1; min-width: 0; padding: 4px; font: inherit; }
+code { overflow-wrap: anywhere; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+@media (max-width: 900px) { main { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } section.chat { grid-row: auto; } }
+@media (max-width: 600px) { main, .cols { grid-template-columns: minmax(0, 1fr); } section.events { grid-column: auto; } .page { padding: 8px; } }
 `;
