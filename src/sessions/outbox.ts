@@ -44,7 +44,8 @@ export function textFrame(payload: Buffer): Buffer {
 }
 
 /**
- * ws' own frame writer, which Socket.IO uses for its pre-encoded frames: it writes bytes
+ * ws' own frame writer, which Socket.IO uses for its pre-encoded frames (ws is pinned to an exact
+ * version and test/unit/ws-internals.spec.ts checks both members): it writes bytes
  * already framed to the TCP socket, after whatever ws wrote before. Safe because the
  * sockets never use permessage-deflate (ws then queues frames while it compresses).
  */

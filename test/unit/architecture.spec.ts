@@ -1,33 +1,110 @@
+/**
+ * The import graph of `src/` (every `import`, `import type` and `export ... from` included):
+ * dependencies point one way, and no file or folder reaches itself through others.
+ */
 import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 
-/** Every `src/` file with the `src/` folders its imports reach. */
-function importsBySource(): [string, string[]][] {
-  const root = join(process.cwd(), 'src');
+const root = join(process.cwd(), 'src');
+
+/** Every `src/` file (relative path) with the `src/` files it imports. */
+function importGraph(): Map<string, string[]> {
   const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
-  return files.map((file) => {
-    const text = readFileSync(join(root, file), 'utf8');
-    const folders = [...text.matchAll(/from '(\.[^']+)'/g)].map((m) => relative(root, join(root, file, '..', m[1])).split('/')[0]);
-    return [file, folders];
-  });
+  const known = new Set(files);
+  return new Map(
+    files.map((file) => {
+      const text = readFileSync(join(root, file), 'utf8');
+      const targets = [...text.matchAll(/(?:from|import)\s+'(\.[^']+)'/g)].map((m) => relative(root, join(root, dirname(file), m[1])).replace(/\.js$/, '.ts'));
+      return [file, targets.filter((t) => known.has(t))];
+    }),
+  );
+}
+
+const folderOf = (file: string) => (file.includes('/') ? file.split('/')[0] : '.');
+
+/** The folders each folder imports (itself left out). */
+function folderGraph(files: Map<string, string[]>): Map<string, string[]> {
+  const folders = new Map<string, Set<string>>();
+  for (const [file, targets] of files) {
+    const from = folderOf(file);
+    const set = folders.get(from) ?? new Set();
+    folders.set(from, set);
+    for (const t of targets) if (folderOf(t) !== from) set.add(folderOf(t));
+  }
+  return new Map([...folders].map(([k, v]) => [k, [...v]]));
+}
+
+/** The strongly connected components with more than one node (or a self-loop): the cycles (Tarjan). */
+export function cycles(graph: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      component.push(w);
+    } while (w !== v);
+    if (component.length > 1 || graph.get(v)?.includes(v)) found.push(component.sort());
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return found;
 }
 
 describe('module dependencies point one way', () => {
   // Gateways read frames and depend on everything; nothing depends on them. Sessions know no
-  // topic, chat or push; the bus knows no feature but the sessions' types.
+  // topic, chat, push or delivery; the bus and the history know no feature; topics, push and
+  // chat know the delivery's contract (delivery/topic.ts), never the other way round.
+  const features = ['gateways', 'topics', 'chat', 'push', 'ops'];
   it.each([
-    ['topics', ['gateways', 'chat', 'push']],
-    ['push', ['gateways', 'topics', 'chat']],
-    ['chat', ['gateways', 'topics', 'push']],
-    ['history', ['gateways', 'topics', 'chat', 'push']],
-    ['sessions', ['gateways', 'topics', 'chat', 'push', 'bus']],
-    ['bus', ['gateways', 'topics', 'chat', 'push']],
-    ['auth', ['gateways', 'topics', 'chat', 'push', 'sessions', 'bus']],
+    ['topics', ['gateways', 'chat', 'push', 'ops']],
+    ['push', ['gateways', 'topics', 'chat', 'ops']],
+    ['chat', ['gateways', 'topics', 'push', 'ops']],
+    ['delivery', features],
+    ['history', [...features, 'delivery', 'sessions']],
+    ['sessions', [...features, 'delivery', 'bus']],
+    ['bus', [...features, 'delivery', 'history', 'sessions']],
+    ['auth', [...features, 'delivery', 'history', 'sessions', 'bus']],
+    ['metrics', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis']],
+    ['protocol', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'metrics', 'common', 'config']],
   ])('%s imports none of %j', (folder, forbidden) => {
-    const offending = importsBySource()
+    const offending = [...importGraph()]
       .filter(([file]) => file.startsWith(`${folder}/`))
-      .flatMap(([file, folders]) => folders.filter((f) => forbidden.includes(f)).map((f) => `${file} -> ${f}`));
+      .flatMap(([file, targets]) => targets.filter((t) => forbidden.includes(folderOf(t))).map((t) => `${file} -> ${t}`));
     expect(offending).toEqual([]);
+  });
+
+  it('has no import cycle among files', () => {
+    expect(cycles(importGraph())).toEqual([]);
+  });
+
+  it('has no import cycle among the folders of src/', () => {
+    expect(cycles(folderGraph(importGraph()))).toEqual([]);
+  });
+
+  it.each<[string, Array<[string, string[]]>, string[][]]>([
+    ['a chain', [['a', ['b']], ['b', ['c']], ['c', []]], []],
+    ['a circle of three', [['a', ['b']], ['b', ['c']], ['c', ['a']]], [['a', 'b', 'c']]],
+    ['a self-loop', [['a', ['a']]], [['a']]],
+    ['two circles joined by one edge', [['a', ['b']], ['b', ['a', 'c']], ['c', ['d']], ['d', ['c']]], [['c', 'd'], ['a', 'b']]],
+  ])('finds the cycles of %s (the check itself)', (_name, edges, expected) => {
+    expect(cycles(new Map(edges))).toEqual(expected);
   });
 });
