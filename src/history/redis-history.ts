@@ -176,7 +176,9 @@ export class RedisHistory implements History {
       });
     };
     tick();
-    await Promise.race([attached, sleep(START_WAIT_MS)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([attached, new Promise((r) => (timer = setTimeout(r, START_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   async append(channel: string, raw: string): Promise<void> {

@@ -221,7 +221,7 @@ describe('replay bounds', () => {
 
   beforeAll(async () => {
     ch = testChannels();
-    app = await startInstance({ ...ch, REDIS_URL, HISTORY_REPLAY_MAX_EVENTS: '3', HISTORY_REPLAY_MAX_BYTES: '1000' });
+    app = await startInstance({ ...ch, REDIS_URL, HISTORY_REPLAY_MAX_EVENTS: '3', HISTORY_REPLAY_MAX_BYTES: '1000', HISTORY_REPLAY_SCAN_MAX: '500' });
     backend = new Backend();
     await waitSubscribed(backend, ch.CHANNEL_TASKS);
   });
@@ -248,6 +248,31 @@ describe('replay bounds', () => {
     await got(tooMany.client, 'b-5');
     expect(tooMany.client.frames.filter((f) => taskId(f) !== undefined).map(taskId)).toEqual(['b-5']);
     for (const c of [probe, fits.client, tooMany.client]) c.close();
+  });
+
+  it('counts what the session receives against HISTORY_REPLAY_MAX_EVENTS, not the entries it cannot see', async () => {
+    const probe = await Client.subscribed(`${app.wsUrl}/ws`, alice);
+    await backend.publish(ch.CHANNEL_TASKS, task('v-0'));
+    const from = (await got(probe, 'v-0'))['@offset'];
+    // 60 events for bob, then one for alice: the replay reads 61 entries and sends one frame (limit 3).
+    for (let n = 0; n < 60; n++) await backend.publish(ch.CHANNEL_TASKS, task(`bob-${n}`, 'bob'));
+    await backend.publish(ch.CHANNEL_TASKS, task('v-1'));
+    await got(probe, 'v-1');
+    const r = await resumed(`${app.wsUrl}/ws`, alice, from);
+    expect(r.resumed).toEqual({ '@type': 'resumed', recovered: true, replayed: 1 });
+    for (const c of [probe, r.client]) c.close();
+  });
+
+  it('bounds the entries a replay may read, seen or not (HISTORY_REPLAY_SCAN_MAX)', async () => {
+    const probe = await Client.subscribed(`${app.wsUrl}/ws`, alice);
+    await backend.publish(ch.CHANNEL_TASKS, task('w-0'));
+    const from = (await got(probe, 'w-0'))['@offset'];
+    for (let n = 0; n < 501; n++) await backend.publish(ch.CHANNEL_TASKS, task(`carol-${n}`, 'carol'));
+    await backend.publish(ch.CHANNEL_TASKS, task('w-1'));
+    await got(probe, 'w-1');
+    const r = await resumed(`${app.wsUrl}/ws`, alice, from);
+    expect(r.resumed).toEqual({ '@type': 'resumed', recovered: false, reason: 'too_long' });
+    for (const c of [probe, r.client]) c.close();
   });
 
   it('answers recovered:false when the replay would pass HISTORY_REPLAY_MAX_BYTES', async () => {

@@ -66,3 +66,20 @@ describe('IngressLedger: what a takeover appends', () => {
     expect(result.fresh).toEqual(['d0']);
   });
 });
+
+describe('IngressLedger.settled: a chat event waits for the history events received before it', () => {
+  // Rows: messages received (seq 1, 2, 3...), those seen in the stream, then settled(seq) for seq 1..3.
+  it.each<[string, string[], string[], boolean[]]>([
+    ['nothing pending', [], [], [true, true, true]],
+    ['the first pending', ['a', 'b'], [], [false, false, false]],
+    ['the first seen, the second pending', ['a', 'b'], ['a'], [true, false, false]],
+    ['both seen', ['a', 'b'], ['a', 'b'], [true, true, true]],
+    ['the second seen, the first pending', ['a', 'b'], ['b'], [false, false, false]],
+    ['three, the middle one pending', ['a', 'b', 'c'], ['a', 'c'], [true, false, false]],
+  ])('%s', (_name, received, seen, settled) => {
+    const ledger = new IngressLedger({ windowMs: 1000, max: 100 });
+    for (const raw of received) ledger.received('c', raw);
+    seen.forEach((raw, i) => ledger.observed(`${i + 1}-0`, 'c', raw));
+    expect([1, 2, 3].map((seq) => ledger.settled(seq))).toEqual(settled);
+  });
+});

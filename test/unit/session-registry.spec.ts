@@ -385,3 +385,18 @@ describe('rootHolders agrees with visibleRoot (the rule of PROTOCOL 3.2, stated 
     expect(firstRoot).toBe(visibleRoot(path, workspace));
   });
 });
+
+describe('Session.replayed: a resumed session skips the live copies of what its replay covered', () => {
+  it.each<[string, string | undefined, string | undefined, boolean]>([
+    ['no replay', undefined, '5-0', false],
+    ['an event before the replay end', '5-0', '4-9', true],
+    ['the replay end itself', '5-0', '5-0', true],
+    ['the next event', '5-0', '5-1', false],
+    ['an event without an offset', '5-0', undefined, false],
+    ['past 2^53', '9007199254740993-0', '9007199254740992-5', true],
+  ])('%s (replayed up to %s, event %s) -> %s', (_name, upTo, offset, skipped) => {
+    const s = newSession();
+    s.replayedUpTo(upTo);
+    expect(s.replayed(offset)).toBe(skipped);
+  });
+});
