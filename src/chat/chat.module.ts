@@ -18,7 +18,8 @@ import { RedisChatStore } from './redis-chat-store.js';
  * The chat's Redis connection (in the configured mode), null when embedded. One, shared by the store, the
  * presence board and the limits: all of them send short commands with the same retry policy,
  * and on one connection the commands about a room reach Redis in the order they were sent
- * (a board write, then the room read of the ROOM_UPDATE built from it). Its own, not the
+ * (a board write, then the room read of the ROOM_UPDATE built from it; in a cluster too: a
+ * room's keys and its presence share a hash slot, hence a node and its connection). Its own, not the
  * bus's: those are in subscriber mode or owned by Nest. RedisConnections closes it at shutdown,
  * after the presence withdrawal.
  */
