@@ -147,7 +147,7 @@ export class Revocations implements OnModuleDestroy {
         const wait = this.settleUntil - Date.now();
         if (wait > 0) {
           // The markers may be being written again: read them once they are.
-          await new Promise((resolve) => setTimeout(resolve, wait));
+          await new Promise((resolve) => setTimeout(resolve, wait).unref());
           values = await this.read(keys);
         }
         for (const v of values) if (v !== null && Number(v) > revokedAt) revokedAt = Number(v);

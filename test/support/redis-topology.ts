@@ -63,12 +63,18 @@ process.once('exit', () => {
   for (const proc of living) proc.kill('SIGKILL');
 });
 
-/** One redis-server process (any role), in a directory of its own. */
+/**
+ * One redis-server process (any role), in a directory of its own. (This module keeps to
+ * syntax Node can strip types from: benches import it as it is.)
+ */
 export class RedisProcess {
-  private constructor(
-    readonly port: number,
-    private readonly proc: ChildProcess,
-  ) {}
+  readonly port: number;
+  private readonly proc: ChildProcess;
+
+  private constructor(port: number, proc: ChildProcess) {
+    this.port = port;
+    this.proc = proc;
+  }
 
   /** Starts `redis-server <args>` on `port` and waits until it answers PING. */
   static async start(port: number, dir: string, args: string[] = [], conf?: string): Promise<RedisProcess> {
@@ -114,11 +120,15 @@ export class RedisProcess {
 export class SentinelTopology {
   static readonly NAME = 'switchboard-test';
 
-  private constructor(
-    private readonly dir: string,
-    readonly nodes: RedisProcess[],
-    readonly sentinels: RedisProcess[],
-  ) {}
+  private readonly dir: string;
+  readonly nodes: RedisProcess[];
+  readonly sentinels: RedisProcess[];
+
+  private constructor(dir: string, nodes: RedisProcess[], sentinels: RedisProcess[]) {
+    this.dir = dir;
+    this.nodes = nodes;
+    this.sentinels = sentinels;
+  }
 
   static async start(): Promise<SentinelTopology> {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-sentinel-'));
@@ -200,10 +210,13 @@ export class SentinelTopology {
 
 /** 3 masters with a replica each, every slot covered; a replica takes over about 1-2 s after its master died. */
 export class ClusterTopology {
-  private constructor(
-    private readonly dir: string,
-    readonly nodes: RedisProcess[],
-  ) {}
+  private readonly dir: string;
+  readonly nodes: RedisProcess[];
+
+  private constructor(dir: string, nodes: RedisProcess[]) {
+    this.dir = dir;
+    this.nodes = nodes;
+  }
 
   static async start(): Promise<ClusterTopology> {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-cluster-'));
