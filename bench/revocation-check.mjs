@@ -187,7 +187,7 @@ try {
     const w = await way(name, mode, t[mode]);
     for (const login of deleted) await w.seed(login);
     await w.check(users[0]); // connected, and (shipped) past the first settle of a new Redis
-    await new Promise((r) => setTimeout(r, mode === 'single' && name === 'shipped' ? 2600 : 100));
+    await new Promise((r) => setTimeout(r, name === 'shipped' ? 1000 : 100));
     await w.check(users[0]);
     ways.push({ mode, name, w, runs: [] });
   }
