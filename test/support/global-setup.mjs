@@ -42,8 +42,14 @@ export default async function globalSetup() {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const failed = new Promise((_, reject) => proc.once('error', (err) => reject(new Error(`redis-server could not start (${err.message}): install it (apt-get install redis-server) or set TEST_REDIS_URL`))));
   failed.catch(() => undefined);
-  // Killed with Jest whatever happens (a test run stopped by a signal included).
+  // Killed with Jest, a run stopped by Ctrl-C or a signal included (then the signal goes on).
   process.once('exit', () => proc.kill('SIGKILL'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(signal, () => {
+      proc.kill('SIGKILL');
+      process.kill(process.pid, signal);
+    });
+  }
   for (let i = 0; i < 200 && !(await Promise.race([answers(port), failed])); i++) await new Promise((r) => setTimeout(r, 25));
   if (!(await answers(port))) throw new Error(`redis-server did not answer on port ${port}`);
   globalThis.__SWITCHBOARD_TEST_REDIS__ = { proc, dir };
