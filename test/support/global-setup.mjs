@@ -39,19 +39,20 @@ export default async function globalSetup() {
   if (process.env.TEST_REDIS_URL) return;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-test-redis-'));
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const failed = new Promise((_, reject) => proc.once('error', (err) => reject(new Error(`redis-server could not start (${err.message}): install it (apt-get install redis-server) or set TEST_REDIS_URL`))));
-  failed.catch(() => undefined);
-  // Killed with Jest, a run stopped by Ctrl-C or a signal included (then the signal goes on).
-  process.once('exit', () => proc.kill('SIGKILL'));
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.once(signal, () => {
-      proc.kill('SIGKILL');
-      process.kill(process.pid, signal);
-    });
+  // Under a small shell that SIGKILLs it when its standard input closes: when Jest ends,
+  // however it ends (stopped by a signal or killed included), the server goes with it.
+  const script = 'redis-server "$@" >/dev/null 2>&1 & echo $!; read _; kill -9 $! 2>/dev/null; wait';
+  const argv = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'];
+  const shell = spawn('sh', ['-c', script, 'sh', ...argv], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const pid = await new Promise((resolve, reject) => {
+    shell.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    shell.once('error', reject);
+  });
+  for (let i = 0; i < 200 && !(await answers(port)); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!(await answers(port))) {
+    shell.stdin.end();
+    throw new Error(`redis-server did not answer on port ${port}: install it (apt-get install redis-server) or set TEST_REDIS_URL`);
   }
-  for (let i = 0; i < 200 && !(await Promise.race([answers(port), failed])); i++) await new Promise((r) => setTimeout(r, 25));
-  if (!(await answers(port))) throw new Error(`redis-server did not answer on port ${port}`);
-  globalThis.__SWITCHBOARD_TEST_REDIS__ = { proc, dir };
+  globalThis.__SWITCHBOARD_TEST_REDIS__ = { shell, pid, dir };
   process.env.TEST_REDIS_URL = `redis://127.0.0.1:${port}`;
 }

@@ -57,11 +57,21 @@ export async function redisCall(port: number, ...args: (string | number)[]): Pro
   }
 }
 
-/** Every redis-server a test file started and has not stopped: killed when the process exits, whatever happens. */
-const living = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const proc of living) proc.kill('SIGKILL');
-});
+/**
+ * Starts `redis-server <argv>` under a small shell that SIGKILLs it when its standard input
+ * closes: when this process ends, however it ends (a test run stopped by a signal or killed
+ * included), no redis-server is left behind. Answers the shell and redis-server's pid.
+ */
+async function spawnTied(argv: string[]): Promise<{ shell: ChildProcess; pid: number }> {
+  const script = 'redis-server "$@" >/dev/null 2>&1 & echo $!; read _; kill -9 $! 2>/dev/null; wait';
+  const shell = spawn('sh', ['-c', script, 'sh', ...argv], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const pid = await new Promise<number>((resolve, reject) => {
+    shell.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    shell.once('error', reject);
+    shell.once('exit', () => reject(new Error('redis-server did not start')));
+  });
+  return { shell, pid };
+}
 
 /**
  * One redis-server process (any role), in a directory of its own. (This module keeps to
@@ -69,26 +79,32 @@ process.once('exit', () => {
  */
 export class RedisProcess {
   readonly port: number;
-  private readonly proc: ChildProcess;
+  private readonly shell: ChildProcess;
+  private readonly pid: number;
+  private killed = false;
 
-  private constructor(port: number, proc: ChildProcess) {
+  private constructor(port: number, shell: ChildProcess, pid: number) {
     this.port = port;
-    this.proc = proc;
+    this.shell = shell;
+    this.pid = pid;
   }
 
   /** Starts `redis-server <args>` on `port` and waits until it answers PING. */
   static async start(port: number, dir: string, args: string[] = [], conf?: string): Promise<RedisProcess> {
     const argv = [...(conf ? [conf] : []), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', ...args];
-    const proc = spawn('redis-server', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    living.add(proc);
-    proc.once('exit', () => living.delete(proc));
-    const node = new RedisProcess(port, proc);
-    await until(`redis-server on ${port}`, () => node.ping());
+    const { shell, pid } = await spawnTied(argv);
+    const node = new RedisProcess(port, shell, pid);
+    try {
+      await until(`redis-server on ${port}`, () => node.ping());
+    } catch (err) {
+      await node.kill();
+      throw err;
+    }
     return node;
   }
 
   get alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
+    return !this.killed && this.shell.exitCode === null;
   }
 
   async ping(): Promise<boolean> {
@@ -106,12 +122,19 @@ export class RedisProcess {
     return Object.fromEntries(text.split('\r\n').flatMap((line) => (line.includes(':') ? [line.split(/:(.*)/s).slice(0, 2) as [string, string]] : [])));
   }
 
-  /** SIGKILL: no shutdown, no last write. */
+  /** SIGKILL: no shutdown, no last write. Resolves once the shell reaped it. */
   async kill(): Promise<void> {
-    if (!this.alive) return;
+    if (this.killed) return;
+    this.killed = true;
+    try {
+      process.kill(this.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (this.shell.exitCode !== null) return;
     await new Promise((resolve) => {
-      this.proc.once('exit', resolve);
-      this.proc.kill('SIGKILL');
+      this.shell.once('exit', resolve);
+      this.shell.stdin!.end();
     });
   }
 }
