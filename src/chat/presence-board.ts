@@ -6,7 +6,7 @@
  * every instance's entry. An instance refreshes its entries on each presence sweep; an entry
  * not refreshed within `staleMs` (an instance that crashed) no longer counts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connections.js';
 
 /** An abstract class rather than an interface: it is also the chat module's injection token. */
 export abstract class PresenceBoard {
@@ -38,15 +38,17 @@ interface Entry {
 }
 
 /**
- * Key `<prefix>presence:<roomUuid>`: a hash of instance id -> `{"at","users"}`. The write and
+ * Key `<prefix>presence:<roomUuid>` (`presence:{<roomUuid>}` in a cluster): a hash of instance id -> `{"at","users"}`. The write and
  * the read run in one MULTI, so each answer is a consistent snapshot that includes our write.
  */
 export class RedisPresenceBoard implements PresenceBoard {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly instanceId: string,
     private readonly staleMs: number,
     private readonly prefix = 'switchboard:chat:',
+    /** In a Redis Cluster: the key sits in its room's slot (`presence:{<uuid>}`), next to the room's other keys. */
+    private readonly hashTags = false,
   ) {}
 
   async write(roomUuid: string, users: string[]): Promise<string[]> {
@@ -86,7 +88,7 @@ export class RedisPresenceBoard implements PresenceBoard {
   }
 
   private key(roomUuid: string): string {
-    return `${this.prefix}presence:${roomUuid}`;
+    return `${this.prefix}presence:${this.hashTags ? `{${roomUuid}}` : roomUuid}`;
   }
 }
 

@@ -1,50 +1,55 @@
 /**
  * ChatStore in Redis, so rooms and history survive a restart of every instance.
  *
- * Keys (prefix default `switchboard:chat:`):
- *   room:<uuid>                          hash: the room's fields, Users as a JSON array
- *   room-key:<Type>:<RoomTypeObject>     string: the room uuid (Type never holds ':')
- *   messages:<roomUuid>                  list: message uuids, oldest first (capped)
- *   message:<roomUuid>                   hash: message uuid -> message JSON
- *   seq:<roomUuid>                       string: the last Seq given out in the room (INCR)
- * Multi-key writes run as Lua scripts or MULTI, so the list and the hash never disagree.
- * Every key of a room expires `roomTtlMs` after the room was last touched (created, joined,
- * posted to, or held by a member: ChatPresence touches the rooms its sessions are in).
+ * Keys (prefix default `switchboard:chat:`; `<tag>` is the room uuid, `{<uuid>}` in a Redis
+ * Cluster so that a room's own keys hash to one slot):
+ *   room:<tag>                           hash: the room's fields, Users as a JSON array
+ *   messages:<tag>                       list: message uuids, oldest first (capped)
+ *   message:<tag>                        hash: message uuid -> message JSON
+ *   seq:<tag>                            string: the last Seq given out in the room (INCR)
+ *   room-key:<Type>:<RoomTypeObject>     string: the room uuid (Type never holds ':'); an index
+ *                                        in a slot of its own, only ever read or written alone
+ * Writes to a room's own keys run as Lua scripts or MULTI, so the list and the hash never
+ * disagree. A room hash is written before its index entry, so an index entry never points at
+ * a room not yet written. Every key of a room expires `roomTtlMs` after the room was last
+ * touched (created, joined, posted to, or held by a member: ChatPresence touches the rooms its
+ * sessions are in); the index entry's expiry is refreshed by a second command right after.
  */
-import type { Redis } from 'ioredis';
 import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, type ChatStore, type ChatStoreOptions } from './chat-store.js';
 import { ROOM_TYPES, type ChatMessage, type ChatRoom, type RoomType } from './chat-types.js';
 import { isRecord } from '../common/schema.js';
+import type { RedisClient } from '../redis/redis-connections.js';
 
 export interface RedisChatStoreOptions extends ChatStoreOptions {
   prefix?: string;
+  /** Put each room's keys under a hash tag of its uuid (Redis Cluster). */
+  hashTags?: boolean;
 }
 
 /**
- * Lua: refreshes the expiry of a room's keys. KEYS: room hash, list, message hash, seq.
- * `ttl` and `prefix` are locals set by the including script. The room-key key is derived
- * from the hash (unknown to the caller); a room hash that is gone is left alone.
+ * Lua: refreshes the expiry of a room's own keys and answers the room's Type and
+ * RoomTypeObject (the index entry to refresh next), or nothing when the room hash is gone.
+ * KEYS: room hash, list, message hash, seq; `ttl` is a local set by the including script.
  */
 const TOUCH = `
 local fields = redis.call('HMGET', KEYS[1], 'Type', 'RoomTypeObject')
-if fields[1] then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', prefix .. 'room-key:' .. fields[1] .. ':' .. (fields[2] or ''), ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
-  redis.call('PEXPIRE', KEYS[4], ttl)
-end`;
+if not fields[1] then return false end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('PEXPIRE', KEYS[4], ttl)
+return {fields[1], fields[2] or ''}`;
 
-/** KEYS: room hash, list, message hash, seq. ARGV: ttl ms, key prefix. */
-const TOUCH_ROOM = `local ttl, prefix = ARGV[1], ARGV[2]\n${TOUCH}`;
+/** KEYS: room hash, list, message hash, seq. ARGV: ttl ms. */
+const TOUCH_ROOM = `local ttl = ARGV[1]\n${TOUCH}`;
 
 /**
- * KEYS: room hash, list, message hash, seq. ARGV: uuid, json without its Seq (ending in `}`), cap,
- * ttl ms, key prefix. Appends with the room's next Seq (or replaces in place, keeping the Seq),
- * trims the oldest, touches the room. Returns the Seq.
+ * KEYS: room hash, list, message hash, seq. ARGV: uuid, json without its Seq (ending in `}`),
+ * cap, ttl ms. Appends with the room's next Seq (or replaces in place, keeping the Seq), trims
+ * the oldest, touches the room. Returns {Seq, the TOUCH answer}.
  */
 const ADD_MESSAGE = `
-local ttl, prefix = ARGV[4], ARGV[5]
+local ttl = ARGV[4]
 local seq
 local old = redis.call('HGET', KEYS[3], ARGV[1])
 if old then
@@ -58,8 +63,10 @@ if redis.call('HSET', KEYS[3], ARGV[1], json) == 1 then
   local extra = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[3])
   for _ = 1, extra do redis.call('HDEL', KEYS[3], redis.call('LPOP', KEYS[2])) end
 end
+local function touch()
 ${TOUCH}
-return seq`;
+end
+return {seq, touch()}`;
 
 /** KEYS: list, hash. ARGV: start, end (inclusive). The messages of that list range, oldest first. */
 const LIST_MESSAGES = `
@@ -67,31 +74,24 @@ local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
 if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))`;
 
-/** KEYS: room-key, room hash. ARGV: uuid, ttl ms, then the hash's field/value pairs. Returns the winning uuid. */
-const CREATE_ROOM = `
-local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return ARGV[1]`;
-
 export class RedisChatStore implements ChatStore {
   private readonly prefix: string;
   private readonly historyLimit: number;
   private readonly roomTtlMs: number;
+  private readonly hashTags: boolean;
 
   /**
    * close() quits `redis`, for a store used on its own; in the service the connection is shared
    * (chat.module.ts) and RedisConnections closes it at shutdown.
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     opts: RedisChatStoreOptions = {},
   ) {
     this.prefix = opts.prefix ?? 'switchboard:chat:';
     this.historyLimit = opts.historyLimit ?? DEFAULT_CHAT_HISTORY_LIMIT;
     this.roomTtlMs = opts.roomTtlMs ?? DEFAULT_CHAT_ROOM_TTL_MS;
+    this.hashTags = opts.hashTags ?? false;
   }
 
   async findRoom(type: RoomType, roomTypeObject: string): Promise<ChatRoom | undefined> {
@@ -104,36 +104,36 @@ export class RedisChatStore implements ChatStore {
   }
 
   async saveRoom(room: ChatRoom): Promise<void> {
-    const key = this.roomKey(room.Uuid);
-    await this.redis
-      .multi()
-      .del(key) // so that a dropped RoomLabel does not linger
-      .hset(key, encodeRoom(room))
-      .pexpire(key, this.roomTtlMs)
-      .set(this.roomKeyKey(room.Type, room.RoomTypeObject), room.Uuid, 'PX', this.roomTtlMs)
-      .exec();
+    await this.writeRoom(room);
+    await this.redis.set(this.roomKeyKey(room.Type, room.RoomTypeObject), room.Uuid, 'PX', this.roomTtlMs);
   }
 
+  /**
+   * The room hash first, then its index entry if there is none: a concurrent creator of the
+   * same room that loses finds the winner's hash already written, and drops its own.
+   */
   async createRoom(room: ChatRoom): Promise<ChatRoom> {
-    const fields = Object.entries(encodeRoom(room)).flat();
-    const keys = [this.roomKeyKey(room.Type, room.RoomTypeObject), this.roomKey(room.Uuid)];
-    const winner = String(await this.redis.eval(CREATE_ROOM, 2, ...keys, room.Uuid, this.roomTtlMs, ...fields));
-    if (winner === room.Uuid) return { ...room, Users: [...room.Users] };
-    const existing = await this.getRoom(winner);
+    await this.writeRoom(room);
+    const indexKey = this.roomKeyKey(room.Type, room.RoomTypeObject);
+    if ((await this.redis.set(indexKey, room.Uuid, 'PX', this.roomTtlMs, 'NX')) === 'OK') return { ...room, Users: [...room.Users] };
+    const winner = await this.redis.get(indexKey);
+    if (winner !== room.Uuid) await this.redis.del(this.roomKeys(room.Uuid));
+    const existing = winner === null ? undefined : await this.getRoom(winner);
     if (existing) return existing;
-    // The lookup pointed at a room hash that is gone: repair it with ours.
+    // The index pointed at a room hash that is gone (or at nothing any more): repair it with ours.
     await this.saveRoom(room);
     return { ...room, Users: [...room.Users] };
   }
 
   async addMessage(msg: ChatMessage): Promise<ChatMessage> {
     const { Seq: _ignored, ...fields } = msg;
-    const seq = await this.redis.eval(ADD_MESSAGE, 4, ...this.roomKeys(msg.RoomUuid), msg.Uuid, JSON.stringify(fields), this.historyLimit, this.roomTtlMs, this.prefix);
+    const [seq, ref] = (await this.redis.eval(ADD_MESSAGE, 4, ...this.roomKeys(msg.RoomUuid), msg.Uuid, JSON.stringify(fields), this.historyLimit, this.roomTtlMs)) as [number, unknown];
+    await this.touchIndex(ref);
     return { ...fields, Seq: Number(seq) };
   }
 
   async touchRoom(uuid: string): Promise<void> {
-    await this.redis.eval(TOUCH_ROOM, 4, ...this.roomKeys(uuid), this.roomTtlMs, this.prefix);
+    await this.touchIndex(await this.redis.eval(TOUCH_ROOM, 4, ...this.roomKeys(uuid), this.roomTtlMs));
   }
 
   async listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]> {
@@ -172,13 +172,31 @@ export class RedisChatStore implements ChatStore {
     else this.redis.disconnect();
   }
 
+  /** The room hash alone (MULTI on its slot), with the room's expiry; a dropped RoomLabel does not linger. */
+  private async writeRoom(room: ChatRoom): Promise<void> {
+    const key = this.roomKey(room.Uuid);
+    await this.redis.multi().del(key).hset(key, encodeRoom(room)).pexpire(key, this.roomTtlMs).exec();
+  }
+
+  /** After a TOUCH: the room's index entry lives as long as the room. */
+  private async touchIndex(ref: unknown): Promise<void> {
+    if (!Array.isArray(ref) || ref.length !== 2) return;
+    const type = ROOM_TYPES.find((t) => t === ref[0]);
+    if (type) await this.redis.pexpire(this.roomKeyKey(type, String(ref[1])), this.roomTtlMs);
+  }
+
   /** The keys TOUCH expects: room hash, message list, message hash, seq. */
   private roomKeys(uuid: string): [string, string, string, string] {
-    return [this.roomKey(uuid), this.listKey(uuid), this.messageKey(uuid), `${this.prefix}seq:${uuid}`];
+    return [this.roomKey(uuid), this.listKey(uuid), this.messageKey(uuid), `${this.prefix}seq:${this.tag(uuid)}`];
+  }
+
+  /** A room's own keys end in this: its uuid, hash-tagged in a cluster. */
+  private tag(uuid: string): string {
+    return this.hashTags ? `{${uuid}}` : uuid;
   }
 
   private roomKey(uuid: string): string {
-    return `${this.prefix}room:${uuid}`;
+    return `${this.prefix}room:${this.tag(uuid)}`;
   }
 
   private roomKeyKey(type: RoomType, roomTypeObject: string): string {
@@ -186,11 +204,11 @@ export class RedisChatStore implements ChatStore {
   }
 
   private listKey(roomUuid: string): string {
-    return `${this.prefix}messages:${roomUuid}`;
+    return `${this.prefix}messages:${this.tag(roomUuid)}`;
   }
 
   private messageKey(roomUuid: string): string {
-    return `${this.prefix}message:${roomUuid}`;
+    return `${this.prefix}message:${this.tag(roomUuid)}`;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 export class TtlCache<K, V> {
   /** Map order is write order (`set` re-inserts), so the first key is the oldest entry. */
-  private readonly entries = new Map<K, { value: V; expiresAt: number }>();
+  private readonly map = new Map<K, { value: V; expiresAt: number }>();
 
   constructor(
     private readonly ttlMs: number,
@@ -14,15 +14,15 @@ export class TtlCache<K, V> {
   ) {}
 
   get size(): number {
-    return this.entries.size;
+    return this.map.size;
   }
 
   /** The value while fresh; an expired entry is dropped. */
   get(key: K): V | undefined {
-    const hit = this.entries.get(key);
+    const hit = this.map.get(key);
     if (!hit) return undefined;
     if (hit.expiresAt > this.now()) return hit.value;
-    this.entries.delete(key);
+    this.map.delete(key);
     return undefined;
   }
 
@@ -32,12 +32,18 @@ export class TtlCache<K, V> {
 
   /** `at`: when the value became true, if earlier than now (its ttl counts from then). */
   set(key: K, value: V, at = this.now()): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: at + this.ttlMs });
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as K);
+    this.map.delete(key);
+    this.map.set(key, { value, expiresAt: at + this.ttlMs });
+    while (this.map.size > this.maxEntries) this.map.delete(this.map.keys().next().value as K);
+  }
+
+  /** The fresh entries, oldest written first: key, value, expiry (ms). */
+  *entries(): IterableIterator<[K, V, number]> {
+    const now = this.now();
+    for (const [key, { value, expiresAt }] of this.map) if (expiresAt > now) yield [key, value, expiresAt];
   }
 
   delete(key: K): void {
-    this.entries.delete(key);
+    this.map.delete(key);
   }
 }

@@ -3,7 +3,7 @@
  * In Redis the count is shared by every instance, so a limit per user holds however many
  * sessions and instances the user spreads over; in memory it holds for one process.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connections.js';
 
 /** An abstract class rather than an interface: it is also an injection token. */
 export abstract class WindowLimiter {
@@ -50,7 +50,7 @@ return n`;
 
 export class RedisWindowLimiter implements WindowLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix = 'switchboard:limit:',
   ) {}
 

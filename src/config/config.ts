@@ -20,11 +20,35 @@ const CHANNELS = {
 
 export type Channels = Record<keyof typeof CHANNELS, string>;
 
+/** A `host:port` of REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
+export interface RedisAddress {
+  host: string;
+  port: number;
+}
+
+/** Credentials and TLS of Redis data nodes (or of Sentinels). `tls`: Node's default CAs plus NODE_EXTRA_CA_CERTS. */
+export interface RedisAuth {
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+/**
+ * Where Redis is: exactly one of REDIS_URL (one server), REDIS_SENTINELS (a master found
+ * through Sentinel) or REDIS_CLUSTER_NODES (a Redis Cluster). Unset: no Redis at all.
+ */
+export type RedisTarget =
+  | { mode: 'standalone'; url: string }
+  | { mode: 'sentinel'; sentinels: RedisAddress[]; name: string; db: number; node: RedisAuth; sentinel: RedisAuth }
+  | { mode: 'cluster'; nodes: RedisAddress[]; node: RedisAuth };
+
 export interface Config {
   port: number;
   host: string;
-  /** Unset: embedded in-memory bus, single instance. */
+  /** REDIS_URL only (kept for the bus until it opens its connections through RedisConnections). */
   redisUrl?: string;
+  /** Unset: embedded in-memory bus, single instance. */
+  redis?: RedisTarget;
   jwt: {
     secret?: string;
     publicKey?: string;
@@ -38,6 +62,8 @@ export interface Config {
     maxLifetimeSeconds: number;
     /** Accept tokens that carry no `exp` (they would never expire). Off by default. */
     allowWithoutExp: boolean;
+    /** Logins equal but for case are one user (Cells' `services/pydio.grpc.user/loginCI`); off, as in Cells. */
+    loginCaseInsensitive: boolean;
   };
   /** Optional HTTP resolver answering the workspaces of a token (PROTOCOL 3.1). */
   workspacesUrl?: string;
@@ -222,6 +248,10 @@ export function loadConfig(env: Env = process.env): Config {
   // Browsers send the scheme, host and port only, lower case, without a trailing slash.
   const allowedOrigins = list('ALLOWED_ORIGINS').map((o) => o.toLowerCase().replace(/\/+$/, ''));
   const historyMaxLength = int('HISTORY_MAX_LENGTH', 10_000, 1, 10_000_000);
+  const redis = redisTarget();
+  const chatKeyPrefix = channel('CHAT_KEY_PREFIX', 'switchboard:chat:');
+  // A brace would start a Redis Cluster hash tag of its own and split a room's keys over slots.
+  if (/[{}]/.test(chatKeyPrefix)) throw new ConfigError(`CHAT_KEY_PREFIX must not contain { or }, got "${chatKeyPrefix}"`);
   const httpHeadersTimeoutMs = int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 1000, 600_000);
   const httpRequestTimeoutMs = int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000);
   if (httpRequestTimeoutMs < httpHeadersTimeoutMs) {
@@ -231,7 +261,8 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int('PORT', 5050, 0, 65535),
     host: str('HOST') ?? '::',
-    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl: redis?.mode === 'standalone' ? redis.url : undefined,
+    redis,
     jwt: {
       secret: str('JWT_SECRET'),
       publicKey,
@@ -242,6 +273,7 @@ export function loadConfig(env: Env = process.env): Config {
       renewBeforeSeconds: int('TOKEN_RENEW_BEFORE_SECONDS', 60, 0, 86_400),
       maxLifetimeSeconds: int('TOKEN_MAX_LIFETIME_SECONDS', 86_400, 60, 31 * 86_400),
       allowWithoutExp: bool('ALLOW_TOKENS_WITHOUT_EXP', false),
+      loginCaseInsensitive: bool('LOGIN_CASE_INSENSITIVE', false),
     },
     workspacesUrl: url('WORKSPACES_URL', ['http:', 'https:']),
     nodeLookupUrl: url('NODE_LOOKUP_URL', ['http:', 'https:']),
@@ -277,7 +309,7 @@ export function loadConfig(env: Env = process.env): Config {
     chat: {
       nodeAuthUrl: url('CHAT_NODE_AUTH_URL', ['http:', 'https:']),
       nodeAuthCacheSeconds: int('CHAT_NODE_AUTH_CACHE_SECONDS', 10, 0, 3600),
-      keyPrefix: channel('CHAT_KEY_PREFIX', 'switchboard:chat:'),
+      keyPrefix: chatKeyPrefix,
       maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),
       historyLimit: int('CHAT_HISTORY_LIMIT', 1000, 1),
       maxRoomsPerSession: int('CHAT_MAX_ROOMS_PER_SESSION', 50, 1),
@@ -310,6 +342,47 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     demo: demoMode(),
   };
+
+  /** `host:port,...` (IPv6 as `[addr]:port`); a missing port is `defaultPort`. */
+  function addresses(name: string, defaultPort: number): RedisAddress[] {
+    const entries = list(name);
+    if (entries.length === 0) throw new ConfigError(`${name} must list host:port entries separated by commas`);
+    return entries.map((entry) => {
+      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+))(?::(\d+))?$/.exec(entry);
+      const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
+      if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new ConfigError(`${name} must list host:port entries separated by commas, got "${entry}"`);
+      }
+      return { host: m[1] ?? m[2], port };
+    });
+  }
+
+  function redisTarget(): RedisTarget | undefined {
+    const given = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].filter((name) => str(name) !== undefined);
+    if (given.length > 1) throw new ConfigError(`set one of REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES, got ${given.join(' and ')}`);
+    const mode = given[0];
+    // Variables of another mode are refused rather than ignored: a password that is silently unused is a bad surprise.
+    const onlyWith = (names: string[], allowed: string[], how: string) => {
+      for (const name of names) if (str(name) !== undefined && !allowed.includes(mode ?? '')) throw new ConfigError(`${name} is for ${how}; unset it`);
+    };
+    onlyWith(['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_USERNAME', 'REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINEL_TLS', 'REDIS_DB'], ['REDIS_SENTINELS'], 'REDIS_SENTINELS');
+    onlyWith(['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'], ['REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'], 'REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL they go in the URL: rediss://user:password@host:port)');
+    const node = (): RedisAuth => ({ username: str('REDIS_USERNAME'), password: env.REDIS_PASSWORD || undefined, tls: bool('REDIS_TLS', false) });
+    switch (mode) {
+      case undefined:
+        return undefined;
+      case 'REDIS_URL':
+        return { mode: 'standalone', url: url('REDIS_URL', ['redis:', 'rediss:'])! };
+      case 'REDIS_SENTINELS': {
+        const name = str('REDIS_SENTINEL_NAME');
+        if (!name) throw new ConfigError('REDIS_SENTINEL_NAME must name the master group the sentinels watch (their "sentinel monitor <name>")');
+        const sentinel: RedisAuth = { username: str('REDIS_SENTINEL_USERNAME'), password: env.REDIS_SENTINEL_PASSWORD || undefined, tls: bool('REDIS_SENTINEL_TLS', false) };
+        return { mode: 'sentinel', sentinels: addresses('REDIS_SENTINELS', 26379), name, db: int('REDIS_DB', 0), node: node(), sentinel };
+      }
+      default:
+        return { mode: 'cluster', nodes: addresses('REDIS_CLUSTER_NODES', 6379), node: node() };
+    }
+  }
 
   function demoMode(): Config['demo'] {
     const raw = str('DEMO_MODE');

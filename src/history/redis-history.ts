@@ -52,7 +52,6 @@ const BACKLOG_MAX_BYTES = 16 * 1024 * 1024;
 const FUTURE_MS = 24 * 3600 * 1000;
 
 const randomEpoch = () => randomBytes(4).toString('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Arg = string | number;
 type Scripted = Redis & { [K in keyof typeof HISTORY_SCRIPTS]: (...args: Arg[]) => Promise<unknown> };

@@ -125,6 +125,18 @@ describe('the client in Chromium: liveness, restarts, refusals, order; the demo 
       for (const t of all) room.post(t);
     }, texts);
     await page.waitForFunction(() => (globalThis as G).document.querySelectorAll('[data-testid="chat-post"][data-state="pending"]').length === 0, undefined, { timeout: 10_000 });
+    // An ack can come before the message itself (which travels through the chat channel): wait until each post is shown or refused.
+    await page.waitForFunction(
+      (all) => {
+        const doc = (globalThis as G).document;
+        const texts = (selector: string) => [...doc.querySelectorAll(selector)].map((e: G) => e.textContent ?? '');
+        const shown = texts('[data-testid="chat-message"]');
+        const refused = texts('[data-testid="chat-post"][data-state="refused"]');
+        return all.every((t: string) => shown.some((s) => s.includes(`alice: ${t}`)) || refused.some((s) => s.includes(`${t} not sent`)));
+      },
+      texts,
+      { timeout: 10_000 },
+    );
     const shown: string[] = await page.$$eval('[data-testid="chat-message"]', (els) => els.map((e) => e.textContent ?? ''));
     const refused = await page.$$eval('[data-testid="chat-post"][data-state="refused"]', (els) => els.map((e) => [e.getAttribute('data-code'), e.textContent ?? '']));
     const sent = texts.filter((t) => shown.some((s) => s.includes(`alice: ${t}`)));

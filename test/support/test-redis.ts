@@ -1,5 +1,6 @@
 /**
- * The one Redis every test uses (TEST_REDIS_URL, default the local server's DB 0), and the
+ * The one Redis every test uses (TEST_REDIS_URL: the suite's own redis-server, started by
+ * global-setup.mjs on a free port, unless the variable was set before Jest started), and the
  * chat data the tests write there: every service a test file starts keeps its chat keys
  * (rooms, history, presence, limits) under one prefix of its own, deleted once the file's
  * tests are done (after its instances closed: instances of one file share rooms, and a
@@ -9,7 +10,8 @@ import { afterAll } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+if (!process.env.TEST_REDIS_URL) throw new Error('TEST_REDIS_URL is not set: run the tests with Jest (its globalSetup starts a redis-server)');
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
 
 /** CHAT_KEY_PREFIX of every service this test file starts. */
 export const CHAT_KEY_PREFIX = `switchboard-test:${randomBytes(6).toString('hex')}:chat:`;

@@ -51,6 +51,8 @@ describe('loadConfig defaults', () => {
     ['chat.nodeAuthCacheSeconds', config.chat.nodeAuthCacheSeconds, 10],
     ['chat.keyPrefix', config.chat.keyPrefix, 'switchboard:chat:'],
     ['jwt.allowWithoutExp', config.jwt.allowWithoutExp, false],
+    ['jwt.loginCaseInsensitive', config.jwt.loginCaseInsensitive, false],
+    ['redis', config.redis, undefined],
     ['limits.maxEventBytes', config.limits.maxEventBytes, 1024 * 1024],
     ['limits.maxJsonDepth', config.limits.maxJsonDepth, 32],
     ['limits.maxConnections', config.limits.maxConnections, 20_000],
@@ -153,5 +155,97 @@ describe('loadConfig refuses bad values, naming the variable', () => {
     [{ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, 'HTTP_REQUEST_TIMEOUT_MS'],
   ])('%j', (env, variable) => {
     expect(configError(env).message).toContain(variable);
+  });
+});
+
+describe('loadConfig: where Redis is', () => {
+  const noAuth = { username: undefined, password: undefined, tls: false };
+  it.each<[string, Record<string, string>, unknown]>([
+    ['none', {}, undefined],
+    ['REDIS_URL', { REDIS_URL: 'rediss://u:p@h:6380/2' }, { mode: 'standalone', url: 'rediss://u:p@h:6380/2' }],
+    [
+      'REDIS_SENTINELS with the defaults',
+      { REDIS_SENTINELS: 's1:26379, s2 ,[::1]:26380', REDIS_SENTINEL_NAME: 'mymaster' },
+      {
+        mode: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26379 },
+          { host: '::1', port: 26380 },
+        ],
+        name: 'mymaster',
+        db: 0,
+        node: noAuth,
+        sentinel: noAuth,
+      },
+    ],
+    [
+      'REDIS_SENTINELS with credentials and TLS for both',
+      {
+        REDIS_SENTINELS: 's1:5000',
+        REDIS_SENTINEL_NAME: 'm',
+        REDIS_DB: '3',
+        REDIS_USERNAME: 'app',
+        REDIS_PASSWORD: ' pass word ',
+        REDIS_TLS: 'true',
+        REDIS_SENTINEL_USERNAME: 'sen',
+        REDIS_SENTINEL_PASSWORD: 'spw',
+        REDIS_SENTINEL_TLS: 'yes',
+      },
+      {
+        mode: 'sentinel',
+        sentinels: [{ host: 's1', port: 5000 }],
+        name: 'm',
+        db: 3,
+        node: { username: 'app', password: ' pass word ', tls: true },
+        sentinel: { username: 'sen', password: 'spw', tls: true },
+      },
+    ],
+    [
+      'REDIS_CLUSTER_NODES',
+      { REDIS_CLUSTER_NODES: 'n1:7000,n2', REDIS_PASSWORD: 'pw', REDIS_TLS: '1' },
+      {
+        mode: 'cluster',
+        nodes: [
+          { host: 'n1', port: 7000 },
+          { host: 'n2', port: 6379 },
+        ],
+        node: { username: undefined, password: 'pw', tls: true },
+      },
+    ],
+  ])('%s', (_name, env, expected) => {
+    expect(loadConfig(env).redis).toEqual(expected);
+  });
+
+  it('keeps redisUrl for REDIS_URL only (what the bus reads)', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://h' }).redisUrl).toBe('redis://h');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'h:1' }).redisUrl).toBeUndefined();
+  });
+
+  it.each<[Record<string, string>, string]>([
+    [{ REDIS_URL: 'redis://h', REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_URL and REDIS_SENTINELS'],
+    [{ REDIS_URL: 'redis://h', REDIS_CLUSTER_NODES: 'n:1' }, 'REDIS_URL and REDIS_CLUSTER_NODES'],
+    [{ REDIS_SENTINELS: 's:1', REDIS_CLUSTER_NODES: 'n:1' }, 'REDIS_SENTINELS and REDIS_CLUSTER_NODES'],
+    [{ REDIS_SENTINELS: 's:1' }, 'REDIS_SENTINEL_NAME'],
+    [{ REDIS_SENTINELS: 's:0', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 's:70000', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 's:port', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: ',', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_CLUSTER_NODES: 'redis://n:1' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'n 1:2' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: '[::1:2' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINEL_NAME'],
+    [{ REDIS_CLUSTER_NODES: 'n:1', REDIS_SENTINEL_PASSWORD: 'x' }, 'REDIS_SENTINEL_PASSWORD'],
+    [{ REDIS_CLUSTER_NODES: 'n:1', REDIS_DB: '1' }, 'REDIS_DB'],
+    [{ REDIS_URL: 'redis://h', REDIS_PASSWORD: 'x' }, 'REDIS_PASSWORD'],
+    [{ REDIS_URL: 'redis://h', REDIS_TLS: 'true' }, 'REDIS_TLS'],
+    [{ REDIS_USERNAME: 'u' }, 'REDIS_USERNAME'],
+    [{ REDIS_CLUSTER_NODES: 'n:1', REDIS_TLS: 'sometimes' }, 'REDIS_TLS'],
+    [{ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_SENTINEL_TLS: 'on' }, 'REDIS_SENTINEL_TLS'],
+    [{ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm', REDIS_DB: '-1' }, 'REDIS_DB'],
+    [{ CHAT_KEY_PREFIX: 'chat:{x}:' }, 'CHAT_KEY_PREFIX'],
+    [{ LOGIN_CASE_INSENSITIVE: 'perhaps' }, 'LOGIN_CASE_INSENSITIVE'],
+  ])('%j', (env, named) => {
+    expect(configError(env).message).toContain(named);
   });
 });

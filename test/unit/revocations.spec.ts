@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Identity } from '../../src/auth/identity.js';
-import { Revocations } from '../../src/auth/revocations.js';
+import { Revocations, foldLogin } from '../../src/auth/revocations.js';
 import { loadConfig } from '../../src/config/config.js';
 
 const identity = (user: string, subject: string, iat?: number): Identity => ({
@@ -37,5 +37,34 @@ describe('Revocations (embedded: in memory)', () => {
     expect(await r.isRevoked(identity('alice', 'u-a'))).toBe(false);
     r.revoke({ login: 'alice' }, Date.now() - 59_000);
     expect(await r.isRevoked(identity('alice', 'u-a'))).toBe(true);
+  });
+});
+
+describe('logins that differ in case', () => {
+  // Cells compares logins exactly unless its user service has loginCI (then LOWER() in SQL and strings.EqualFold).
+  it.each<[string, Record<string, string>, string, boolean]>([
+    ['"Alice" after deleting "alice", Cells default (exact)', {}, 'Alice', false],
+    ['"Alice" after deleting "alice", LOGIN_CASE_INSENSITIVE', { LOGIN_CASE_INSENSITIVE: 'true' }, 'Alice', true],
+    ['"ALICE" after deleting "alice", LOGIN_CASE_INSENSITIVE', { LOGIN_CASE_INSENSITIVE: 'true' }, 'ALICE', true],
+    ['"alicia" after deleting "alice", LOGIN_CASE_INSENSITIVE', { LOGIN_CASE_INSENSITIVE: 'true' }, 'alicia', false],
+  ])('%s', async (_name, env, login, expected) => {
+    const r = new Revocations(loadConfig(env));
+    r.revoke({ login: 'alice' });
+    const who = identity(login, 'u-other');
+    expect(await r.isRevoked(who)).toBe(expected);
+    expect(r.revokedLocally(who)).toBe(expected);
+  });
+
+  // Go's strings.EqualFold: simple case folding, one code point for one.
+  it.each<[string, string, string]>([
+    ['ASCII', 'Alice.Dupont', 'alice.dupont'],
+    ['accents', 'ÉLODIE', 'élodie'],
+    ['Kelvin sign folds to k', '\u212Aim', 'kim'],
+    ['long s folds to s', '\u017Fam', 'sam'],
+    ['sharp s is not expanded (EqualFold("ß", "ss") is false)', 'Straße', 'straße'],
+    ['dotted capital I is left alone (no simple fold)', '\u0130zmir', '\u0130zmir'],
+    ['Greek final sigma', 'ΟΔΟΣ', 'οδοσ'],
+  ])('%s', (_name, login, folded) => {
+    expect(foldLogin(login)).toBe(folded);
   });
 });
