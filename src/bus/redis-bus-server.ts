@@ -1,31 +1,38 @@
 import { ServerRedis } from '@nestjs/microservices';
-import { redisOptions } from '../redis/redis-connections.js';
+import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connections.js';
 import { EnvelopeDeserializer, encodePayload } from './envelope.js';
 
 /** Receives every message of the subscribed channels, raw, before anything parses it. */
 export type BusSink = (channel: string, raw: string) => void;
 
+/** The bus's two connections, made by the connection factory in the configured mode (one server, Sentinel, Cluster). */
+export interface BusClients {
+  subscriber(): RedisClient;
+  publisher(): RedisClient;
+}
+
 /**
  * The Nest Redis transport, used for its connections and subscriptions only: every message
  * goes to the sink as it came (the ingress checks, parses and routes it), not through Nest's
- * handler pipeline (README, Development: why). Made to survive a Redis that is down at
- * start-up: the stock server subscribes only after the first connection succeeds, so an
- * instance started before its Redis would stay deaf for ever. Here the SUBSCRIBEs are
+ * handler pipeline (README, Development: why). Its connections come from the service's
+ * connection factory (Nest's own would know one server only). Made to survive a Redis that is
+ * down at start-up: the stock server subscribes only after the first connection succeeds, so
+ * an instance started before its Redis would stay deaf for ever. Here the SUBSCRIBEs are
  * queued at once (ioredis sends them on connect and again after every reconnect) and
  * reconnection never gives up.
  */
 export class RedisBusServer extends ServerRedis {
   constructor(
-    url: string,
+    private readonly clients: BusClients,
     private readonly sink: BusSink,
-    retryDelayMs = 1000,
   ) {
-    super({
-      ...redisOptions(url),
-      retryAttempts: Number.MAX_SAFE_INTEGER,
-      retryDelay: retryDelayMs,
-      deserializer: new EnvelopeDeserializer(),
-    });
+    super({ deserializer: new EnvelopeDeserializer() });
+  }
+
+  /** Nest's listen() asks for the subscriber first, then for the publisher. */
+  async createRedisClient(): Promise<Redis> {
+    return (this.subClient ? this.clients.publisher() : this.clients.subscriber()) as Redis;
   }
 
   /** Subscribes `channel` (Nest subscribes every channel that has a handler); messages go to the sink. */
@@ -59,8 +66,10 @@ export class RedisBusServer extends ServerRedis {
     return this.subClient?.status === 'ready' && this.pubClient?.status === 'ready';
   }
 
-  async publish(channel: string, data: unknown): Promise<void> {
+  /** Publishes as a NestJS client would (`emit`): an envelope naming the channel; SPUBLISH on a cluster's shard. */
+  async publish(channel: string, data: unknown, sharded = false): Promise<void> {
     if (!this.connected) throw new Error('bus not connected');
-    await this.pubClient.publish(channel, encodePayload(channel, data));
+    const payload = encodePayload(channel, data);
+    await (sharded ? this.pubClient.spublish(channel, payload) : this.pubClient.publish(channel, payload));
   }
 }

@@ -45,8 +45,6 @@ export type RedisTarget =
 export interface Config {
   port: number;
   host: string;
-  /** REDIS_URL only (kept for the bus until it opens its connections through RedisConnections). */
-  redisUrl?: string;
   /** Unset: embedded in-memory bus, single instance. */
   redis?: RedisTarget;
   jwt: {
@@ -261,7 +259,6 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int('PORT', 5050, 0, 65535),
     host: str('HOST') ?? '::',
-    redisUrl: redis?.mode === 'standalone' ? redis.url : undefined,
     redis,
     jwt: {
       secret: str('JWT_SECRET'),

@@ -1,6 +1,7 @@
 /**
  * The history's Lua scripts. Every one touches the stream (`<key>`), its epoch
- * (`<key>:epoch`) and its lease (`<key>:lease`) only: keys of one hash slot when the key
+ * (`<key>:epoch`), the mark of an epoch that continues the stream of the previous one
+ * (`<key>:epoch-kept`) and its lease (`<key>:lease`) only: keys of one hash slot when the key
  * carries a hash tag, as Redis Cluster requires.
  *
  * An append announces what it appended on the feed channel in the same script, so that
@@ -19,9 +20,10 @@ local now = redis.call('TIME')
 redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f-0', now[1] * 1000 + math.floor(now[2] / 1000) - tonumber(ARGV[${n}])))`;
 
 /**
- * Appends and announces (KEYS: stream, epoch, lease). ARGV: holder ('' for a direct append,
+ * Appends and announces (KEYS: stream, epoch, lease, epoch-kept). ARGV: holder ('' for a direct append,
  * else the lease holder's id: refused unless it still holds the lease), max length, ttl ms,
- * feed channel, an epoch to use when there is none, then channel/payload pairs. Returns
+ * feed channel, an epoch to use when there is none, PUBLISH or SPUBLISH (a cluster: the feed
+ * channel is in the keys' slot), then channel/payload pairs. Returns
  * false when refused, else {epoch, previous id, last id, 1 when a new epoch began}.
  *
  * When the stream's ids have run out (someone appended `18446744073709551615-18446744073709551615`)
@@ -34,13 +36,14 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[5]
   redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[4])
 end
 local function append()
   local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
   local prev = top[1] and top[1][1] or '0-0'
   local out = {}
   local last = prev
-  for i = 6, #ARGV, 2 do
+  for i = 7, #ARGV, 2 do
     local id
     if holder ~= '' then
       id = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'c', ARGV[i], 'd', ARGV[i + 1], 'p', '1')
@@ -60,13 +63,13 @@ local prev, last, out = append()
 local rotated = 0
 if not prev then
   rotated = 1
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[4])
   epoch = ARGV[5]
   redis.call('SET', KEYS[2], epoch)
   prev, last, out = append()
 end
 ${TRIM_BY_AGE(3)}
-redis.call('PUBLISH', ARGV[4], epoch .. ' ' .. prev .. ' ' .. last .. ' ' .. cjson.encode(out))
+redis.call(ARGV[6], ARGV[4], epoch .. ' ' .. prev .. ' ' .. last .. ' ' .. cjson.encode(out))
 return {epoch, prev, last, rotated}`;
 
 /**
@@ -88,16 +91,29 @@ return {redis.call('GET', KEYS[1]), held, top[1] and top[1][1] or false}`;
 /** Lets the lease go when ours (KEYS: lease). */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`;
 
-/** The epoch, created when missing (KEYS: epoch). */
+/**
+ * The epoch, created when missing (KEYS: epoch, epoch-kept): a new history. Returns the epoch
+ * and 1 when it continues the stream of the epoch before it (`NEW_EPOCH` with keep).
+ */
 const EPOCH = `
 local epoch = redis.call('GET', KEYS[1])
-if epoch then return epoch end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]`;
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+  redis.call('DEL', KEYS[2])
+end
+return {epoch, redis.call('GET', KEYS[2]) == epoch and 1 or 0}`;
 
-/** Replaces the epoch when it is still ARGV[1] (KEYS: epoch); returns the epoch now. */
+/**
+ * Replaces the epoch when it is still ARGV[1] (KEYS: epoch, epoch-kept); ARGV[3] '1': the new
+ * epoch keeps the stream (entries were lost: old offsets must not be trusted, but what is in the
+ * stream was delivered), '0': the stream is a new one. Returns the epoch now.
+ */
 const NEW_EPOCH = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  if ARGV[3] == '1' then redis.call('SET', KEYS[2], ARGV[2]) else redis.call('DEL', KEYS[2]) end
+end
 return redis.call('GET', KEYS[1])`;
 
 /**
@@ -106,9 +122,9 @@ return redis.call('GET', KEYS[1])`;
  * neither receives nor hashes the script text on every append.
  */
 export const HISTORY_SCRIPTS = {
-  historyAppend: { numberOfKeys: 3, lua: APPEND },
+  historyAppend: { numberOfKeys: 4, lua: APPEND },
   leaseTick: { numberOfKeys: 3, lua: LEASE_TICK },
   releaseLease: { numberOfKeys: 1, lua: RELEASE },
-  historyEpoch: { numberOfKeys: 1, lua: EPOCH },
-  historyNewEpoch: { numberOfKeys: 1, lua: NEW_EPOCH },
+  historyEpoch: { numberOfKeys: 2, lua: EPOCH },
+  historyNewEpoch: { numberOfKeys: 2, lua: NEW_EPOCH },
 } as const;

@@ -15,8 +15,11 @@ const history: FactoryProvider<History> = {
   useFactory: ({ history: h }: Config, connections: RedisConnections, bus: Bus, metrics: Metrics) => {
     const options = { key: h.key, maxLength: h.maxLength, ttlSeconds: h.ttlSeconds, leaseMs: h.leaseMs, cacheBytes: h.cacheBytes };
     if (!connections.enabled) return new MemoryHistory(options);
+    // On a cluster the stream, its epoch, lease and feed channel share the slot of `{<key>}`.
+    const cluster = connections.mode === 'cluster';
+    const redisOptions = { ...options, key: connections.hashTag(h.key), sharded: cluster };
     // Only an instance that receives pub/sub may append what pub/sub brings.
-    return new RedisHistory((o) => connections.open(o), options, () => bus.connected, (kind) => metrics.historyAnomalies.inc({ kind }));
+    return new RedisHistory((o) => connections.commands(o), redisOptions, () => bus.connected, (kind) => metrics.historyAnomalies.inc({ kind }));
   },
 };
 

@@ -21,6 +21,8 @@ export interface HistoryOptions {
   leaseMs: number;
   /** Bytes of payload kept in memory for replays (the newest entries); 0: read every replay from Redis. */
   cacheBytes: number;
+  /** Announce with SPUBLISH (a Redis Cluster: the feed channel is a shard channel of the stream's slot). */
+  sharded?: boolean;
 }
 
 export interface HistoryStats {
@@ -42,7 +44,9 @@ export type HistoryAnomaly =
   /** The stream's newest id went back behind this instance's (the stream was replaced): a new epoch. */
   | 'head_backwards'
   /** The stream's ids ran out (an XADD of the largest id): a new epoch. */
-  | 'ids_exhausted';
+  | 'ids_exhausted'
+  /** The stream no longer holds what this instance delivered (a failover lost the last writes): a new epoch keeping the stream. */
+  | 'lost_entries';
 
 /** Receives every entry, in stream order, with the epoch it belongs to. Must not throw. */
 export type Deliver = (entry: HistoryEntry, epoch: string) => void;

@@ -42,9 +42,11 @@ export class RecentEntries {
     return this.items[this.items.length - 1]?.id;
   }
 
-  /** Appends the next entry (ids only increase); evicts the oldest past the bounds. */
+  /** Appends the next entry; evicts the oldest past the bounds. Ids only increase: one that does not starts the record over. */
   push(entry: HistoryEntry): void {
     if (this.maxEntries <= 0 || this.maxBytes <= 0) return void (this.complete = false);
+    const last = this.last;
+    if (last !== undefined && compareIds(entry.id, last) <= 0) this.clear();
     this.items.push(entry);
     this.size += entryBytes(entry);
     while (this.length > 1 && (this.length > this.maxEntries || this.size > this.maxBytes)) this.evict();
@@ -77,6 +79,12 @@ export class RecentEntries {
       out.push(entry);
     }
     return out;
+  }
+
+  /** Whether the entry `id` is kept here. */
+  has(id: StreamId): boolean {
+    const i = this.firstAfter(id) - 1;
+    return i >= this.start && this.items[i].id === id;
   }
 
   /** Index of the first kept entry whose id is after `id` (binary search). */

@@ -30,13 +30,13 @@
  *   delivery or makes a loop spin.
  */
 import { Logger } from '@nestjs/common';
-import type { Redis, RedisOptions } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import type { Deliver, History, HistoryAnomaly, HistoryEntry, HistoryOptions, HistoryStats } from './history.js';
 import { HISTORY_SCRIPTS } from './history-scripts.js';
 import { IngressLedger, type PendingMessage } from './ingress-ledger.js';
 import { compareIds, idMs, parseStreamId, ZERO_ID, type HistoryBounds, type StreamId } from './offset.js';
 import { RecentEntries } from './recent-entries.js';
+import type { ConnectionOptions, RedisClient } from '../redis/redis-connections.js';
 
 /** How long a start waits for Redis before it goes on without the history (readiness says so). */
 const START_WAIT_MS = 2000;
@@ -54,7 +54,7 @@ const FUTURE_MS = 24 * 3600 * 1000;
 const randomEpoch = () => randomBytes(4).toString('hex');
 
 type Arg = string | number;
-type Scripted = Redis & { [K in keyof typeof HISTORY_SCRIPTS]: (...args: Arg[]) => Promise<unknown> };
+type Scripted = RedisClient & { [K in keyof typeof HISTORY_SCRIPTS]: (...args: Arg[]) => Promise<unknown> };
 type RawEntry = [string, string[]];
 
 interface Announced {
@@ -111,6 +111,8 @@ export class RedisHistory implements History {
   private readonly ledger: IngressLedger;
   private readonly recent: RecentEntries;
   private epoch?: string;
+  /** The epoch was begun when entries were lost (a failover): the stream's newest entry may be behind what was delivered. */
+  private lostTail = false;
   /** The last entry handed to `deliver`. */
   private head: StreamId = ZERO_ID;
   private attached = false;
@@ -140,14 +142,14 @@ export class RedisHistory implements History {
    * subscriber connection is down) must not hold the lease: it would append nothing.
    */
   constructor(
-    connect: (options: RedisOptions) => Redis,
+    connect: (options: ConnectionOptions) => RedisClient,
     private readonly opts: HistoryOptions,
     private readonly canIngest: () => boolean = () => true,
     private readonly anomaly: (kind: HistoryAnomaly) => void = () => undefined,
   ) {
     this.feedChannel = `${opts.key}:feed`;
     // Fail fast while Redis is away: the tick retries, nothing piles up in ioredis' queues.
-    this.cmd = connect({ maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS, retryStrategy: () => 500 }) as Scripted;
+    this.cmd = connect({ name: 'history', maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS }) as Scripted;
     for (const [name, script] of Object.entries(HISTORY_SCRIPTS)) this.cmd.defineCommand(name, script);
     this.cmd.on('error', () => undefined); // reported by the tick
     this.ledger = new IngressLedger({ windowMs: Math.max(10_000, 3 * opts.leaseMs), max: 10_000 });
@@ -257,6 +259,10 @@ export class RedisHistory implements History {
     return `${this.opts.key}:epoch`;
   }
 
+  private get keptKey(): string {
+    return `${this.opts.key}:epoch-kept`;
+  }
+
   private get ttlMs(): number {
     return this.opts.ttlSeconds * 1000;
   }
@@ -359,26 +365,38 @@ export class RedisHistory implements History {
   }
 
   /**
-   * Learns the epoch, creating it when missing. A new epoch means a new history: deliver it
-   * from its start, unless the stream still holds where this instance stood (only the
-   * epoch key was lost). The first time, delivery starts at the stream's newest entry, and
-   * the newest entries are read into memory for replays.
+   * Learns the epoch, creating it when missing (a new history: delivered from its start). On
+   * every attach after the first, this instance checks that the stream still holds the last
+   * entry it delivered: a failover can lose the last writes, and then the offsets it handed out
+   * may name entries that are gone, or be followed by other entries under the same numbers. It
+   * starts a new epoch that keeps the stream (old offsets answer `recovered:false`, what the
+   * stream holds is not delivered again). The first attach starts at the stream's newest
+   * entry, with the newest entries read into memory for replays.
    */
   private attach(): Promise<void> {
     this.attaching ??= (async () => {
       try {
-        const epoch = (await this.cmd.historyEpoch(this.epochKey, randomEpoch())) as string;
-        if (epoch !== this.epoch) {
-          if (this.epoch === undefined) await this.warm();
-          else {
-            const [still] = (await this.cmd.xrange(this.opts.key, this.head, this.head)) as RawEntry[];
-            if (!still) {
-              this.head = ZERO_ID;
-              this.recent.clear(true);
-            }
+        let [epoch, kept] = (await this.cmd.historyEpoch(this.epochKey, this.keptKey, randomEpoch())) as [string, number];
+        if (this.epoch === undefined) {
+          await this.warm();
+        } else {
+          const held = this.head === ZERO_ID || (await this.holds(this.head));
+          if (epoch === this.epoch && !held) {
+            this.unexpected('lost_entries', 'the history lost entries this instance had delivered (a failover?): a new epoch, old offsets are refused');
+            epoch = (await this.cmd.historyNewEpoch(this.epochKey, this.keptKey, this.epoch, randomEpoch(), '1')) as string;
+            kept = 1;
+          }
+          if (epoch !== this.epoch) {
+            // A new history is delivered from its start; one that keeps the stream, from where this
+            // instance stood (what it keeps in memory stays: the same entries, read under the new epoch).
+            if (!held && !kept) this.head = ZERO_ID;
+            if (!kept) this.recent.clear(this.head === ZERO_ID);
             this.log.warn({ msg: 'history epoch changed: offsets of the previous history are refused from now on', from: this.epoch, to: epoch });
           }
+        }
+        if (epoch !== this.epoch) {
           this.epoch = epoch;
+          this.lostTail = kept === 1;
           this.seenTop = undefined;
         }
         this.attached = true;
@@ -389,6 +407,11 @@ export class RedisHistory implements History {
       }
     })();
     return this.attaching;
+  }
+
+  /** Whether the stream still holds the entry `id`. */
+  private async holds(id: StreamId): Promise<boolean> {
+    return ((await this.cmd.xrange(this.opts.key, id, id)) as RawEntry[]).length > 0;
   }
 
   /** First attach: the newest entries into memory (what replays will ask for), delivery from the newest on. */
@@ -424,7 +447,9 @@ export class RedisHistory implements History {
     this.lostCount += this.ledger.expire();
     if (this.waiting.length) this.runWaiting(!this.readable);
     if (this.cmd.status !== 'ready') {
+      // Attached again once Redis answers: a new connection may be to another (promoted) Redis.
       this.leader = false;
+      this.attached = false;
       return;
     }
     try {
@@ -448,27 +473,35 @@ export class RedisHistory implements History {
       else if (!held) this.leader = false;
     } catch {
       this.leader = false;
+      this.attached = false;
     }
   }
 
   /**
-   * The stream's newest id against what was delivered: behind it (the stream was replaced
-   * under the same epoch: ids would never come past this instance's again) a new epoch;
-   * ahead of it for a whole tick (entries nobody announced: a plain XADD, an older version of
-   * this service appending) a gap read.
+   * The stream's newest id against what was delivered. Behind it: either the stream lost its
+   * last entries (a failover: its newest is one this instance delivered) and a new epoch keeps
+   * it, or it was replaced under the same epoch (deleted and written again: its ids would never
+   * come past this instance's again) and a new epoch starts it over. Ahead of it for a whole
+   * tick (entries nobody announced: a plain XADD, an older version of this service appending):
+   * a gap read.
    */
   private async checkTop(top: StreamId | undefined, headBefore: StreamId): Promise<void> {
     // An empty stream was deleted (trimming keeps the newest entry): its next entry tells.
     if (!this.attached || top === undefined || !parseStreamId(top)) return;
-    const newest = top;
-    if (compareIds(newest, headBefore) < 0) {
-      this.unexpected('head_backwards', 'the history stream went back behind what was delivered (deleted and written again?): a new epoch');
-      await this.cmd.historyNewEpoch(this.epochKey, this.epoch!, randomEpoch());
+    if (compareIds(top, headBefore) < 0) {
+      if (this.recent.has(top)) {
+        if (this.lostTail) return; // known: entries past `top` are new, delivered as they come
+        this.unexpected('lost_entries', 'the history lost entries this instance had delivered (a failover?): a new epoch, old offsets are refused');
+        await this.cmd.historyNewEpoch(this.epochKey, this.keptKey, this.epoch!, randomEpoch(), '1');
+      } else {
+        this.unexpected('head_backwards', 'the history stream went back behind what was delivered (deleted and written again?): a new epoch');
+        await this.cmd.historyNewEpoch(this.epochKey, this.keptKey, this.epoch!, randomEpoch(), '0');
+      }
       this.attached = false;
       return this.catchUp();
     }
     const stale = this.seenTop !== undefined && compareIds(this.seenTop, this.head) > 0;
-    this.seenTop = newest;
+    this.seenTop = top;
     if (stale) await this.catchUp();
   }
 
@@ -519,7 +552,8 @@ export class RedisHistory implements History {
   /** The append script; false when the lease is not ours any more. */
   private async runAppend(holder: string, ...pairs: string[]): Promise<boolean> {
     const { key, maxLength } = this.opts;
-    const result = (await this.cmd.historyAppend(key, this.epochKey, this.leaseKey, holder, maxLength, this.ttlMs, this.feedChannel, randomEpoch(), ...pairs)) as
+    const publish = this.opts.sharded ? 'SPUBLISH' : 'PUBLISH';
+    const result = (await this.cmd.historyAppend(key, this.epochKey, this.leaseKey, this.keptKey, holder, maxLength, this.ttlMs, this.feedChannel, randomEpoch(), publish, ...pairs)) as
       | [string, string, string, number]
       | null;
     if (result?.[3] === 1) this.unexpected('ids_exhausted', 'the history stream ran out of ids (an XADD of the largest id?): a new epoch');

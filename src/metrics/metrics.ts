@@ -79,7 +79,7 @@ export class Metrics implements OnModuleDestroy {
   readonly historyLost = new Gauge({ name: 'switchboard_history_ingress_lost', help: 'Pub/sub messages this instance received that no instance appended to the history in time (since start)', registers: [this.registry] });
   readonly historyAnomalies = new Counter({
     name: 'switchboard_history_anomalies_total',
-    help: 'What the history read and did not expect: bad_entry, bad_feed, future_id, head_backwards, ids_exhausted (logged once per kind)',
+    help: 'What the history read and did not expect: bad_entry, bad_feed, future_id, head_backwards, ids_exhausted, lost_entries (logged once per kind)',
     labelNames: ['kind'],
     registers: [this.registry],
   });

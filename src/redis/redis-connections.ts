@@ -67,9 +67,6 @@ export interface ConnectionOptions {
  *   MULTI touches together are built from one tagged name (`<prefix>room:{<uuid>}`,
  *   `<prefix>messages:{<uuid>}`...); outside a cluster key names stay what they were, so an
  *   upgrade of a single Redis or Sentinel deployment finds its data.
- * - `open(options)`: a `Redis` for REDIS_URL or Sentinel (throws in cluster mode), with raw
- *   ioredis options; `nodeOptions()`: those options for a client that builds its own ioredis
- *   connection (the Nest transport). Both for the parts written before Cluster support.
  */
 @Injectable()
 export class RedisConnections implements OnApplicationShutdown {
@@ -110,7 +107,7 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   /** ioredis options of the server (REDIS_URL) or of the Sentinel-managed master; throws in cluster mode. */
-  nodeOptions(): RedisOptions {
+  private nodeOptions(): RedisOptions {
     const target = this.target;
     if (!target) throw new Error('no Redis configured');
     if (target.mode === 'standalone') return redisOptions(target.url);
@@ -128,11 +125,6 @@ export class RedisConnections implements OnApplicationShutdown {
       };
     }
     throw new Error('a Redis Cluster has no single node: use commands(), subscriber() or shardedSubscriber()');
-  }
-
-  /** A new `Redis` with raw ioredis options (REDIS_URL or Sentinel). */
-  open(options: RedisOptions = {}): Redis {
-    return this.track(new Redis({ ...this.nodeOptions(), ...options }));
   }
 
   /** Shutdown must not fail because Redis is gone: QUIT what answers, drop the rest. */

@@ -122,6 +122,11 @@ export class RedisProcess {
     return Object.fromEntries(text.split('\r\n').flatMap((line) => (line.includes(':') ? [line.split(/:(.*)/s).slice(0, 2) as [string, string]] : [])));
   }
 
+  /** SIGSTOP (frozen: reads and answers nothing) or SIGCONT (goes on). */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    process.kill(this.pid, signal);
+  }
+
   /** SIGKILL: no shutdown, no last write. Resolves once the shell reaped it. */
   async kill(): Promise<void> {
     if (this.killed) return;

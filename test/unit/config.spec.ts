@@ -20,7 +20,7 @@ describe('loadConfig defaults', () => {
   it.each<[string, unknown, unknown]>([
     ['port', config.port, 5050],
     ['host', config.host, '::'],
-    ['redisUrl', config.redisUrl, undefined],
+    ['redis', config.redis, undefined],
     ['jwt.secret', config.jwt.secret, undefined],
     ['jwt.publicKey', config.jwt.publicKey, undefined],
     ['jwt.jwksUrl', config.jwt.jwksUrl, undefined],
@@ -81,7 +81,7 @@ describe('loadConfig defaults', () => {
 
   it('treats empty and blank values as unset', () => {
     const c = loadConfig({ PORT: '', HOST: '   ', REDIS_URL: ' ', LOG_LEVEL: '' });
-    expect([c.port, c.host, c.redisUrl, c.logLevel]).toEqual([5050, '::', undefined, 'info']);
+    expect([c.port, c.host, c.redis, c.logLevel]).toEqual([5050, '::', undefined, 'info']);
   });
 });
 
@@ -91,8 +91,8 @@ describe('loadConfig values', () => {
     ['PORT 0 (any free port)', { PORT: '0' }, (c) => c.port, 0],
     ['PORT 65535', { PORT: '65535' }, (c) => c.port, 65535],
     ['HOST trimmed', { HOST: ' 0.0.0.0 ' }, (c) => c.host, '0.0.0.0'],
-    ['REDIS_URL', { REDIS_URL: 'redis://localhost:6379' }, (c) => c.redisUrl, 'redis://localhost:6379'],
-    ['REDIS_URL rediss', { REDIS_URL: 'rediss://h:6380/1' }, (c) => c.redisUrl, 'rediss://h:6380/1'],
+    ['REDIS_URL', { REDIS_URL: 'redis://localhost:6379' }, (c) => c.redis, { mode: 'standalone', url: 'redis://localhost:6379' }],
+    ['REDIS_URL rediss', { REDIS_URL: 'rediss://h:6380/1' }, (c) => c.redis, { mode: 'standalone', url: 'rediss://h:6380/1' }],
     ['LOG_LEVEL lower-cased', { LOG_LEVEL: 'DEBUG' }, (c) => c.logLevel, 'debug'],
     ['JWT_JWKS_URL', { JWT_JWKS_URL: 'https://idp/jwks' }, (c) => c.jwt.jwksUrl, 'https://idp/jwks'],
     ['JWT_SECRET', { JWT_SECRET: 's3cret' }, (c) => c.jwt.secret, 's3cret'],
@@ -215,11 +215,6 @@ describe('loadConfig: where Redis is', () => {
     ],
   ])('%s', (_name, env, expected) => {
     expect(loadConfig(env).redis).toEqual(expected);
-  });
-
-  it('keeps redisUrl for REDIS_URL only (what the bus reads)', () => {
-    expect(loadConfig({ REDIS_URL: 'redis://h' }).redisUrl).toBe('redis://h');
-    expect(loadConfig({ REDIS_CLUSTER_NODES: 'h:1' }).redisUrl).toBeUndefined();
   });
 
   it.each<[Record<string, string>, string]>([
