@@ -215,6 +215,10 @@ export type PushCommand = {
   pushToRoom?: string | null | undefined;
   room?: unknown;
   payload?: unknown;
+  coalesce?: {
+    key: string;
+    windowMs?: number | undefined;
+  } | undefined;
 };
 export type PushPayload = unknown;
 export type RoomType = 'GLOBAL' | 'WORKSPACE' | 'USER' | 'NODE' | 'ANY';

@@ -31,6 +31,7 @@ export const MAPPING = {
     ChatRoomFrame: ['ChatRoomFull', 'output'],
     ChatEvent: ['ChatEvent', 'input'],
     PushCommand: ['PushCommand', 'input'],
+    PushCoalesce: ['PushCoalesce', 'input'],
   },
   frames: {
     Offset: ['Offset', 'output'],

@@ -144,7 +144,11 @@ export interface Config {
   push: {
     openRooms: string[];
     maxRoomsPerSession: number;
+    /** The longest a push may ask to be coalesced for (`coalesce.windowMs` is cut to it). */
+    coalesceMaxMs: number;
   };
+  /** Task events of one task that only report progress, merged within this window (last Progress wins); 0: off. */
+  taskCoalesceMs: number;
   /** The shared event history (PROTOCOL 6). */
   history: {
     /** Redis stream key; `<key>:epoch` and `<key>:lease` sit next to it. */
@@ -322,7 +326,9 @@ export function loadConfig(env: Env = process.env): Config {
     push: {
       openRooms,
       maxRoomsPerSession: int('PUSH_MAX_ROOMS_PER_SESSION', 50, 1),
+      coalesceMaxMs: int('PUSH_COALESCE_MAX_MS', 5000, 1, 3_600_000),
     },
+    taskCoalesceMs: int('TASK_COALESCE_MS', 200, 0, 60_000),
     history: {
       key: channel('HISTORY_KEY', 'switchboard:history'),
       maxLength: historyMaxLength,

@@ -13,6 +13,12 @@ import { LocatingQueue } from './locating-queue.js';
 import type { EventOffset, Route, TopicHandler } from './topic.js';
 import { TopicRegistry } from './topic-registry.js';
 
+/** A frame of a replay; `latest`: the key whose last frame alone is sent (a coalesced latest value). */
+export interface ReplayFrame {
+  frame: Buffer;
+  latest?: string;
+}
+
 /** Lookups of one replay page under way at once. */
 const REPLAY_LOOKUPS = 16;
 
@@ -61,7 +67,7 @@ export class DeliveryService implements OnModuleDestroy {
     this.coalescer = new Coalescer({
       maxPending: config.limits.maxPendingNodes,
       flush: ({ handler, event, offset }) => this.located(handler, event, offset),
-      onMerged: () => this.metrics.eventsCoalesced.inc(),
+      onMerged: (handler) => this.metrics.eventsCoalesced.inc({ topic: handler.topic }),
     });
     this.locating = new LocatingQueue({
       deliver: (handler, event, offset) => this.send(handler, event, offset),
@@ -98,21 +104,24 @@ export class DeliveryService implements OnModuleDestroy {
    * The frames of history entries for one session (a page of its replay), in order, or
    * undefined when the lookups they need did not finish by `deadline`. Frames come from
    * `textFrame` and are shared with every session that replays the same entry to the same
-   * audience group.
+   * audience group. A frame of a topic that replays latest values carries its coalescing key:
+   * the replay keeps the last frame of each key.
    */
-  async replay(entries: readonly HistoryEntry[], view: AudienceView, epoch: string, deadline: number): Promise<Buffer[] | undefined> {
+  async replay(entries: readonly HistoryEntry[], view: AudienceView, epoch: string, deadline: number): Promise<ReplayFrame[] | undefined> {
     const page = entries.map((e) => this.derive(e, epoch)).filter((d): d is Derived => d !== null);
     if (!(await this.locateAll(page, deadline))) return undefined;
-    const out: Buffer[] = [];
+    const out: ReplayFrame[] = [];
     for (const d of page) {
       if (d.located === null) continue;
       const route = (d.route ??= d.handler.route(d.located));
       if ('drop' in route || route.replay === false) continue;
+      const { coalesce } = d.handler;
+      const latest = coalesce?.replayLatest ? coalesce.key(d.located) : undefined;
       for (const group of frameGroups(route, view, d.offset)) {
         const frames = (d.frames ??= new Map());
         let frame = frames.get(group.key);
         if (!frame) frames.set(group.key, (frame = textFrame(Buffer.from(group.data()))));
-        out.push(frame);
+        out.push({ frame, latest });
       }
     }
     return out;

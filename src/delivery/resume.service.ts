@@ -129,8 +129,10 @@ export class ResumeService {
     const upTo = bounds.head;
     const { replayMaxEvents, replayMaxBytes, replayScanMax } = this.config.history;
     const view = new SessionView(session);
-    const frames: Buffer[] = [];
-    let [bytes, scanned] = [0, 0];
+    const frames: (Buffer | undefined)[] = [];
+    /** Where the last frame of each latest-value key is in `frames` (an earlier one is dropped). */
+    const latest = new Map<string, number>();
+    let [count, bytes, scanned] = [0, 0, 0];
     // Page by page: what is read at once stays small, whatever the history holds.
     for (let after = check.offset.id; compareIds(after, upTo) < 0; ) {
       const page = await this.history.range(after, upTo, PAGE);
@@ -139,14 +141,24 @@ export class ResumeService {
       if ((scanned += page.length) > replayScanMax) return { reason: 'too_long' };
       const out = await this.delivery.replay(page, view, bounds.epoch, deadline);
       if (!out || Date.now() > deadline) return { reason: 'timeout' };
-      for (const frame of out) {
+      for (const { frame, latest: key } of out) {
+        if (key !== undefined) {
+          const earlier = latest.get(key);
+          if (earlier !== undefined) {
+            bytes -= frames[earlier]!.length;
+            count--;
+            frames[earlier] = undefined;
+          }
+          latest.set(key, frames.length);
+        }
         frames.push(frame);
         bytes += frame.length;
+        count++;
       }
-      if (frames.length > replayMaxEvents) return { reason: 'too_many' };
+      if (count > replayMaxEvents) return { reason: 'too_many' };
       if (bytes > replayMaxBytes) return { reason: 'too_large' };
       after = page[page.length - 1].id;
     }
-    return { frames, upTo };
+    return { frames: frames.filter((f): f is Buffer => f !== undefined), upTo };
   }
 }

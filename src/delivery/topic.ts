@@ -66,6 +66,8 @@ export interface Coalescing<E> {
   merge(pending: E, next: E): E;
   /** Out this long after the last event of the key, and never later than `maxWaitMs` after the first. */
   window(first: E): { windowMs: number; maxWaitMs: number };
+  /** A replay sends the last event of each key only (a latest value); else every event (node events, PROTOCOL 6). */
+  replayLatest?: boolean;
 }
 
 /** Events that cannot be routed before a value is looked up (a node's path, by its uuid). */

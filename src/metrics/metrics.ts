@@ -60,7 +60,7 @@ export class Metrics implements OnModuleDestroy {
     collect: () => this.flushSent(),
   });
   readonly eventsDropped = new Counter({ name: 'switchboard_events_dropped_total', help: 'Events dropped on purpose (READ, unknown type, silent limiter...)', labelNames: ['topic', 'reason'], registers: [this.registry] });
-  readonly eventsCoalesced = new Counter({ name: 'switchboard_events_coalesced_total', help: 'Node events merged into a pending batch', registers: [this.registry] });
+  readonly eventsCoalesced = new Counter({ name: 'switchboard_events_coalesced_total', help: 'Events merged into a pending one of the same key (node batches, coalesced pushes, task progress), per topic', labelNames: ['topic'], registers: [this.registry] });
   readonly closes = new Counter({ name: 'switchboard_closes_total', help: 'Connections closed by the server, per close code', labelNames: ['code'], registers: [this.registry] });
   readonly outboxQueued = new Gauge({ name: 'switchboard_outbox_queued_frames', help: 'Frames waiting in session outboxes (all sessions)', registers: [this.registry] });
   readonly busConnected = new Gauge({ name: 'switchboard_bus_connected', help: '1 when the bus (Redis) is connected; always 1 for the embedded bus', registers: [this.registry] });

@@ -258,7 +258,18 @@ export interface PushDelivery {
   /** Alone: that session only. With user or room: a filter (the session must match them too). */
   session?: string;
   payload: unknown;
+  /** **ext**: pushes to the same target with the same key within the window are merged into the last one. */
+  coalesce?: PushCoalesce;
 }
+
+/** **ext** (PROTOCOL 5): merge pushes of one key (rt-coreExtension-websocket's normalization, Centrifugo's latest value). */
+export const PushCoalesce = z.object({
+  /** What is merged: pushes to the same target with this key. */
+  key: z.string().min(1, '{} must not be empty').max(200, '{} is longer than 200 characters'),
+  /** The window, from the first push of the key (default 200 ms, at most PUSH_COALESCE_MAX_MS). */
+  windowMs: z.int('{} must be an integer').min(1, '{} must be at least 1').max(3_600_000, '{} must be at most 3600000').optional(),
+});
+export type PushCoalesce = z.output<typeof PushCoalesce>;
 
 /** The backend puts a user's sessions in a room, or takes them out (pakyow's `socket.subscribe`). */
 export interface PushSubscription {
@@ -296,6 +307,8 @@ export const PushCommand = z
     room: z.unknown().optional().meta({ type: 'string' }),
     /** Any JSON value, delivered as-is. */
     payload: z.unknown().optional(),
+    /** **ext**: merge pushes of one key to the same target within a window. */
+    coalesce: PushCoalesce.optional(),
   })
   .transform((cmd, ctx): PushDelivery | PushSubscription => {
     const fail = (message: string, path: string[] = []) => {
@@ -311,7 +324,7 @@ export const PushCommand = z
 
     if (subscribe !== undefined || unsubscribe !== undefined) {
       if (subscribe !== undefined && unsubscribe !== undefined) return fail('{} has both subscribeUser and unsubscribeUser');
-      if (cmd.pushToUser !== undefined || cmd.pushToRoom !== undefined || cmd.payload !== undefined) {
+      if (cmd.pushToUser !== undefined || cmd.pushToRoom !== undefined || cmd.payload !== undefined || cmd.coalesce !== undefined) {
         return fail('{} mixes subscribeUser/unsubscribeUser with delivery fields');
       }
       if (cmd.room !== undefined && cmd.room !== null && typeof cmd.room !== 'string') return fail('{} must be a string', ['room']);
@@ -332,7 +345,7 @@ export const PushCommand = z
       return fail('{} needs pushToUser, pushToRoom or pushToSession (or subscribeUser/unsubscribeUser)');
     }
     if (cmd.payload === undefined) return fail('{} needs a payload');
-    return { kind: 'push', user, room, session, payload: cmd.payload };
+    return { kind: 'push', user, room, session, payload: cmd.payload, ...(cmd.coalesce && { coalesce: cmd.coalesce }) };
   });
 /** What a backend sends. */
 export type PushCommand = z.input<typeof PushCommand>;

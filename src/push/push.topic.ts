@@ -1,9 +1,30 @@
 /** The push topics (PROTOCOL 5): the native channel and websocket-push's `BackgroundPush`. Pure routes. */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { isRecord } from '../common/schema.js';
-import { Topic, type Routing, type TopicHandler } from '../delivery/topic.js';
+import { CONFIG, type Config } from '../config/config.js';
+import { Topic, type Coalescing, type Routing, type TopicHandler } from '../delivery/topic.js';
 import { parsePushCommand, pushTargets, type PushCommand } from './push-rules.js';
 import { PushService } from './push.service.js';
+
+/** A coalesced push's window when it names none (rt-coreExtension-websocket's 200 ms). */
+export const DEFAULT_COALESCE_MS = 200;
+
+/**
+ * Pushes that carry `coalesce: {key, windowMs?}` (PROTOCOL 5): those to the same target with
+ * the same key within the window (from the first, at most `maxMs`) leave as the last one, with
+ * its offset; a replay sends the last one only. `channel` keeps the two push channels apart.
+ */
+export function pushCoalescing(channel: string, maxMs: number): Coalescing<PushCommand> {
+  return {
+    key: (cmd) => (cmd.kind === 'push' && cmd.coalesce ? [channel, cmd.user ?? '', cmd.room ?? '', cmd.session ?? '', cmd.coalesce.key].join('\n') : undefined),
+    merge: (_pending, next) => next,
+    window: (first) => {
+      const ms = Math.min(first.kind === 'push' ? (first.coalesce?.windowMs ?? DEFAULT_COALESCE_MS) : DEFAULT_COALESCE_MS, maxMs);
+      return { windowMs: ms, maxWaitMs: ms };
+    },
+    replayLatest: true,
+  };
+}
 
 /**
  * A push to its targets; a room command (subscribe/unsubscribe) is an effect, applied live
@@ -21,8 +42,14 @@ export function pushRoute(cmd: PushCommand, stampOffset: boolean): Routing {
 abstract class PushTopicBase implements TopicHandler<PushCommand, PushCommand> {
   readonly topic = 'push';
   protected abstract readonly stampOffset: boolean;
+  readonly coalesce: Coalescing<PushCommand>;
 
-  constructor(private readonly push: PushService) {}
+  constructor(
+    private readonly push: PushService,
+    @Inject(CONFIG) config: Config,
+  ) {
+    this.coalesce = pushCoalescing(new.target.name, config.push.coalesceMaxMs);
+  }
 
   parse(raw: unknown): PushCommand {
     return parsePushCommand(raw);
