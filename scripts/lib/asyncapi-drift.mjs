@@ -53,6 +53,7 @@ export const MAPPING = {
     ClientId: ['ClientId', 'input'],
     ChatAckFrame: ['ChatAckFrame', 'output'],
     ResumedFrame: ['ResumedFrame', 'output'],
+    NotRecovered: ['NotRecovered', 'output'],
     ErrorCode: ['ErrorCode', 'output'],
     ErrorFrame: ['ChatErrorFrame', 'output'],
     RoomAnswer: ['RoomReplyFrame', 'output'],

@@ -3,6 +3,7 @@ import { CONFIG, type Config } from '../config/config.js';
 import { HISTORY, type History } from '../history/history.js';
 import { compareIds, unrecoverable, type StreamId } from '../history/offset.js';
 import { Metrics } from '../metrics/metrics.js';
+import type { NotRecovered } from '../protocol/frames.js';
 import { textFrame } from '../sessions/outbox.js';
 import type { Session } from '../sessions/session.js';
 import { SessionView } from './audience.js';
@@ -10,21 +11,6 @@ import { DeliveryService } from './delivery.service.js';
 
 /** History entries read per step of a replay. */
 const PAGE = 200;
-
-/** Why a resume answers `recovered:false` (a fixed set: a metric label and the frame's `reason`). */
-export type NotRecovered =
-  | 'not_an_offset'
-  | 'other_epoch'
-  | 'future'
-  | 'expired'
-  | 'trimmed'
-  | 'too_many'
-  | 'too_large'
-  | 'too_long'
-  | 'timeout'
-  | 'busy'
-  | 'unavailable'
-  | 'error';
 
 type Prepared = { frames: Buffer[]; upTo: StreamId } | { reason: NotRecovered };
 

@@ -163,7 +163,30 @@ export const ExpiringFrame = z.object({ '@type': z.literal('expiring'), expiresA
 export type ExpiringFrame = z.infer<typeof ExpiringFrame>;
 
 /** PROTOCOL 6: after a subscribe with `resumeFrom`. */
-export const ResumedFrame = z.object({ '@type': z.literal('resumed'), recovered: z.boolean(), replayed: z.int().min(0).optional() });
+/** Why a resume answers `recovered:false` (PROTOCOL 6). */
+export const NotRecovered = z.enum([
+  'not_an_offset',
+  'other_epoch',
+  'future',
+  'expired',
+  'trimmed',
+  'too_many',
+  'too_large',
+  'too_long',
+  'timeout',
+  'busy',
+  'unavailable',
+  'error',
+]);
+export type NotRecovered = z.infer<typeof NotRecovered>;
+
+export const ResumedFrame = z.object({
+  '@type': z.literal('resumed'),
+  recovered: z.boolean(),
+  replayed: z.int().min(0).optional(),
+  /** With `recovered:false`: why. */
+  reason: NotRecovered.optional(),
+});
 export type ResumedFrame = z.infer<typeof ResumedFrame>;
 
 /**
