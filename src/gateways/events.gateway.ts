@@ -1,5 +1,6 @@
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { CallService } from '../calls/call.service.js';
 import type { Json } from '../common/schema.js';
 import { ResumeService } from '../history/resume.service.js';
 import { PushService } from '../push/push.service.js';
@@ -14,6 +15,7 @@ export class EventsGateway implements OnGatewayConnection {
     private readonly sessions: EventSessions,
     private readonly push: PushService,
     private readonly resume: ResumeService,
+    private readonly calls: CallService,
   ) {}
 
   /** One frame handler for every socket: a closure per connection would live as long as its session. */
@@ -37,6 +39,8 @@ export class EventsGateway implements OnGatewayConnection {
         return this.push.join(session, msg.room ?? msg.joinRoom);
       case 'leaveRoom':
         return this.push.leave(session, msg.room ?? msg.leaveRoom);
+      case 'call':
+        return this.calls.call(session, msg); // returns at once: the answer comes later (PROTOCOL 9)
       case undefined:
         return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:
