@@ -32,11 +32,11 @@ export class CallBackend {
   ) {}
 
   static async start(secret = CALL_SECRET): Promise<CallBackend> {
-    let backend!: CallBackend;
-    const server = createServer((req, res) => void backend.handle(req, res, secret));
+    const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
-    backend = new CallBackend(server, `http://127.0.0.1:${port}`);
+    const backend = new CallBackend(server, `http://127.0.0.1:${port}`);
+    server.on('request', (req, res) => void backend.handle(req, res, secret));
     return backend;
   }
 
