@@ -26,7 +26,7 @@ describe('calls over the socket (PROTOCOL 9)', () => {
     opened.push(c);
     return c;
   };
-  const call = (c: Client, method: string, params?: unknown, id: unknown = nextId()) => ask(c, { '@type': 'call', id, method, params }, answerTo(id));
+  const call = (c: Client, method: string, params?: unknown, id: unknown = nextId(), timeoutMs?: number) => ask(c, { '@type': 'call', id, method, params }, answerTo(id), timeoutMs);
   const sessionId = (c: Client) => c.frames.find((f) => f['@type'] === 'subscribed')!.sessionId as string;
   const push = async (data: object) => {
     const res = await fetch(`${app.url}/api/publish`, {
