@@ -90,12 +90,18 @@ export class CallBackend {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, secret: string): Promise<void> {
+    // Before anything else: the service may go away while the body is read.
+    const seen: { gone: boolean; record?: Received } = { gone: false };
+    res.on('close', () => {
+      seen.gone = true;
+      if (seen.record) seen.record.aborted = !res.writableFinished;
+    });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
     const route = (req.url ?? '').slice(1);
-    const record: Received = { route, authorization: req.headers.authorization, body: raw.toString(), aborted: false };
-    res.on('close', () => (record.aborted = !res.writableFinished));
+    const record: Received = { route, authorization: req.headers.authorization, body: raw.toString(), aborted: seen.gone && !res.writableFinished };
+    seen.record = record;
     let body: { method?: string; params?: Record<string, unknown> } = {};
     try {
       body = JSON.parse(raw.toString());
@@ -138,8 +144,7 @@ export class CallBackend {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.write('["');
         const chunk = 'x'.repeat(16 * 1024);
-        const timer = setInterval(() => res.write(chunk), 1);
-        res.on('close', () => clearInterval(timer));
+        const timer = setInterval(() => (seen.gone ? clearInterval(timer) : res.write(chunk)), 1);
         return;
       }
       case 'redirect':
