@@ -23,7 +23,9 @@ describe('module dependencies point one way', () => {
     ['history', ['gateways', 'topics', 'chat', 'push']],
     ['sessions', ['gateways', 'topics', 'chat', 'push', 'bus']],
     ['bus', ['gateways', 'topics', 'chat', 'push']],
-    ['auth', ['gateways', 'topics', 'chat', 'push', 'sessions', 'bus']],
+    ['auth', ['gateways', 'topics', 'chat', 'push', 'sessions', 'bus', 'calls', 'admin']],
+    ['calls', ['gateways', 'topics', 'chat', 'push', 'bus', 'history', 'admin']],
+    ['admin', ['gateways', 'topics', 'chat', 'push', 'bus', 'history', 'calls']],
   ])('%s imports none of %j', (folder, forbidden) => {
     const offending = importsBySource()
       .filter(([file]) => file.startsWith(`${folder}/`))
