@@ -79,9 +79,10 @@ export class AdminCluster implements OnModuleInit, OnModuleDestroy {
 
   /** Every instance's part, this one's first; within ADMIN_TIMEOUT_MS whatever the others do. */
   async gather<Q extends AdminQuery>(query: Q): Promise<Gathered<PartOf<Q['op']>>> {
+    // Before anything is done here: a refused request must have closed no socket.
+    if (this.pending.size >= MAX_PENDING) throw new ServiceUnavailableException('too many server API requests at once');
     const mine = { instance: this.instance, part: await this.local.answer(query) };
     if (!this.pub) return { parts: [mine], missing: 0 };
-    if (this.pending.size >= MAX_PENDING) throw new ServiceUnavailableException('too many server API requests at once');
     const id = randomUUID();
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
