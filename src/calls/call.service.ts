@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { Revocations } from '../auth/revocations.js';
-import type { Json } from '../common/schema.js';
+import { parseWith, SchemaError, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { Metrics } from '../ops/metrics.js';
 import { CallFrame, errorFrame, type CallErrorFrame, type CallId, type ErrorCode } from '../protocol/frames.js';
@@ -66,12 +66,15 @@ export class CallService {
 
   /** A `call` frame (events gateway). Answers later, through the session's outbox; returns at once. */
   call(session: Session, msg: Json): void {
-    const parsed = CallFrame.safeParse(msg);
-    if (!parsed.success) {
+    let frame: CallFrame;
+    try {
+      frame = parseWith(CallFrame, msg, 'call');
+    } catch (err) {
+      if (!(err instanceof SchemaError)) throw err;
       const id = CallFrame.shape.id.safeParse(msg.id);
-      return this.refuse(session, id.success ? id.data : undefined, undefined, 'bad_frame', 'call frame must have an id (string or integer), a method and JSON params');
+      return this.refuse(session, id.success ? id.data : undefined, undefined, 'bad_frame', err.message);
     }
-    const { id, method, params = null } = parsed.data;
+    const { id, method, params = null } = frame;
     const identity = session.identity;
     const url = this.config.calls.routes.get(method);
     const label = url ? method : 'unknown';

@@ -343,8 +343,11 @@ export function loadConfig(env: Env = process.env): Config {
     if (routes.size && !signingSecret) throw new ConfigError('CALL_ROUTES needs CALL_SIGNING_SECRET (the key of the identity token sent to the backends)');
     if (signingSecret !== undefined && Buffer.byteLength(signingSecret) < 32) throw new ConfigError('CALL_SIGNING_SECRET must be at least 32 bytes');
     if (signingSecret !== undefined && signingSecret === str('JWT_SECRET')) throw new ConfigError('CALL_SIGNING_SECRET must differ from JWT_SECRET (a backend could otherwise mint subscribe tokens)');
-    const maxResponseBytes = int('CALL_MAX_RESPONSE_BYTES', 256 * 1024, 1, 16 * 1024 * 1024);
-    if (maxResponseBytes * 2 > int('SESSION_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024)) {
+    // A result must fit the session's unsent-bytes bound with room to spare, or it would close
+    // the session as a slow consumer: by default 256 KiB, less when that bound is small.
+    const halfBuffered = Math.floor(int('SESSION_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024) / 2);
+    const maxResponseBytes = int('CALL_MAX_RESPONSE_BYTES', Math.min(256 * 1024, halfBuffered), 1, 16 * 1024 * 1024);
+    if (maxResponseBytes > halfBuffered) {
       throw new ConfigError('CALL_MAX_RESPONSE_BYTES must be at most half of SESSION_MAX_BUFFERED_BYTES (a result would close the session as a slow consumer)');
     }
     return {

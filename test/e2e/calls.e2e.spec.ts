@@ -123,11 +123,13 @@ describe('calls over the socket (PROTOCOL 9)', () => {
     c.send({ '@type': 'subscribe', jwt: aliceToken() });
     await c.next((f) => f['@type'] === 'subscribed');
     const bad = (frame: object) => ask(c, frame, (f) => f['@type'] === 'error' && f.code === 'bad_frame');
-    expect(await bad({ '@type': 'call', method: 'echo' })).not.toHaveProperty('id');
+    const noId = await bad({ '@type': 'call', method: 'echo' });
+    expect(noId).not.toHaveProperty('id');
+    expect(noId.error).toBe('call.id must be a string or a non-negative integer');
     expect(await bad({ '@type': 'call', id: { a: 1 }, method: 'echo' })).not.toHaveProperty('id');
     expect(await bad({ '@type': 'call', id: -1, method: 'echo' })).not.toHaveProperty('id');
     expect(await bad({ '@type': 'call', id: 'x'.repeat(65), method: 'echo' })).not.toHaveProperty('id');
-    expect(await bad({ '@type': 'call', id: 'm', method: 5 })).toMatchObject({ id: 'm' });
+    expect(await bad({ '@type': 'call', id: 'm', method: 5 })).toMatchObject({ id: 'm', error: 'call.method must be a string' });
     expect(await call(c, 'echo', undefined, 'ok')).toMatchObject({ '@type': 'result', id: 'ok', result: { params: {} } });
   });
 

@@ -11,6 +11,10 @@ describe('CALL_ROUTES and the call limits', () => {
     expect(admin).toEqual({ apiKey: undefined, channel: 'switchboard.admin', timeoutMs: 1000 });
   });
 
+  it('keeps a result within half of a small SESSION_MAX_BUFFERED_BYTES by default', () => {
+    expect(loadConfig({ SESSION_MAX_BUFFERED_BYTES: '65536' }).calls.maxResponseBytes).toBe(32768);
+  });
+
   it('reads method=url pairs separated by commas or white space', () => {
     const { routes } = loadConfig({ CALL_ROUTES: ' profile.get=http://api:8080/rpc/profile,\n search=https://search.example.com/q?a=1%2C2  a:b-c_d=http://x/ ', CALL_SIGNING_SECRET: SECRET }).calls;
     expect([...routes]).toEqual([
