@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { API_KEY, Backend, Client, REDIS_URL, SECRET, testChannels, token, waitSubscribed, ws, type Frame } from '../support/harness.js';
 import { CALL_SECRET, CallBackend } from '../support/call-backend.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { keysUnder } from '../support/test-redis.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const BUDGET = { frames: 3000, http: 800, bus: 1000 };
@@ -28,9 +29,15 @@ function prng(seed: number): () => number {
   };
 }
 
-const KEYS = ['__proto__', 'constructor', 'prototype', '@type', 'id', 'method', 'params', 'op', 'query', 'from', 'user', 'session', 'room', 'limit', 'code', 'reason', 'at', 'part'];
+/**
+ * Every user the fuzz may disconnect starts with this: a disconnect revokes the user's tokens
+ * in the shared Redis for a day, so the names are this run's own (deleted afterwards). For the
+ * same reason `user` is not among the keys of generated values.
+ */
+const P = `fuzz-${randomBytes(4).toString('hex')}-`;
+const KEYS = ['__proto__', 'constructor', 'prototype', '@type', 'id', 'method', 'params', 'op', 'query', 'from', 'session', 'room', 'limit', 'code', 'reason', 'at', 'part'];
 /** Never alice: the well-behaved client must keep its session, whatever the fuzz asks. */
-const PEOPLE = ['mallory', 'eve', '', ' ', '*', 'user:alice'];
+const PEOPLE = [`${P}mallory`, `${P}eve`, `${P}`, `${P} `, `${P}*`, `${P}user:alice`];
 
 class Gen {
   constructor(private readonly rnd: () => number) {}
@@ -112,7 +119,7 @@ class Gen {
         : this.pick([
             () => this.broken(),
             () => this.deep(),
-            () => JSON.stringify({ [this.pick(['user', 'session'])]: this.pick(['mallory', 'eve', this.str()]), code: this.chance(0.5) ? this.num() : undefined, reason: this.chance(0.5) ? this.str() : undefined }),
+            () => JSON.stringify({ [this.pick(['user', 'session'])]: this.pick([...PEOPLE, P + this.str()]), code: this.chance(0.5) ? this.num() : undefined, reason: this.chance(0.5) ? this.str() : undefined }),
             () => JSON.stringify(this.value()),
           ])();
     return { method, path, body, headers };
@@ -126,7 +133,7 @@ class Gen {
     const query = this.pick([
       () => ({ op: 'sessions', user: this.chance(0.5) ? this.pick(PEOPLE) : this.value(0), limit: this.chance(0.7) ? this.int(2000) : this.value(0) }),
       () => ({ op: 'presence', room: this.chance(0.5) ? this.str() : this.value(0), limit: this.num() }),
-      () => ({ op: 'disconnect', user: this.pick(['mallory', 'eve', this.value(0)]), code: this.num(), reason: this.str(), at: this.num() }),
+      () => ({ op: 'disconnect', user: this.chance(0.8) ? this.pick([...PEOPLE, P + this.str()]) : this.num(), code: this.num(), reason: this.str(), at: this.num() }),
       () => ({ op: 'stats' }),
       () => this.value(),
     ])();
@@ -178,6 +185,8 @@ describe('hostile input against calls and the server API', () => {
 
   afterAll(async () => {
     await service?.stop();
+    // The revocations of this run's users (switchboard:revoked:user:<login>, kept a day otherwise).
+    if (backend) for (const key of await keysUnder(backend.redis, `switchboard:revoked:user:${P}`)) await backend.redis.del(key);
     await backend?.close();
     await calls?.close();
   });
@@ -185,7 +194,9 @@ describe('hostile input against calls and the server API', () => {
   it(`survives generated call frames, server API requests and Redis messages; the good client gets every answer (seed ${SEED})`, async () => {
     const g = new Gen(prng(SEED));
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const mallory = token({ name: 'mallory', workspaces: [ws('w9', 'nine', 'pydiods1/nine')] });
+    // mallory is among the users the fuzz disconnects (and revokes); the caller never is, so that calls keep coming.
+    const mallory = token({ name: `${P}mallory`, workspaces: [ws('w9', 'nine', 'pydiods1/nine')] });
+    const caller = token({ name: `${P}caller`, workspaces: [ws('w9', 'nine', 'pydiods1/nine')] });
     const alice = await Client.subscribed(`${service.wsUrl}/ws`, token({ name: 'alice', workspaces: [W1] }));
     const admin = (path: string) => fetch(`${service.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.json() as Promise<Frame>);
     const instance = ((await admin('/api/stats')).answered as string[])[0];
@@ -202,7 +213,7 @@ describe('hostile input against calls and the server API', () => {
         socket.on('message', () => undefined);
         const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
         if (!(await new Promise<boolean>((resolve) => (socket.once('open', () => resolve(true)), socket.once('error', () => resolve(false)))))) continue;
-        if (g.chance(0.8)) socket.send(JSON.stringify({ '@type': 'subscribe', jwt: mallory }));
+        if (g.chance(0.8)) socket.send(JSON.stringify({ '@type': 'subscribe', jwt: g.chance(0.5) ? mallory : caller }));
         for (let i = g.int(60); i > 0 && socket.readyState === socket.OPEN && count.frames < BUDGET.frames; i--) {
           socket.send(g.callFrame());
           count.frames++;
