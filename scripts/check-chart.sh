@@ -77,6 +77,7 @@ expect_failure() { # <description> <helm template args...>
 }
 expect_failure "a misspelt top-level key" --set replicaCout=3
 expect_failure "a secret in the ConfigMap" --set config.JWT_SECRET=x
+expect_failure "the admin key in the ConfigMap" --set config.ADMIN_API_KEY=x
 expect_failure "a grace period shorter than preStop + SHUTDOWN_GRACE_MS" --set terminationGracePeriodSeconds=12
 expect_failure "sentinels without sentinelName" --set 'redis.sentinels={s:26379}'
 expect_failure "sentinels next to a url" -f "$SENTINEL_VALUES" --set redis.url=redis://r:6379
@@ -99,6 +100,7 @@ const metrics = [
   'switchboard_history_length', 'switchboard_history_memory_bytes', 'switchboard_history_lag_seconds',
   'switchboard_history_readable', 'switchboard_history_appender', 'switchboard_history_ingress_lost',
   'switchboard_replayed_frames_total',
+  'switchboard_calls_total', 'switchboard_call_duration_seconds_bucket', 'switchboard_calls_in_flight',
   'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes',
 ];
 const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join('\n');

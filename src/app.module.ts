@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
+import { AdminModule } from './admin/admin.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BusModule } from './bus/bus.module.js';
 import { ChatModule } from './chat/chat.module.js';
@@ -44,6 +45,7 @@ export class AppModule {
         PushModule,
         ChatModule,
         GatewaysModule,
+        AdminModule,
         OpsModule.register({ demo: config.demo !== undefined }),
       ],
     };

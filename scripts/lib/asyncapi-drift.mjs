@@ -67,6 +67,9 @@ export const MAPPING = {
     ChatRoomUpdateFrame: ['ChatRoomUpdateFrame', 'output'],
     ChatMayHaveMoreFrame: ['ChatMayHaveMoreFrame', 'output'],
     ChatMessageDeletedFrame: ['ChatMessageDeletedFrame', 'output'],
+    CallFrame: ['CallFrame', 'input'],
+    CallResultFrame: ['CallResultFrame', 'output'],
+    CallErrorFrame: ['CallErrorFrame', 'output'],
   },
 };
 
@@ -78,6 +81,7 @@ export const SKIPPED = {
   'events.ChatRoom': 'compared inside ChatEvent (the document adds its required fields there)',
   'events.RoomType': 'compared where it is used: ChatRoom.Type and ChatRoomRef.Type',
   'frames.NodeEventType': 'compared where it is used: NodeEventFrame.Type',
+  'frames.CallId': 'compared where it is used: CallFrame.id, CallResultFrame.id, CallErrorFrame.id',
 };
 
 const isSchema = (v) => typeof v === 'object' && v !== null && typeof v.safeParse === 'function' && '_zod' in v;

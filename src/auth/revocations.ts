@@ -125,15 +125,24 @@ export class Revocations implements OnModuleDestroy {
     clearInterval(this.timer);
   }
 
-  /** The user was deleted now: tokens issued before now are refused from here on. */
-  revoke(user: { login?: string; subject?: string }, at = Date.now()): void {
+  /**
+   * The user was deleted now: tokens issued before now are refused from here on. Refused here
+   * at once; the promise settles once Redis has it too (or failed to, which is logged): a
+   * caller that answers someone after a revocation waits for it. Never rejects.
+   */
+  revoke(user: { login?: string; subject?: string }, at = Date.now()): Promise<void> {
+    const shared: Promise<unknown>[] = [];
     for (const key of this.keysOf(user.login, user.subject)) {
       this.local.set(key, at, at);
-      this.redis?.raise(this.prefix + key, at, this.ttlMs).then(
-        () => (this.redisFailing = false),
-        (err: Error) => this.failing(`revocation not shared: ${err.message}`),
+      if (!this.redis) continue;
+      shared.push(
+        this.redis.raise(this.prefix + key, at, this.ttlMs).then(
+          () => (this.redisFailing = false),
+          (err: Error) => this.failing(`revocation not shared: ${err.message}`),
+        ),
       );
     }
+    return Promise.all(shared).then(() => undefined);
   }
 
   /**

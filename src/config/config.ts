@@ -170,6 +170,30 @@ export interface Config {
     /** The pub/sub appender's lease; a dead holder is replaced within about this long. */
     leaseMs: number;
   };
+  /** Calls over the socket (PROTOCOL 9): `call` frames forwarded to backends over HTTP. */
+  calls: {
+    /** Method name -> backend URL (CALL_ROUTES); empty: every call is refused `unknown_method`. */
+    routes: Map<string, string>;
+    /** HS256 key of the identity token each call carries; required when there are routes. */
+    signingSecret?: string;
+    /** The identity token's `iss`. */
+    issuer: string;
+    timeoutMs: number;
+    /** Calls in flight per session, and per instance; beyond: `too_many_calls`. */
+    maxPerSession: number;
+    maxInFlight: number;
+    /** Largest backend answer, bytes (read as a stream, never whole beyond it). */
+    maxResponseBytes: number;
+  };
+  /** The server API (PROTOCOL 10): `/api/sessions`, `/api/rooms/<room>/presence`, `/api/disconnect`, `/api/stats`. */
+  admin: {
+    /** Unset: the server API answers 404 (disabled). Never the publish key. */
+    apiKey?: string;
+    /** Redis channel of the cross-instance requests; replies go to `<channel>.reply.<instance>`. */
+    channel: string;
+    /** How long an answer waits for the other instances before it goes out partial. */
+    timeoutMs: number;
+  };
   shutdownGraceMs: number;
   /** DEMO_MODE=true: mints tokens for fixed demo users and serves the example page (local demos only). */
   demo?: { dir: string; tokenSeconds: number };
@@ -178,6 +202,9 @@ export interface Config {
 export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
+
+/** A call's method name: what CALL_ROUTES and the `call` frame may name. */
+export const CALL_METHOD = /^[A-Za-z][\w.:-]{0,63}$/;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -247,6 +274,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('NODE_BATCH_MAX_WAIT_MS must be at least NODE_BATCH_WINDOW_MS');
   }
   const openRooms = list('PUSH_OPEN_ROOMS');
+  const calls = callsConfig();
+  const admin = adminConfig();
   // Browsers send the scheme, host and port only, lower case, without a trailing slash.
   const allowedOrigins = list('ALLOWED_ORIGINS').map((o) => o.toLowerCase().replace(/\/+$/, ''));
   const historyMaxLength = int('HISTORY_MAX_LENGTH', 10_000, 1, 10_000_000);
@@ -342,6 +371,8 @@ export function loadConfig(env: Env = process.env): Config {
       cacheBytes: int('HISTORY_CACHE_BYTES', 8 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
       leaseMs: int('HISTORY_LEASE_MS', 3000, 300, 60_000),
     },
+    calls,
+    admin,
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     demo: demoMode(),
   };
@@ -385,6 +416,54 @@ export function loadConfig(env: Env = process.env): Config {
       default:
         return { mode: 'cluster', nodes: addresses('REDIS_CLUSTER_NODES', 6379), node: node() };
     }
+  }
+
+  function callsConfig(): Config['calls'] {
+    const routes = new Map<string, string>();
+    // `method=url` pairs, separated by commas or white space (a comma inside a URL: %2C).
+    for (const pair of (str('CALL_ROUTES') ?? '').split(/[\s,]+/).filter(Boolean)) {
+      const at = pair.indexOf('=');
+      const method = pair.slice(0, Math.max(at, 0));
+      if (!CALL_METHOD.test(method)) throw new ConfigError(`CALL_ROUTES: "${pair.slice(0, 80)}" is not method=url with a method of ${CALL_METHOD}`);
+      if (routes.has(method)) throw new ConfigError(`CALL_ROUTES: method "${method}" is given twice`);
+      let target: URL;
+      try {
+        target = new URL(pair.slice(at + 1));
+      } catch {
+        throw new ConfigError(`CALL_ROUTES: the URL of "${method}" is not a URL`);
+      }
+      if (!['http:', 'https:'].includes(target.protocol)) throw new ConfigError(`CALL_ROUTES: the URL of "${method}" must use http: or https:`);
+      if (target.username || target.password) throw new ConfigError(`CALL_ROUTES: the URL of "${method}" must not carry credentials`);
+      routes.set(method, target.href);
+    }
+    const signingSecret = str('CALL_SIGNING_SECRET');
+    if (routes.size && !signingSecret) throw new ConfigError('CALL_ROUTES needs CALL_SIGNING_SECRET (the key of the identity token sent to the backends)');
+    if (signingSecret !== undefined && Buffer.byteLength(signingSecret) < 32) throw new ConfigError('CALL_SIGNING_SECRET must be at least 32 bytes');
+    if (signingSecret !== undefined && signingSecret === str('JWT_SECRET')) throw new ConfigError('CALL_SIGNING_SECRET must differ from JWT_SECRET (a backend could otherwise mint subscribe tokens)');
+    // A result must fit the session's unsent-bytes bound with room to spare, or it would close
+    // the session as a slow consumer: by default 256 KiB, less when that bound is small.
+    const halfBuffered = Math.floor(int('SESSION_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, 1024) / 2);
+    const maxResponseBytes = int('CALL_MAX_RESPONSE_BYTES', Math.min(256 * 1024, halfBuffered), 1, 16 * 1024 * 1024);
+    if (maxResponseBytes > halfBuffered) {
+      throw new ConfigError('CALL_MAX_RESPONSE_BYTES must be at most half of SESSION_MAX_BUFFERED_BYTES (a result would close the session as a slow consumer)');
+    }
+    return {
+      routes,
+      signingSecret,
+      issuer: str('CALL_TOKEN_ISSUER') ?? 'switchboard',
+      timeoutMs: int('CALL_TIMEOUT_MS', 5000, 100, 120_000),
+      maxPerSession: int('CALL_MAX_PER_SESSION', 4, 1, 1000),
+      maxInFlight: int('CALL_MAX_IN_FLIGHT', 256, 1, 100_000),
+      maxResponseBytes,
+    };
+  }
+
+  function adminConfig(): Config['admin'] {
+    const apiKey = str('ADMIN_API_KEY');
+    if (apiKey !== undefined && apiKey.length < 16) throw new ConfigError('ADMIN_API_KEY must be at least 16 characters');
+    // The publish key is handed to every backend that publishes; it must not also cut sessions.
+    if (apiKey !== undefined && apiKey === str('API_KEY')) throw new ConfigError('ADMIN_API_KEY must differ from API_KEY');
+    return { apiKey, channel: channel('ADMIN_CHANNEL', 'switchboard.admin'), timeoutMs: int('ADMIN_TIMEOUT_MS', 1000, 50, 30_000) };
   }
 
   function demoMode(): Config['demo'] {

@@ -1,5 +1,6 @@
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { CallService } from '../calls/call.service.js';
 import { heartbeatSockets } from '../common/heartbeat.js';
 import type { Json } from '../common/schema.js';
 import { ResumeService } from '../delivery/resume.service.js';
@@ -16,6 +17,7 @@ export class EventsGateway implements OnGatewayConnection {
     private readonly sessions: EventSessions,
     private readonly push: PushService,
     private readonly resume: ResumeService,
+    private readonly calls: CallService,
   ) {}
 
   /** One frame handler for every socket: a closure per connection would live as long as its session. */
@@ -45,6 +47,8 @@ export class EventsGateway implements OnGatewayConnection {
         const frame = LeaveRoomFrame.safeParse({ ...msg, '@type': 'leaveRoom' });
         return this.push.leave(session, frame.success ? (frame.data.room ?? frame.data.leaveRoom) : (msg.room ?? msg.leaveRoom));
       }
+      case 'call':
+        return this.calls.call(session, msg); // returns at once: the answer comes later (PROTOCOL 9)
       case undefined:
         return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { CallsModule } from '../calls/calls.module.js';
 import { ChatModule } from '../chat/chat.module.js';
 import { DeliveryModule } from '../delivery/delivery.module.js';
 import { PushModule } from '../push/push.module.js';
@@ -8,7 +9,7 @@ import { EventsGateway } from './events.gateway.js';
 
 /** The two WebSocket endpoints: they read client frames and hand them on; nothing depends on them. */
 @Module({
-  imports: [SessionsModule, PushModule, ChatModule, DeliveryModule],
+  imports: [SessionsModule, PushModule, ChatModule, DeliveryModule, CallsModule],
   providers: [EventsGateway, ChatGateway],
 })
 export class GatewaysModule {}

@@ -54,6 +54,24 @@ export type JoinRoomShortFrame = z.infer<typeof JoinRoomShortFrame>;
 export const LeaveRoomShortFrame = z.object({ leaveRoom: z.string() });
 export type LeaveRoomShortFrame = z.infer<typeof LeaveRoomShortFrame>;
 
+// ------------------------------------------------------------------ client frames, /ws calls (PROTOCOL 9)
+
+/** The client's name for one call, echoed in its answer: a string or a non-negative integer. */
+export const CallId = z.union([
+  z.string().min(1, '{} must not be empty').max(64, '{} is longer than 64 characters'),
+  z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+], { error: '{} must be a string or a non-negative integer' });
+export type CallId = z.infer<typeof CallId>;
+
+/** Asks the backend of `method` (CALL_ROUTES); `params` is forwarded as is (absent: null). */
+export const CallFrame = z.object({
+  '@type': z.literal('call'),
+  id: CallId,
+  method: z.string({ error: '{} must be a string' }).max(64, '{} is longer than 64 characters'),
+  params: z.unknown().optional(),
+});
+export type CallFrame = z.infer<typeof CallFrame>;
+
 // ------------------------------------------------------------------ client frames, /chat (PROTOCOL 4)
 
 /** Room keys end up in Redis keys and frames: keep them bounded. */
@@ -224,6 +242,22 @@ export const ERROR_CODES = {
   message_too_long: ['message longer than <max> characters'],
   message_not_found: ['message not found'],
   not_author: ['not the author of the message'],
+  /** PROTOCOL 9: a `call` naming a method that CALL_ROUTES does not list. */
+  unknown_method: ['unknown method'],
+  /** PROTOCOL 9: CALL_MAX_PER_SESSION calls of the session, or CALL_MAX_IN_FLIGHT of the instance, are in flight. */
+  too_many_calls: ['too many calls in flight (<max>)', 'too many calls on this instance'],
+  /** PROTOCOL 9: the backend did not answer within CALL_TIMEOUT_MS. */
+  call_timeout: ['backend did not answer in time'],
+  /** PROTOCOL 9: the backend answered 4xx; `data` is its JSON body, when it sent one. */
+  call_refused: ['backend refused the call'],
+  /** PROTOCOL 9: the backend is unreachable, answered 5xx, a redirect, or something that is not JSON. */
+  call_failed: ['backend unreachable', 'backend failed', 'backend redirected (not followed)', 'backend answer is not JSON'],
+  /** PROTOCOL 9: the backend's answer is over CALL_MAX_RESPONSE_BYTES. */
+  call_too_large: ['backend answer too large'],
+  /** PROTOCOL 9: the call was dropped because the session became another user or lost rights. */
+  call_cancelled: ['identity changed'],
+  /** PROTOCOL 10: the server API closed the session (`POST /api/disconnect`); the close follows. */
+  disconnected: ['disconnected', '<the reason given to the API>'],
   /** A bug: the frame handler failed; the log has the details. */
   internal: ['internal error'],
 } as const satisfies Record<string, readonly string[]>;
@@ -248,6 +282,25 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export function errorFrame(code: ErrorCode, text: string = ERROR_CODES[code][0]): { '@type': 'error'; error: string; code: ErrorCode } {
   return { '@type': 'error', error: text, code };
 }
+
+// ------------------------------------------------------------------ server frames, /ws calls (PROTOCOL 9)
+
+/** The backend's 2xx answer, parsed (null for an empty body), to the calling session only. */
+export const CallResultFrame = z.object({ '@type': z.literal('result'), id: CallId, result: z.unknown() });
+export type CallResultFrame = z.infer<typeof CallResultFrame>;
+
+/** A call that got no result; `id` is absent only when the frame had no usable one. */
+export const CallErrorFrame = z.object({
+  '@type': z.literal('error'),
+  id: CallId.optional(),
+  error: z.string(),
+  code: ErrorCode,
+  /** The backend's HTTP status, when it answered (call_refused, call_failed). */
+  status: z.int().optional(),
+  /** call_refused: the backend's JSON body, when it sent one. */
+  data: z.unknown().optional(),
+});
+export type CallErrorFrame = z.infer<typeof CallErrorFrame>;
 
 // ------------------------------------------------------------------ server frames, /ws (PROTOCOL 3 and 5)
 

@@ -74,16 +74,18 @@ describe('module dependencies point one way', () => {
   // chat know the delivery's contract (delivery/topic.ts), never the other way round.
   const features = ['gateways', 'topics', 'chat', 'push', 'ops'];
   it.each([
-    ['topics', ['gateways', 'chat', 'push', 'ops']],
-    ['push', ['gateways', 'topics', 'chat', 'ops']],
-    ['chat', ['gateways', 'topics', 'push', 'ops']],
-    ['delivery', features],
-    ['history', [...features, 'delivery', 'sessions']],
-    ['sessions', [...features, 'delivery', 'bus']],
-    ['bus', [...features, 'delivery', 'history', 'sessions']],
-    ['auth', [...features, 'delivery', 'history', 'sessions', 'bus']],
-    ['metrics', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis']],
-    ['protocol', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'metrics', 'common', 'config']],
+    ['topics', ['gateways', 'chat', 'push', 'ops', 'calls', 'admin']],
+    ['push', ['gateways', 'topics', 'chat', 'ops', 'calls', 'admin']],
+    ['chat', ['gateways', 'topics', 'push', 'ops', 'calls', 'admin']],
+    ['delivery', [...features, 'calls', 'admin']],
+    ['history', [...features, 'delivery', 'sessions', 'calls', 'admin']],
+    ['sessions', [...features, 'delivery', 'bus', 'calls', 'admin']],
+    ['bus', [...features, 'delivery', 'history', 'sessions', 'calls', 'admin']],
+    ['auth', [...features, 'delivery', 'history', 'sessions', 'bus', 'calls', 'admin']],
+    ['calls', [...features, 'bus', 'history', 'delivery', 'admin']],
+    ['admin', [...features, 'bus', 'history', 'delivery', 'calls']],
+    ['metrics', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'calls', 'admin']],
+    ['protocol', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'metrics', 'common', 'config', 'calls', 'admin']],
   ])('%s imports none of %j', (folder, forbidden) => {
     const offending = [...importGraph()]
       .filter(([file]) => file.startsWith(`${folder}/`))
