@@ -14,6 +14,9 @@
  *               actually received (first PUBLISH to the last receipt of the last event)
  *   selective   --receivers sessions that see the node among each of --selective (1,000 / 5,000 /
  *               10,000); the others hold workspaces rooted elsewhere: server CPU per event
+ *   rate        --rate sessions, two per workspace; node events, each to another workspace (two
+ *               receivers), in a closed loop of --rate-inflight in flight, --rate-events of them:
+ *               server CPU per event under load, events/s, and PUBLISH to last receipt p50 / p99
  *   chat        one room of --chat members, one member posts: time to the last member's receipt,
  *               server CPU per message. Switchboard also: a push to a room of as many /ws sockets
  *               (the "push to the same sockets" baseline) and the JOIN phase (time, ROOM_UPDATEs).
@@ -57,7 +60,7 @@ import { missingFigures, report } from './lib/compare-report.mjs';
 const opt = args({
   systems: 'switchboard,floor,socketio',
   reps: 3,
-  only: 'idle,storm,fanout,throughput,selective,chat',
+  only: 'idle,storm,fanout,throughput,selective,rate,chat',
   idle: '5000,15000',
   'idle-seconds': 3,
   storm: 3000,
@@ -66,6 +69,9 @@ const opt = args({
   burst: 300,
   selective: '1000,5000,10000',
   receivers: 10,
+  rate: 2000,
+  'rate-events': 3000,
+  'rate-inflight': 64,
   chat: 1000,
   events: 100,
   warmup: 3,
@@ -122,6 +128,10 @@ function nodeEvent(id, j = 0) {
       MetaStore: { name: JSON.stringify(`file-${id}-${j}.txt`), 'pydio:meta-data-source-name': '"pydiods1"' },
     },
   });
+}
+/** A node event in workspace `other(k)` (its two sessions see it; nobody else). */
+function nodeEventIn(id, k) {
+  return JSON.stringify({ Type: 'DELETE', Source: { Uuid: `bench-${tag}-${id}`, Path: `pydiods1/other-${k}/file-${id}.txt`, Type: 'LEAF', Size: '1', MetaStore: { name: JSON.stringify(`file-${id}.txt`) } } });
 }
 const chatText = (id) => `bench-${tag}-${id} the export of the quarterly report is ready, see the shared folder`;
 
@@ -446,6 +456,61 @@ async function selective(run) {
   return out;
 }
 
+/**
+ * The event rate: --rate sessions, two per workspace `other(k)`; each event goes to the next
+ * workspace (two receivers), --rate-inflight events in flight at once (a new one as soon as one
+ * is received by both), --rate-events in all after a warm-up. Server CPU over the whole run.
+ */
+async function eventRate(run) {
+  const n = opt.rate;
+  const workspaces = Math.floor(n / 2);
+  const first = run.next;
+  await run.open(
+    range(0, n).map((i) => token(i, other(Math.floor(i / 2)))),
+    range(0, n).map(() => false),
+  );
+  await sleep(300);
+  const procOf = (i) => (first + i) % procs.length;
+  let k = 0;
+  const one = async () => {
+    const id = ++nextId;
+    const w = k++ % workspaces;
+    const expected = procs.map(() => 0);
+    expected[procOf(2 * w)]++;
+    expected[procOf(2 * w + 1)]++;
+    await Promise.all(procs.map((p, j) => (expected[j] ? p.call('expect', { id, count: expected[j] }) : undefined)));
+    const done = Promise.all(procs.map((p, j) => (expected[j] ? new Promise((resolve) => waiters[j].set(id, resolve)) : undefined)));
+    const t0 = process.hrtime.bigint();
+    await pub.publish(TREE, nodeEventIn(id, w));
+    let timer;
+    const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${run.system}: rate event ${id} not received in 15 s`)), 15_000)));
+    const reports = (await Promise.race([done, late])).filter(Boolean);
+    clearTimeout(timer);
+    waiters.forEach((m) => m.delete(id));
+    return Number(reports.reduce((m, r) => (r.last > m ? r.last : m), 0n) - t0) / 1e6;
+  };
+  const loop = async (count) => {
+    const latencies = [];
+    let left = count;
+    const worker = async () => {
+      while (left-- > 0) latencies.push(await one());
+    };
+    await Promise.all(Array.from({ length: opt['rate-inflight'] }, worker));
+    return latencies;
+  };
+  await loop(Math.min(500, opt['rate-events']));
+  const cpu0 = await run.cpu();
+  const t = process.hrtime.bigint();
+  const latencies = await profiled(run, 'rate', () => loop(opt['rate-events']));
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const cpu1 = await run.cpu();
+  await checkClients(`${run.system} rate`);
+  await run.closeAll();
+  const out = { events: opt['rate-events'], perS: opt['rate-events'] / seconds, cpuMs: (cpu1 - cpu0) / 1000 / opt['rate-events'], p50: median(latencies), p99: percentile(latencies, 99) };
+  log(`  rate: ${Math.round(out.perS)} events/s, CPU ${out.cpuMs.toFixed(3)} ms/event, p50 ${out.p50.toFixed(2)} ms p99 ${out.p99.toFixed(2)} ms`);
+  return out;
+}
+
 /** One real socket.io-client: connects, subscribes, receives a node event as the bench clients do. */
 async function realClientCheck(port) {
   const { io } = await import('socket.io-client');
@@ -589,6 +654,7 @@ async function runSystem(system, rep, background) {
     if (ONLY.has('storm')) result.storm = await storm(run);
     if (ONLY.has('fanout') || ONLY.has('throughput')) result.fanout = await fanout(run);
     if (ONLY.has('selective')) result.selective = await selective(run);
+    if (ONLY.has('rate')) result.rate = await eventRate(run);
     if (ONLY.has('chat')) result.chat = await chat(run, rep);
     result.background = background.stop(bg);
     log(`  background: loadavg ${result.background.loadavg}, other processes ${result.background.othersCores.toFixed(2)} cores, redis ${result.background.redisCores.toFixed(2)} cores`);

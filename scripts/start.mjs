@@ -1,4 +1,5 @@
 // `npm start`: builds when dist/ is missing or older than src/, loads .env when there is one, runs the service.
+// `--build-only`: the build when stale, and nothing else (tests that run dist/ themselves).
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,5 +13,6 @@ const newest = (dir) =>
 if (!existsSync('dist/main.js') || newest('src') > statSync('dist/main.js').mtimeMs) {
   execSync('npm run build', { stdio: 'inherit' });
 }
+if (process.argv.includes('--build-only')) process.exit(0);
 if (existsSync('.env')) process.loadEnvFile('.env');
 await import('../dist/main.js');

@@ -49,6 +49,11 @@ export function metrics(opt) {
     add(s, 'server CPU per event (ms)', 'lower', (r) => r.selective?.[n]?.cpuMs);
     add(s, 'PUBLISH to last receipt p50 (ms)', 'lower', (r) => r.selective?.[n]?.p50);
   }
+  const rt = `event rate, ${int(opt.rate)} sessions, two per workspace, ${opt['rate-inflight']} events in flight`;
+  add(rt, 'server CPU per event (ms)', 'lower', (r) => r.rate?.cpuMs);
+  add(rt, 'events/s', 'higher', (r) => r.rate?.perS);
+  add(rt, 'PUBLISH to last receipt p50 (ms)', 'lower', (r) => r.rate?.p50);
+  add(rt, 'p99 (ms)', 'lower', (r) => r.rate?.p99);
   const c = `chat, one room of ${int(opt.chat)} members, one member posts`;
   add(c, 'post to last member p50 (ms)', 'lower', (r) => r.chat?.chat?.p50);
   add(c, 'p99 (ms)', 'lower', (r) => r.chat?.chat?.p99);
@@ -151,6 +156,7 @@ export function report({ machine, opt, clock, durationS, results, systems, label
     for (const n of sizes(opt.fanout)) target(`fan-out CPU per event, ${int(n)} sessions <= 1.1x floor`, find(`fan-out, one event to ${int(n)} `, 'server CPU'), 'vsFloor', '<=', 1.1);
     target('saturated throughput >= 1.0x Socket.IO', find('saturated throughput', 'deliveries'), 'vsSio', '>=', 1.0);
     for (const n of sizes(opt.selective)) target(`small-audience CPU per event, ${opt.receivers} among ${int(n)} <= 1.2x floor`, find(`small audience, ${opt.receivers} receivers among ${int(n)} `, 'server CPU'), 'vsFloor', '<=', 1.2);
+    target(`event rate CPU per event, ${int(opt.rate)} sessions <= 1.3x floor`, find('event rate', 'server CPU'), 'vsFloor', '<=', 1.3);
     target('subscribe storm >= 0.95x floor (subscribes/s)', find('connect + subscribe storm', 'subscribes/s'), 'vsFloor', '>=', 0.95);
     const chatRow = find('chat', 'post to last member p50');
     const pushRow = find('push to a room', 'PUBLISH to last receipt p50');

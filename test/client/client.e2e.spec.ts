@@ -37,7 +37,8 @@ describe('@switchboard/client against the service', () => {
 
   beforeAll(async () => {
     backend = new Backend();
-    app = await startInstance({ ...ch, REDIS_URL, TOKEN_EXPIRY_GRACE_SECONDS: '0', SHUTDOWN_RECONNECT_WINDOW_MS: '400' });
+    // TASK_COALESCE_MS 0: frames keep the publish order (a Running task is otherwise held up to 200 ms).
+    app = await startInstance({ ...ch, REDIS_URL, TOKEN_EXPIRY_GRACE_SECONDS: '0', SHUTDOWN_RECONNECT_WINDOW_MS: '400', TASK_COALESCE_MS: '0' });
     await waitSubscribed(backend, ch.CHANNEL_TREE);
   });
 

@@ -497,6 +497,8 @@ describe(`authorization property test (seed ${SEED})`, () => {
       CHAT_USER_MESSAGE_RATE: '100000',
       CHAT_ROOM_CREATE_LIMIT: '100000',
       CHAT_PRESENCE_TIMEOUT_MS: '60000',
+      // The oracle decides at publish time: task progress goes out at once, not merged (coalescing.e2e tests that).
+      TASK_COALESCE_MS: '0',
     };
     instances = await Promise.all([startInstance(env), startInstance(env)]);
     for (const channel of channelsOf(ch)) await waitSubscribed(backend, channel, 2);
