@@ -14,7 +14,7 @@ import { DueQueue } from './due-queue.js';
 import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Session, type Endpoint } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
-import { firstPendingStep, renewalPlan, type RenewalStep } from './token-renewal.js';
+import { renewalPlan, stepAtSubscribe, type RenewalStep } from './token-renewal.js';
 
 /** Close codes of PROTOCOL 7. */
 export const Close = {
@@ -199,7 +199,7 @@ export class SessionHost {
       // (push, chat) before the ack: the session's next frame is handled only after that.
       const rechecked = this.registry.setIdentity(session, identity, jwt as string);
       if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
-      this.armExpiry(session);
+      this.armExpiry(session, previous?.exp);
       await rechecked;
       if (!this.registry.get(session.id)) return; // closed meanwhile
       this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'ok' });
@@ -268,18 +268,20 @@ export class SessionHost {
    * Renewal (PROTOCOL 2): the `expiring` frame and the `idm` prompts an unmodified Cells
    * client renews on, then, at the end of the grace, 4401 `token expired`. Both notices go
    * to `/ws` only: the Cells chat UI does not renew, and may show an unknown frame as a message.
-   * Each (re-)subscribe plans again; steps already past are skipped, so a client that
+   * Each (re-)subscribe plans again; steps already past are skipped (but `expiring`, sent at
+   * once to a token subscribed with less than the renew-before left), so a client that
    * re-sends the same token is not prompted in a loop. The session keeps only the index of
    * its next step: the plan is computed again when a step is due (holding it cost ~500 B a session).
    */
-  private armExpiry(session: Session): void {
+  private armExpiry(session: Session, previousExp?: number): void {
     this.timers.delete(session);
     const identity = session.identity;
     if (!identity || identity.exp === undefined) return;
     const now = Date.now();
     session.renewalIat = identity.iat === undefined ? now / 1000 : undefined;
     const plan = this.renewalPlan(session, identity.exp);
-    session.renewalStep = firstPendingStep(plan, now);
+    // A token of the same exp keeps its place in the plan: what was sent is not sent again.
+    session.renewalStep = stepAtSubscribe(plan, now, previousExp === identity.exp ? session.renewalStep : undefined);
     this.armStep(session, plan);
   }
 
