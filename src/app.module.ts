@@ -8,6 +8,7 @@ import { ConfigModule } from './config/config.module.js';
 import type { Config } from './config/config.js';
 import { GatewaysModule } from './gateways/gateways.module.js';
 import { HistoryModule } from './history/history.module.js';
+import { MemoryModule } from './memory/memory.module.js';
 import { MetricsModule } from './ops/metrics.module.js';
 import { OpsModule } from './ops/ops.module.js';
 import { PushModule } from './push/push.module.js';
@@ -33,6 +34,7 @@ export class AppModule {
         }),
         ConfigModule.forRoot(config),
         MetricsModule,
+        MemoryModule,
         RedisModule,
         AuthModule,
         SessionsModule,

@@ -180,6 +180,8 @@ export const ERROR_CODES = {
   message_too_long: ['message longer than <max> characters'],
   message_not_found: ['message not found'],
   not_author: ['not the author of the message'],
+  /** A HISTORY not answered now: the session has not read what it was sent (CHAT_HISTORY_MAX_BYTES), or the instance is at its memory budget. Ask again later. */
+  busy: ['too much unread: read what was sent first', 'server busy: try again later'],
   /** A bug: the frame handler failed; the log has the details. */
   internal: ['internal error'],
 } as const satisfies Record<string, readonly string[]>;

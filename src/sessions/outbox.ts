@@ -116,6 +116,11 @@ export class Outbox {
     return this.queue?.frames.length ?? 0;
   }
 
+  /** The bytes sent to the socket and not yet taken by the client, queued ones included; Infinity once closed. */
+  get unsentBytes(): number {
+    return this.closed ? Infinity : this.unsent();
+  }
+
   private get bucket(): TokenBucket {
     return (this.pace ??= new TokenBucket(this.limits.rate, this.limits.burst));
   }
