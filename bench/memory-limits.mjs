@@ -116,7 +116,11 @@ class Client {
     c.socket.on('message', (data) => {
       const f = JSON.parse(data.toString());
       c.frames.push(f);
-      for (const w of [...c.waiters]) if (w.match(f)) (c.waiters.splice(c.waiters.indexOf(w), 1), w.resolve(f));
+      for (const w of [...c.waiters]) {
+        if (!w.match(f)) continue;
+        c.waiters.splice(c.waiters.indexOf(w), 1);
+        w.resolve(f);
+      }
     });
     c.socket.on('error', () => {});
     await new Promise((ok, ko) => (c.socket.once('open', ok), c.socket.once('error', ko)));

@@ -142,23 +142,11 @@ export class MemoryBudget {
   /** Reserves `bytes` for `use`; undefined (counted as refused) when they do not fit. */
   reserve(bytes: number, use: MemoryUse): MemoryReservation | undefined {
     if (!this.take(bytes, use)) return undefined;
-    let held = bytes;
-    const budget = this;
-    return {
-      get bytes() {
-        return held;
-      },
-      grow(n: number): boolean {
-        if (!budget.take(n, use)) return false;
-        held += n;
-        return true;
-      },
-      release(n = held): void {
-        const given = Math.min(Math.max(0, n), held);
-        held -= given;
-        budget.give(given);
-      },
-    };
+    return new Reservation(
+      bytes,
+      (n) => this.take(n, use),
+      (n) => this.give(n),
+    );
   }
 
   private take(bytes: number, use: MemoryUse): boolean {
@@ -177,5 +165,29 @@ export class MemoryBudget {
   private change(delta: number): void {
     this.reservedBytes += delta;
     this.opts.reservedChanged?.(this.reservedBytes);
+  }
+}
+
+class Reservation implements MemoryReservation {
+  constructor(
+    private held: number,
+    private readonly take: (n: number) => boolean,
+    private readonly give: (n: number) => void,
+  ) {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  grow(n: number): boolean {
+    if (!this.take(n)) return false;
+    this.held += n;
+    return true;
+  }
+
+  release(n = this.held): void {
+    const given = Math.min(Math.max(0, n), this.held);
+    this.held -= given;
+    this.give(given);
   }
 }

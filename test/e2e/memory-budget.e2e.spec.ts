@@ -143,7 +143,7 @@ describe('non-reading chat sockets stay within the memory budget', () => {
       await posting;
     } catch (err) {
       // Say why: before the bounds, the process died of an exhausted heap here.
-      throw new Error(`${(err as Error).message.slice(0, 300)}; service ${service.alive ? 'alive' : `died: ${JSON.stringify(service.exit)}`}, peak RSS ${(peakRss(service.proc.pid!) / MIB).toFixed(0)} MiB`);
+      throw new Error(`${(err as Error).message.slice(0, 300)}; service ${service.alive ? 'alive' : `died: ${JSON.stringify(service.exit)}`}, peak RSS ${(peakRss(service.proc.pid!) / MIB).toFixed(0)} MiB`, { cause: err });
     } finally {
       askers.forEach(clearInterval);
     }
