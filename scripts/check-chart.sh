@@ -56,6 +56,8 @@ expect_failure() { # <description> <helm template args...>
 }
 expect_failure "a misspelt top-level key" --set replicaCout=3
 expect_failure "a secret in the ConfigMap" --set config.JWT_SECRET=x
+expect_failure "demo mode in a deployment (config)" --set config.DEMO_MODE=true
+expect_failure "demo mode in a deployment (extraEnv)" --set 'extraEnv[0].name=DEMO_MODE' --set 'extraEnv[0].value=true'
 expect_failure "a grace period shorter than preStop + SHUTDOWN_GRACE_MS" --set terminationGracePeriodSeconds=12
 
 step "Grafana dashboard"
