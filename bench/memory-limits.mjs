@@ -15,7 +15,9 @@
  * defaults. RSS: the process's VmHWM after the scenario, its peak having been reset
  * (`/proc/<pid>/clear_refs`) just before it starts; "idle" is VmRSS at that moment. The
  * budget is the chart's limit, `--budget` (512) MiB, given to the service as MEMORY_BUDGET_MB
- * (the baseline ignores it). `--rounds` (1) rounds alternate the builds; medians.
+ * (the baseline ignores it). `--rounds` (1) rounds alternate the builds; medians, and the
+ * ratio of each build's growth (peak - idle) to the baseline's. BENCH_DEBUG=1 prints the
+ * service's memory metrics at the end of each chat round.
  *
  *   npm run build
  *   mkdir -p /tmp/sb-main && git archive main | tar -x -C /tmp/sb-main && ln -s "$PWD/node_modules" /tmp/sb-main/node_modules && (cd /tmp/sb-main && npx tsc -p tsconfig.build.json)
@@ -237,7 +239,7 @@ async function chatScenario(dir) {
       process.stderr.write(readFileSync(`/proc/${server.proc.pid}/smaps_rollup`, 'utf8'));
       process.stderr.write(text.split('\n').filter((l) => /^(nodejs_heap_size|nodejs_external|process_resident|switchboard_memory|switchboard_chat_history|nodejs_heap_space_size_used)/.test(l)).join('\n') + '\n');
     }
-    return { idle, peak: peak(), alive, note: `reader: ${complete}/${passes} complete passes of the history, ${reader.frames.filter((f) => f['@type'] === 'error').length} refusals, live message ${gotLive ? 'received' : 'MISSING'}` };
+    return { idle, peak: peak(), alive, note: `reader ${complete}/${passes} full passes, ${reader.frames.filter((f) => f['@type'] === 'error').length} busy, live ${gotLive ? 'ok' : 'MISSING'}` };
   } finally {
     for (const c of clients) c.close();
     await stopServer(server);
@@ -277,7 +279,7 @@ async function lookupScenario(dir) {
     );
     for (const end = Date.now() + 30_000; (requests < opt.lookups || done < requests) && Date.now() < end; ) await sleep(50);
     await sleep(500);
-    return { idle, peak: peak(), alive: !exited(server.proc), note: `${requests} lookups answered` };
+    return { idle, peak: peak(), alive: !exited(server.proc), note: `${requests} lookups` };
   } finally {
     await stopServer(server);
     answers.closeAllConnections();
@@ -302,14 +304,18 @@ for (const name of only) {
 
 printMachine(machine());
 console.log(`budget: ${opt.budget} MiB (MEMORY_BUDGET_MB), --max-old-space-size=${opt.heap}; chat: ${opt.sockets} paused sockets x HISTORY Limit ${opt.limit} at ${opt.rate}/s for ${opt.seconds} s over ${opt.messages} x 16 KB; lookups: ${opt.lookups} x ${opt['lookup-mb']} MB\n`);
-console.log('| scenario | build | idle RSS (MiB) | peak RSS (MiB) | peak - idle | under budget | alive | notes |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log(`medians of ${opt.rounds} round(s); "growth": peak - idle, and its ratio to the baseline's\n`);
+console.log('| scenario | build | idle RSS (MiB) | peak RSS (MiB) | growth (MiB) | growth / baseline | under budget | alive | per round |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const name of only) {
+  const growth = (v) => median(results.filter((r) => r.scenario === name && r.variant === v.name).map((r) => r.peak - r.idle)) / MiB;
   for (const v of variants) {
     const rows = results.filter((r) => r.scenario === name && r.variant === v.name);
     const idle = median(rows.map((r) => r.idle)) / MiB;
     const peak = median(rows.map((r) => r.peak)) / MiB;
-    console.log(`| ${name} | ${v.name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${(peak - idle).toFixed(0)} | ${peak < opt.budget ? 'yes' : 'NO'} | ${rows.every((r) => r.alive) ? 'yes' : 'NO'} | ${rows.map((r) => r.note).join('; ')} |`);
+    const ratio = opt.baseline ? (growth(v) / growth(variants[0])).toFixed(2) : '-';
+    const peaks = rows.map((r) => (r.peak / MiB).toFixed(0)).join(', ');
+    console.log(`| ${name} | ${v.name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${growth(v).toFixed(0)} | ${ratio} | ${peak < opt.budget ? 'yes' : 'NO'} | ${rows.every((r) => r.alive) ? 'yes' : 'NO'} | peaks ${peaks}; ${rows.map((r) => r.note).join('; ')} |`);
   }
 }
 process.exit(0);
