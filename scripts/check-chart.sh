@@ -78,6 +78,8 @@ expect_failure() { # <description> <helm template args...>
 expect_failure "a misspelt top-level key" --set replicaCout=3
 expect_failure "a secret in the ConfigMap" --set config.JWT_SECRET=x
 expect_failure "the admin key in the ConfigMap" --set config.ADMIN_API_KEY=x
+expect_failure "demo mode in a deployment (config)" --set config.DEMO_MODE=true
+expect_failure "demo mode in a deployment (extraEnv)" --set 'extraEnv[0].name=DEMO_MODE' --set 'extraEnv[0].value=true'
 expect_failure "a grace period shorter than preStop + SHUTDOWN_GRACE_MS" --set terminationGracePeriodSeconds=12
 expect_failure "sentinels without sentinelName" --set 'redis.sentinels={s:26379}'
 expect_failure "sentinels next to a url" -f "$SENTINEL_VALUES" --set redis.url=redis://r:6379

@@ -1,9 +1,10 @@
 // `npm run demo`: the service in embedded mode (no Redis) with DEMO_MODE=true, serving the example
-// page at http://127.0.0.1:5050/demo/. A fresh dev secret and API key each run; loopback only.
+// page at http://127.0.0.1:5050/demo/. Demo mode generates its own JWT secret and API key at each
+// start and refuses to run next to anything of a deployment (README, "In the browser"): what of
+// that the shell holds is left out here, with a line saying so. Loopback only.
 // Builds only what is stale (the service when src/ is newer than dist/main.js, the page when its
 // sources or the packages' are newer than its build), and prints the logs readably (pino-pretty).
 import { execSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -27,8 +28,6 @@ if (Math.max(...page.map((p) => (statSync(p).isDirectory() ? newest(p) : statSyn
 
 const env = {
   DEMO_MODE: 'true',
-  JWT_SECRET: `demo-${randomBytes(16).toString('hex')}`,
-  API_KEY: `demo-${randomBytes(16).toString('hex')}`,
   HOST: '127.0.0.1',
   PORT: '5050',
   NODE_BATCH_WINDOW_MS: '300',
@@ -36,7 +35,11 @@ const env = {
   LOG_LEVEL: 'info',
   ...process.env,
 };
-delete env.REDIS_URL; // embedded: one instance, in memory
+// The demo runs alone (embedded, one instance, in memory): none of a deployment's settings.
+const deployment = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL', 'API_KEY', 'ADMIN_API_KEY', 'CALL_ROUTES', 'CALL_SIGNING_SECRET', 'WORKSPACES_URL', 'NODE_LOOKUP_URL', 'CHAT_NODE_AUTH_URL'];
+const dropped = deployment.filter((name) => env[name] !== undefined);
+for (const name of dropped) delete env[name];
+if (dropped.length) console.log(`demo: ignoring ${dropped.join(', ')} from the environment (the demo generates its own secret and key and runs alone)`);
 console.log(`\nSwitchboard demo: open http://${env.HOST}:${env.PORT}/demo/ (two windows, two users)\n`);
 const service = spawn(process.execPath, ['dist/main.js'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
 const pretty = spawn(process.execPath, ['node_modules/pino-pretty/bin.js', '--colorize', '--translateTime', 'SYS:HH:MM:ss', '--ignore', 'pid,hostname,req,res,context', '--messageKey', 'msg'], {

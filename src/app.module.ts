@@ -10,6 +10,7 @@ import { DeliveryModule } from './delivery/delivery.module.js';
 import type { Config } from './config/config.js';
 import { GatewaysModule } from './gateways/gateways.module.js';
 import { HistoryModule } from './history/history.module.js';
+import { MemoryModule } from './memory/memory.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { OpsModule } from './ops/ops.module.js';
 import { PushModule } from './push/push.module.js';
@@ -35,6 +36,7 @@ export class AppModule {
         }),
         ConfigModule.forRoot(config),
         MetricsModule,
+        MemoryModule,
         RedisModule,
         AuthModule,
         SessionsModule,

@@ -1,8 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose';
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { HttpAnswerRefused, boundedFetchFn, fetchBounded, parseJson } from '../common/bounded-fetch.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { MemoryBudget } from '../memory/memory-budget.js';
 import { AuthError } from './auth-error.js';
 import { identityFromClaims, parseWorkspaces } from './claims.js';
 import type { Identity, Workspace } from './identity.js';
@@ -25,11 +27,18 @@ export class TokenVerifier {
   private readonly secretKey?: KeyObject;
   private readonly publicKey?: KeyObject;
 
-  constructor(@Inject(CONFIG) private readonly config: Config) {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Optional() private readonly memory?: MemoryBudget,
+  ) {
     const { jwksUrl, secret, publicKey } = config.jwt;
     if (secret) this.secretKey = createSecretKey(Buffer.from(secret));
     if (publicKey) this.publicKey = createPublicKey(publicKey);
-    if (jwksUrl) this.jwks = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    if (jwksUrl) {
+      // jose would read the answer whole: it is given a fetch that streams it within JWT_JWKS_MAX_BYTES.
+      const jwksFetch = boundedFetchFn({ target: 'jwks', maxBytes: config.jwt.jwksMaxBytes, timeoutMs: 5000 });
+      this.jwks = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000, [customFetch]: jwksFetch });
+    }
     if (!this.configured) this.log.warn('No JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL: every subscribe will be refused');
   }
 
@@ -82,12 +91,13 @@ export class TokenVerifier {
 
   private async resolveWorkspaces(token: string): Promise<Workspace[]> {
     try {
-      const res = await fetch(this.config.workspacesUrl!, {
-        headers: { authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(5000),
-      });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return parseWorkspaces(await res.json());
+      const answer = await fetchBounded(
+        this.config.workspacesUrl!,
+        { headers: { authorization: `Bearer ${token}` } },
+        { target: 'workspaces', maxBytes: this.config.workspacesMaxBytes, timeoutMs: 5000, reserve: this.memory && ((bytes) => this.memory!.reserve(bytes, 'http_answer')) },
+      );
+      if (!answer.ok) throw new Error(`answer refused: ${answer.result}${answer.status ? ` (HTTP ${answer.status})` : ''}`);
+      return parseWorkspaces(parseJson(answer.body));
     } catch (err) {
       this.log.warn(`workspace resolver failed: ${(err as Error).message}`);
       throw new AuthError('workspaces unavailable');
@@ -101,7 +111,8 @@ function reasonOf(err: unknown): string {
   const code = (err as { code?: string })?.code;
   const message = String((err as Error)?.message ?? '');
   if (name === 'TokenExpiredError' || code === 'ERR_JWT_EXPIRED') return 'token expired';
-  if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_TIMEOUT') return 'unknown signing key';
+  // The keys could not be had: not found, the JWKS endpoint slow, or its answer refused (too large, a redirect...).
+  if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_TIMEOUT' || err instanceof HttpAnswerRefused) return 'unknown signing key';
   if (name === 'NotBeforeError') return 'token not active yet';
   if (message.includes('audience') || message.includes('"aud"')) return 'wrong audience';
   if (message.includes('issuer') || message.includes('"iss"')) return 'wrong issuer';

@@ -17,8 +17,9 @@ import type { Identity } from '../auth/identity.js';
 import { Bus } from '../bus/bus.js';
 import { SchemaError, isRecord, optString, requireRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
-import { WindowLimiter } from '../common/window-limiter.js';
+import { WindowLimiter } from './window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { MemoryBudget } from '../memory/memory-budget.js';
 import { Metrics } from '../metrics/metrics.js';
 import { ClientId, MAX_CLIENT_ID_LENGTH, errorFrame, type ErrorCode } from '../protocol/frames.js';
 import { ChatSessions } from '../sessions/endpoints.js';
@@ -48,6 +49,7 @@ interface ChatState {
 export class ChatRooms {
   private readonly log = new Logger(ChatRooms.name);
   private readonly states = new WeakMap<Session, ChatState>();
+  private readonly messageMaxBytes: number;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -58,7 +60,10 @@ export class ChatRooms {
     private readonly limiter: WindowLimiter,
     private readonly nodeAccess: NodeAccessClient,
     private readonly presence: ChatPresence,
+    private readonly memory: MemoryBudget,
   ) {
+    // A stored message at its largest: every character 4 bytes of UTF-8, and the fields around it.
+    this.messageMaxBytes = config.chat.maxMessageLength * 4 + 512;
     this.registry.onIdentityChange((change) =>
       this.identityChanged(change).catch((err: Error) => this.log.error({ msg: 'room re-check failed', sessionId: change.session.id, err: err.stack })),
     );
@@ -135,14 +140,34 @@ export class ChatRooms {
     // ROOM_UPDATE the JOIN brings; it would show an error frame as a message. Cells itself
     // answers nothing for a room it does not know.
     if (!room || !session.rooms.has(room.Uuid)) return;
-    const [users, messages] = await Promise.all([this.presence.users(room.Uuid), this.store.listMessages(room.Uuid, Offset, Limit)]);
-    if (!this.current(session, identity) || !session.rooms.has(room.Uuid)) return;
-    session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });
-    for (const m of messages) session.reply(m);
-    if (Limit > 0 && messages.length === Limit) {
-      // Timestamp: the oldest message of this page, i.e. where the next page continues.
-      session.reply({ '@type': 'MAY_HAVE_MORE', RoomUuid: room.Uuid, Timestamp: messages[0].Timestamp, Offset: Offset + Limit, Limit });
+    // Bounded in bytes: what the answer adds to what the session has not read yet stays within
+    // CHAT_HISTORY_MAX_BYTES, and its read within the memory budget. A socket that does not
+    // read is refused before anything is read for it.
+    const allowance = this.config.chat.historyMaxBytes - session.outbox.unsentBytes;
+    if (allowance <= 0) return this.refuseHistory(session, ref, 'unread');
+    const reservation = this.memory.reserve(Math.min(allowance, Limit * this.messageMaxBytes), 'chat_history');
+    if (!reservation) return this.refuseHistory(session, ref, 'memory');
+    try {
+      const [users, page] = await Promise.all([this.presence.users(room.Uuid), this.store.listPage(room.Uuid, Offset, Limit, allowance)]);
+      reservation.release(reservation.bytes - page.bytes);
+      if (!this.current(session, identity) || !session.rooms.has(room.Uuid)) return;
+      const { messages } = page;
+      session.reply({ '@type': 'ROOM_UPDATE', Room: { ...room, Users: users } });
+      for (const m of messages) session.reply(m);
+      if (Limit > 0 && (messages.length === Limit || page.cut)) {
+        // Where the next page starts: after the messages sent (fewer than Limit when cut to
+        // the byte bound). Timestamp: the oldest message of this page.
+        session.reply({ '@type': 'MAY_HAVE_MORE', RoomUuid: room.Uuid, Timestamp: messages[0].Timestamp, Offset: Offset + messages.length, Limit });
+      }
+    } finally {
+      reservation.release();
     }
+  }
+
+  /** A HISTORY not answered now: the session's unread bytes, or the memory budget. */
+  private refuseHistory(session: Session, ref: RoomRef, reason: 'unread' | 'memory'): void {
+    this.metrics.chatHistoryRefused.inc({ reason });
+    refuse(session, 'busy', { Room: ref }, reason === 'unread' ? 'too much unread: read what was sent first' : 'server busy: try again later');
   }
 
   /**

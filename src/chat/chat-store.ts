@@ -15,6 +15,14 @@ export interface ChatStoreOptions {
   roomTtlMs?: number;
 }
 
+/** A HISTORY page: `messages` oldest first, and whether the byte bound left older ones of the window out. */
+export interface HistoryPage {
+  messages: ChatMessage[];
+  /** The bytes of the messages as stored (their JSON, UTF-8). */
+  bytes: number;
+  cut: boolean;
+}
+
 /** An abstract class rather than an interface: it is also the chat module's injection token. */
 export abstract class ChatStore {
   /** The room for (Type, RoomTypeObject), if one was saved. */
@@ -40,6 +48,12 @@ export abstract class ChatStore {
    * offset 0, limit 2 = the two newest messages.
    */
   abstract listMessages(roomUuid: string, offset: number, limit: number): Promise<ChatMessage[]>;
+  /**
+   * The same window, but only its newest messages whose stored JSON fits in `maxBytes` (the
+   * newest always, whatever its size): what a HISTORY answer may send (PROTOCOL 4). The read
+   * itself stays within the bound. `cut`: older messages of the window were left out.
+   */
+  abstract listPage(roomUuid: string, offset: number, limit: number, maxBytes: number): Promise<HistoryPage>;
   abstract getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined>;
   /** True when the message existed. */
   abstract deleteMessage(roomUuid: string, uuid: string): Promise<boolean>;
@@ -51,4 +65,16 @@ export function historyWindow(length: number, offset: number, limit: number): [n
   const end = Math.max(0, length - Math.max(0, offset));
   const start = Math.max(0, end - Math.max(0, limit));
   return [start, end];
+}
+
+/**
+ * Of a window's message sizes (oldest first), the newest whose sizes add up to at most
+ * `maxBytes`, the newest one always: where the page starts, and its bytes. (RedisChatStore's
+ * LIST_PAGE does the same in Lua.)
+ */
+export function fitNewest(sizes: readonly number[], maxBytes: number): { start: number; bytes: number } {
+  let start = sizes.length;
+  let bytes = 0;
+  while (start > 0 && (start === sizes.length || bytes + sizes[start - 1] <= maxBytes)) bytes += sizes[--start];
+  return { start, bytes };
 }

@@ -1,8 +1,9 @@
 import { Logger, Module, type FactoryProvider } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { BusModule } from '../bus/bus.module.js';
-import { MemoryWindowLimiter, RedisWindowLimiter, WindowLimiter } from '../common/window-limiter.js';
+import { MemoryWindowLimiter, RedisWindowLimiter, WindowLimiter } from './window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { MemoryBudget } from '../memory/memory-budget.js';
 import { RedisConnections, type RedisClient } from '../redis/redis-connections.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ChatPresence } from './chat-presence.js';
@@ -65,8 +66,9 @@ const windowLimiter: FactoryProvider<WindowLimiter> = {
 /** CHAT_NODE_AUTH_URL: who may read / write a node (NODE rooms). */
 const nodeAccess: FactoryProvider<NodeAccessClient> = {
   provide: NodeAccessClient,
-  inject: [CONFIG],
-  useFactory: ({ chat }: Config) => new NodeAccessClient({ url: chat.nodeAuthUrl, ttlMs: chat.nodeAuthCacheSeconds * 1000 }),
+  inject: [CONFIG, MemoryBudget],
+  useFactory: ({ chat }: Config, memory: MemoryBudget) =>
+    new NodeAccessClient({ url: chat.nodeAuthUrl, ttlMs: chat.nodeAuthCacheSeconds * 1000, maxBytes: chat.nodeAuthMaxBytes, reserve: (bytes) => memory.reserve(bytes, 'http_answer') }),
 };
 
 /**

@@ -1,5 +1,5 @@
 /** ChatStore in process memory: for tests and single-instance runs without Redis (nothing survives a restart). */
-import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, historyWindow, type ChatStore, type ChatStoreOptions } from './chat-store.js';
+import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, fitNewest, historyWindow, type ChatStore, type ChatStoreOptions, type HistoryPage } from './chat-store.js';
 import type { ChatMessage, ChatRoom, RoomType } from './chat-types.js';
 
 export class MemoryChatStore implements ChatStore {
@@ -73,6 +73,14 @@ export class MemoryChatStore implements ChatStore {
     const list = this.messages.get(roomUuid) ?? [];
     const [start, end] = historyWindow(list.length, offset, limit);
     return list.slice(start, end).map((m) => ({ ...m }));
+  }
+
+  async listPage(roomUuid: string, offset: number, limit: number, maxBytes: number): Promise<HistoryPage> {
+    const list = this.messages.get(roomUuid) ?? [];
+    const [from, end] = historyWindow(list.length, offset, limit);
+    const window = list.slice(from, end);
+    const { start, bytes } = fitNewest(window.map((m) => Buffer.byteLength(JSON.stringify(m))), maxBytes);
+    return { messages: window.slice(start).map((m) => ({ ...m })), bytes, cut: start > 0 };
   }
 
   async getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined> {

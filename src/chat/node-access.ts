@@ -1,5 +1,6 @@
 /** Asks the configured authorization endpoint whether a token may read / write a node (NODE rooms). */
 import { createHash } from 'node:crypto';
+import { fetchBounded, parseJson, type BoundedFetchOptions } from '../common/bounded-fetch.js';
 import { isRecord } from '../common/schema.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import type { NodePermission } from './room-access.js';
@@ -11,6 +12,10 @@ export interface NodeAccessOptions {
   ttlMs?: number;
   /** Whole request budget, body included. */
   timeoutMs?: number;
+  /** Largest answer read; beyond, the answer is dropped (deny). */
+  maxBytes?: number;
+  /** Holds an answer's bytes against the memory budget while it is read (bounded-fetch.ts). */
+  reserve?: BoundedFetchOptions['reserve'];
   /** Cache bound; the oldest entry is evicted first. */
   maxEntries?: number;
   fetchFn?: typeof fetch;
@@ -24,7 +29,7 @@ export class NodeAccessClient {
   private readonly fetchFn: typeof fetch;
   private readonly cache: TtlCache<string, NodePermission>;
 
-  constructor(opts: NodeAccessOptions = {}) {
+  constructor(private readonly opts: NodeAccessOptions = {}) {
     this.url = opts.url;
     this.timeoutMs = opts.timeoutMs ?? 3_000;
     this.fetchFn = opts.fetchFn ?? fetch;
@@ -58,14 +63,12 @@ export class NodeAccessClient {
       }, this.timeoutMs);
     });
     const call = (async () => {
-      const res = await this.fetchFn(url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-        body: JSON.stringify({ NodeUuid: nodeUuid }),
-        signal: controller.signal,
-      });
-      if (!res.ok) return undefined;
-      return parsePermission(await res.json());
+      const answer = await fetchBounded(
+        url,
+        { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify({ NodeUuid: nodeUuid }), signal: controller.signal },
+        { target: 'node_auth', maxBytes: this.opts.maxBytes ?? 64 * 1024, timeoutMs: this.timeoutMs, fetchFn: this.fetchFn, reserve: this.opts.reserve },
+      );
+      return answer.ok ? parsePermission(parseJson(answer.body)) : undefined;
     })().catch(() => undefined);
     try {
       return await Promise.race([call, timeout]);

@@ -15,7 +15,7 @@
  * touched (created, joined, posted to, or held by a member: ChatPresence touches the rooms its
  * sessions are in); the index entry's expiry is refreshed by a second command right after.
  */
-import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, type ChatStore, type ChatStoreOptions } from './chat-store.js';
+import { DEFAULT_CHAT_HISTORY_LIMIT, DEFAULT_CHAT_ROOM_TTL_MS, type ChatStore, type ChatStoreOptions, type HistoryPage } from './chat-store.js';
 import { ROOM_TYPES, type ChatMessage, type ChatRoom, type RoomType } from './chat-types.js';
 import { isRecord } from '../common/schema.js';
 import type { RedisClient } from '../redis/redis-connections.js';
@@ -73,6 +73,29 @@ const LIST_MESSAGES = `
 local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
 if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))`;
+
+/**
+ * LIST_MESSAGES within a byte bound (ARGV[3]): of the window, the newest messages whose JSON
+ * fits, the newest always (fitNewest in chat-store.ts), so that the reply stays within the
+ * bound. Returns {bytes, cut (0 or 1), message...}, oldest first.
+ */
+const LIST_PAGE = `
+local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])
+if #ids == 0 then return {0, 0} end
+local found = redis.call('HMGET', KEYS[2], unpack(ids))
+local max, bytes, start = tonumber(ARGV[3]), 0, #found + 1
+while start > 1 do
+  local m = found[start - 1]
+  local n = m and #m or 0
+  if start <= #found and bytes + n > max then break end
+  bytes = bytes + n
+  start = start - 1
+end
+local out = {bytes, start > 1 and 1 or 0}
+for i = start, #found do
+  if found[i] then out[#out + 1] = found[i] end
+end
+return out`;
 
 export class RedisChatStore implements ChatStore {
   private readonly prefix: string;
@@ -151,6 +174,23 @@ export class RedisChatStore implements ChatStore {
       -(from + 1),
     );
     return (Array.isArray(reply) ? reply : []).flatMap((json) => decodeMessage(json) ?? []);
+  }
+
+  async listPage(roomUuid: string, offset: number, limit: number, maxBytes: number): Promise<HistoryPage> {
+    const count = Math.min(limit, this.historyLimit);
+    if (count <= 0) return { messages: [], bytes: 0, cut: false };
+    const from = Math.max(0, offset);
+    const reply = await this.redis.eval(
+      LIST_PAGE,
+      2,
+      this.listKey(roomUuid),
+      this.messageKey(roomUuid),
+      -(from + count),
+      -(from + 1),
+      Math.min(maxBytes, Number.MAX_SAFE_INTEGER),
+    );
+    const [bytes, cut, ...found] = Array.isArray(reply) ? reply : [0, 0];
+    return { messages: found.flatMap((json) => decodeMessage(json) ?? []), bytes: Number(bytes), cut: cut === 1 };
   }
 
   async getMessage(roomUuid: string, uuid: string): Promise<ChatMessage | undefined> {

@@ -2,6 +2,8 @@
  * The one typed configuration object, read from the environment and validated at start-up.
  * A bad value stops the start with a message that names the variable.
  */
+import { randomBytes } from 'node:crypto';
+import { normalizeOrigin } from '../common/origin.js';
 
 /**
  * Every bus channel: its configuration key (what `@Topic({ channel })` names), the variable
@@ -62,9 +64,13 @@ export interface Config {
     allowWithoutExp: boolean;
     /** Logins equal but for case are one user (Cells' `services/pydio.grpc.user/loginCI`); off, as in Cells. */
     loginCaseInsensitive: boolean;
+    /** Largest JWKS answer read, bytes. */
+    jwksMaxBytes: number;
   };
   /** Optional HTTP resolver answering the workspaces of a token (PROTOCOL 3.1). */
   workspacesUrl?: string;
+  /** Largest answer of the workspaces resolver read, bytes. */
+  workspacesMaxBytes: number;
   /** Optional HTTP endpoint answering a node's path from its uuid (PROTOCOL 3.2). */
   nodeLookupUrl?: string;
   nodeBatchWindowMs: number;
@@ -118,8 +124,19 @@ export interface Config {
     /** Node's server.requestTimeout: time to receive a whole request (headers and body). */
     requestTimeoutMs: number;
   };
+  /** The memory budget (src/memory): work that would take RSS past it, less the margin, is refused. */
+  memory: {
+    /** MEMORY_BUDGET_MB: undefined: the container's cgroup limit (or none); 0: none. */
+    budgetMb?: number;
+    /** Part of the budget kept free, percent. */
+    marginPercent: number;
+  };
   chat: {
     nodeAuthUrl?: string;
+    /** Largest answer of the NODE authorization endpoint read, bytes. */
+    nodeAuthMaxBytes: number;
+    /** Most bytes a HISTORY answer may bring a session's unsent bytes to (PROTOCOL 4). */
+    historyMaxBytes: number;
     /** How long a NODE authorization answer is reused for the same token and node; 0: ask every time. */
     nodeAuthCacheSeconds: number;
     /** Prefix of every chat key in Redis (rooms, messages, presence, per-user limits). */
@@ -195,7 +212,10 @@ export interface Config {
     timeoutMs: number;
   };
   shutdownGraceMs: number;
-  /** DEMO_MODE=true: mints tokens for fixed demo users and serves the example page (local demos only). */
+  /**
+   * DEMO_MODE=true: mints tokens for fixed demo users and serves the example page (local demos
+   * only). The JWT secret and the API key are then generated at start, never read.
+   */
   demo?: { dir: string; tokenSeconds: number };
 }
 
@@ -276,8 +296,12 @@ export function loadConfig(env: Env = process.env): Config {
   const openRooms = list('PUSH_OPEN_ROOMS');
   const calls = callsConfig();
   const admin = adminConfig();
-  // Browsers send the scheme, host and port only, lower case, without a trailing slash.
-  const allowedOrigins = list('ALLOWED_ORIGINS').map((o) => o.toLowerCase().replace(/\/+$/, ''));
+  // Compared as browsers mean them: scheme and host lower case, without the default port.
+  const allowedOrigins = list('ALLOWED_ORIGINS').map((o) => {
+    const origin = normalizeOrigin(o);
+    if (origin === undefined) throw new ConfigError(`ALLOWED_ORIGINS must list http(s) origins (scheme://host[:port]), got "${o}"`);
+    return origin;
+  });
   const historyMaxLength = int('HISTORY_MAX_LENGTH', 10_000, 1, 10_000_000);
   const redis = redisTarget();
   const chatKeyPrefix = channel('CHAT_KEY_PREFIX', 'switchboard:chat:');
@@ -289,12 +313,14 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('HTTP_REQUEST_TIMEOUT_MS must be at least HTTP_HEADERS_TIMEOUT_MS');
   }
 
+  const demo = demoMode();
+
   return {
     port: int('PORT', 5050, 0, 65535),
-    host: str('HOST') ?? '::',
+    host: str('HOST') ?? (demo ? '127.0.0.1' : '::'),
     redis,
     jwt: {
-      secret: str('JWT_SECRET'),
+      secret: demo ? demo.secret : str('JWT_SECRET'),
       publicKey,
       jwksUrl: url('JWT_JWKS_URL', ['http:', 'https:']),
       issuer: str('JWT_ISSUER'),
@@ -304,13 +330,15 @@ export function loadConfig(env: Env = process.env): Config {
       maxLifetimeSeconds: int('TOKEN_MAX_LIFETIME_SECONDS', 86_400, 60, 31 * 86_400),
       allowWithoutExp: bool('ALLOW_TOKENS_WITHOUT_EXP', false),
       loginCaseInsensitive: bool('LOGIN_CASE_INSENSITIVE', false),
+      jwksMaxBytes: int('JWT_JWKS_MAX_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     },
     workspacesUrl: url('WORKSPACES_URL', ['http:', 'https:']),
+    workspacesMaxBytes: int('WORKSPACES_MAX_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     nodeLookupUrl: url('NODE_LOOKUP_URL', ['http:', 'https:']),
     nodeBatchWindowMs,
     nodeBatchMaxWaitMs,
     logLevel,
-    apiKey: str('API_KEY'),
+    apiKey: demo ? demo.apiKey : str('API_KEY'),
     channels,
     limits: {
       maxFrameBytes: int('MAX_FRAME_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
@@ -336,8 +364,14 @@ export function loadConfig(env: Env = process.env): Config {
     },
     allowedOrigins,
     http: { headersTimeoutMs: httpHeadersTimeoutMs, requestTimeoutMs: httpRequestTimeoutMs },
+    memory: {
+      budgetMb: str('MEMORY_BUDGET_MB') === undefined ? undefined : int('MEMORY_BUDGET_MB', 0, 0, 1024 * 1024),
+      marginPercent: int('MEMORY_MARGIN_PERCENT', 15, 0, 90),
+    },
     chat: {
       nodeAuthUrl: url('CHAT_NODE_AUTH_URL', ['http:', 'https:']),
+      nodeAuthMaxBytes: int('CHAT_NODE_AUTH_MAX_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+      historyMaxBytes: int('CHAT_HISTORY_MAX_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
       nodeAuthCacheSeconds: int('CHAT_NODE_AUTH_CACHE_SECONDS', 10, 0, 3600),
       keyPrefix: chatKeyPrefix,
       maxMessageLength: int('CHAT_MAX_MESSAGE_LENGTH', 4000, 1),
@@ -374,7 +408,7 @@ export function loadConfig(env: Env = process.env): Config {
     calls,
     admin,
     shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
-    demo: demoMode(),
+    demo: demo && { dir: demo.dir, tokenSeconds: demo.tokenSeconds },
   };
 
   /** `host:port,...` (IPv6 as `[addr]:port`); a missing port is `defaultPort`. */
@@ -466,16 +500,45 @@ export function loadConfig(env: Env = process.env): Config {
     return { apiKey, channel: channel('ADMIN_CHANNEL', 'switchboard.admin'), timeoutMs: int('ADMIN_TIMEOUT_MS', 1000, 50, 30_000) };
   }
 
-  function demoMode(): Config['demo'] {
+  /**
+   * The demo mints tokens and hands its API key to whoever asks: it must share nothing with a
+   * deployment. It generates its own secret and key at start, and refuses to start next to
+   * anything of a deployment's (its Redis, secrets, keys, identity provider, HTTP endpoints,
+   * which would receive demo tokens) or on an address other than loopback.
+   */
+  function demoMode(): (NonNullable<Config['demo']> & { secret: string; apiKey: string }) | undefined {
     const raw = str('DEMO_MODE');
     if (raw === undefined || raw === 'false') return undefined;
     if (raw !== 'true') throw new ConfigError(`DEMO_MODE must be true or false, got "${raw}"`);
-    // The demo signs its own tokens: only with a shared secret, never next to a real identity provider.
-    if (!str('JWT_SECRET') || str('JWT_PUBLIC_KEY') || str('JWT_JWKS_URL')) {
-      throw new ConfigError('DEMO_MODE=true needs JWT_SECRET (a dev secret) and no JWT_PUBLIC_KEY or JWT_JWKS_URL');
-    }
-    return { dir: str('DEMO_DIR') ?? 'examples/web/dist', tokenSeconds: int('DEMO_TOKEN_SECONDS', 300, 10, 3600) };
+    const shared = DEMO_REFUSES.filter((name) => str(name) !== undefined);
+    if (shared.length) throw new ConfigError(`DEMO_MODE=true generates its own secret and key and runs alone: unset ${shared.join(', ')}`);
+    const host = str('HOST');
+    if (host !== undefined && !isLoopback(host)) throw new ConfigError(`DEMO_MODE=true listens on loopback only: HOST must be 127.0.0.1, ::1 or localhost, got "${host}"`);
+    const fresh = () => `demo-${randomBytes(32).toString('hex')}`;
+    return { dir: str('DEMO_DIR') ?? 'examples/web/dist', tokenSeconds: int('DEMO_TOKEN_SECONDS', 300, 10, 3600), secret: fresh(), apiKey: fresh() };
   }
+}
+
+/** What DEMO_MODE refuses to start next to: anything that belongs to a deployment. */
+const DEMO_REFUSES = [
+  'REDIS_URL',
+  'REDIS_SENTINELS',
+  'REDIS_CLUSTER_NODES',
+  'JWT_SECRET',
+  'JWT_PUBLIC_KEY',
+  'JWT_JWKS_URL',
+  'API_KEY',
+  'ADMIN_API_KEY',
+  'CALL_ROUTES',
+  'CALL_SIGNING_SECRET',
+  'WORKSPACES_URL',
+  'NODE_LOOKUP_URL',
+  'CHAT_NODE_AUTH_URL',
+];
+
+/** 127.0.0.0/8, ::1 and localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 export const CONFIG = Symbol('CONFIG');

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import { normalizeOrigin } from '../common/origin.js';
 
 export interface AdmissionLimits {
   /** 0 = no limit. */
   maxConnections: number;
   /** 0 = no limit. */
   maxConnectionsPerAddress: number;
-  /** Empty: any origin. */
+  /** Empty: any origin. Normalised (normalizeOrigin), as config gives them. */
   allowedOrigins: string[];
 }
 
@@ -44,8 +45,9 @@ export class Admission {
   check(req: Pick<IncomingMessage, 'headers'>, address: string): Refusal | undefined {
     const { maxConnections, maxConnectionsPerAddress, allowedOrigins } = this.limits;
     // Browsers always send Origin; a client without one is not a browser and could send any.
+    // Compared normalised: `https://ok.example:443` is `https://ok.example`.
     const origin = req.headers.origin;
-    if (allowedOrigins.length && origin !== undefined && !allowedOrigins.includes(origin.toLowerCase().replace(/\/+$/, ''))) {
+    if (allowedOrigins.length && origin !== undefined && !allowedOrigins.includes(normalizeOrigin(origin) ?? '')) {
       return { status: 403, reason: 'origin', message: 'origin not allowed' };
     }
     if (maxConnections && this.total >= maxConnections) {

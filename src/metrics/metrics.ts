@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type HistogramConfiguration } from 'prom-client';
+import { httpAnswerTally } from '../common/bounded-fetch.js';
 import { EventLoopLag } from './event-loop-lag.js';
 
 /** prom-client's own lag sampler, never to fire: EventLoopLag samples only while the service works. */
@@ -92,6 +93,49 @@ export class Metrics implements OnModuleDestroy {
     collect: () => this.flushSent(),
   });
   readonly chatMessages = new Counter({ name: 'switchboard_chat_messages_total', help: 'Chat messages posted', registers: [this.registry] });
+  readonly chatHistoryRefused = new Counter({
+    name: 'switchboard_chat_history_refused_total',
+    help: 'HISTORY requests refused: reason unread (the session has not read what it was sent) or memory (the memory budget)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly memoryBudget = new Gauge({ name: 'switchboard_memory_budget_bytes', help: 'The memory budget (MEMORY_BUDGET_MB or the cgroup limit); 0: none', registers: [this.registry] });
+  readonly memoryRss = new Gauge({
+    name: 'switchboard_memory_rss_bytes',
+    help: 'Resident set size (what the container limit counts)',
+    registers: [this.registry],
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  /** Set by the memory module: memory in use as the budget counts it, read at each scrape. */
+  memoryUsedNow?: () => number;
+  readonly memoryUsed = new Gauge({
+    name: 'switchboard_memory_used_bytes',
+    help: 'Memory in use as the memory budget counts it: RSS, less what the allocator keeps after it was freed',
+    registers: [this.registry],
+    collect: () => {
+      if (this.memoryUsedNow) this.memoryUsed.set(this.memoryUsedNow());
+    },
+  });
+  readonly memoryReserved = new Gauge({ name: 'switchboard_memory_reserved_bytes', help: 'Bytes reserved against the memory budget and not yet released', registers: [this.registry] });
+  readonly memoryRefused = new Counter({
+    name: 'switchboard_memory_refused_total',
+    help: 'Work refused because it did not fit in the memory budget, by use (replay, chat_history, http_answer)',
+    labelNames: ['use'],
+    registers: [this.registry],
+  });
+  readonly httpAnswers = new Counter({
+    name: 'switchboard_http_answers_total',
+    help: 'Requests to HTTP endpoints (node_lookup, node_auth, workspaces, jwks) by result: ok, status, redirect, too_large, timeout, memory, error (this process)',
+    labelNames: ['target', 'result'],
+    registers: [this.registry],
+    // Tallied by fetchBounded for the whole process (its callers need no Metrics), copied at each scrape.
+    collect() {
+      this.reset();
+      for (const [target, result, n] of httpAnswerTally()) this.inc({ target, result }, n);
+    },
+  });
 
   private readonly sentByTopic = new Map<string, { inc(n: number): void }>();
   /** Frames written since the last flush, all of one event: `sentCount` frames of `sentTopic` received at `sentAt`. */

@@ -19,7 +19,9 @@ export const DEMO_USERS: Record<string, { profile: string; workspaces: string[] 
 /**
  * DEMO_MODE only (registered by AppModule then, never otherwise): short-lived tokens for the
  * demo users, the API key for the page's publish panel, and the built example page. Anyone who
- * reaches the port can act as any demo user and publish: a local demo, bound to loopback.
+ * reaches the port can act as any demo user and publish: a local demo, bound to loopback. The
+ * secret that signs the tokens and the key handed out are the demo's own, generated at start
+ * (config.ts refuses a deployment's), so neither opens anything of a deployment.
  */
 @Controller('demo')
 export class DemoController {
@@ -45,7 +47,7 @@ export class DemoController {
       .setIssuedAt()
       .setExpirationTime(`${tokenSeconds}s`)
       .sign(new TextEncoder().encode(this.config.jwt.secret));
-    return { user, token, expiresIn: tokenSeconds, apiKey: this.config.apiKey ?? null, channels: this.config.channels, users: Object.keys(DEMO_USERS), workspaces: DEMO_WORKSPACES.filter((w) => demoUser.workspaces.includes(w.uuid)) };
+    return { user, token, expiresIn: tokenSeconds, apiKey: this.config.apiKey, channels: this.config.channels, users: Object.keys(DEMO_USERS), workspaces: DEMO_WORKSPACES.filter((w) => demoUser.workspaces.includes(w.uuid)) };
   }
 
   @Get()

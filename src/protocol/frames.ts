@@ -258,6 +258,8 @@ export const ERROR_CODES = {
   call_cancelled: ['identity changed'],
   /** PROTOCOL 10: the server API closed the session (`POST /api/disconnect`); the close follows. */
   disconnected: ['disconnected', '<the reason given to the API>'],
+  /** A HISTORY not answered now: the session has not read what it was sent (CHAT_HISTORY_MAX_BYTES), or the instance is at its memory budget. Ask again later. */
+  busy: ['too much unread: read what was sent first', 'server busy: try again later'],
   /** A bug: the frame handler failed; the log has the details. */
   internal: ['internal error'],
 } as const satisfies Record<string, readonly string[]>;

@@ -124,9 +124,9 @@ export class Outbox {
     return this.queue?.length ?? 0;
   }
 
-  /** Bytes not yet on the wire: the socket's buffer and the live frames queued (a replay's are bounded apart). */
+  /** The bytes sent to the socket and not yet taken by the client, live frames queued included (a replay's are bounded apart); Infinity once closed. */
   get unsentBytes(): number {
-    return this.unsent();
+    return this.closed ? Infinity : this.unsent();
   }
 
   private get bucket(): TokenBucket {

@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import { DueQueue } from './due-queue.js';
 import type { Session } from './session.js';
-import { firstPendingStep, renewalPlan, type RenewalStep } from './token-renewal.js';
+import { renewalPlan, stepAtSubscribe, type RenewalStep } from './token-renewal.js';
 
 /** What the host does when a session's time is up. */
 export interface RenewalActions {
@@ -38,15 +38,18 @@ export class Renewals {
     this.queue.set(session, this.config.limits.subscribeTimeoutMs);
   }
 
-  /** The session's token changed: plan its renewal. */
-  planned(session: Session): void {
+  /**
+   * The session's token changed: plan its renewal. A token of the same `exp` as the previous
+   * one (`previousExp`) keeps its place in the plan: what was sent is not sent again.
+   */
+  planned(session: Session, previousExp?: number): void {
     this.queue.delete(session);
     const identity = session.identity;
     if (!identity || identity.exp === undefined) return;
     const now = Date.now();
     session.renewalIat = identity.iat === undefined ? now / 1000 : undefined;
     const plan = this.plan(session, identity.exp);
-    session.renewalStep = firstPendingStep(plan, now);
+    session.renewalStep = stepAtSubscribe(plan, now, previousExp === identity.exp ? session.renewalStep : undefined);
     this.arm(session, plan);
   }
 

@@ -74,7 +74,7 @@ export class Subscriptions {
       // (push, chat) before the ack: the session's next frame is handled only after that.
       const rechecked = this.registry.setIdentity(session, identity, jwt as string);
       if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
-      this.renewals.planned(session);
+      this.renewals.planned(session, previous?.exp);
       await rechecked;
       if (session.closing) return;
       this.metrics.subscribes.inc({ endpoint: this.endpoint, result: 'ok' });

@@ -51,3 +51,17 @@ export function firstPendingStep(steps: RenewalStep[], now: number): number {
   const i = steps.findIndex((s) => s.kind === 'expired' || s.at > now);
   return i === -1 ? steps.length : i;
 }
+
+/**
+ * The step to arm at a (re-)subscribe at `now`. Steps already past are skipped, but for the
+ * `expiring` frame: a session that subscribes with less than the renew-before left gets it at
+ * once (its time is past, so it is due now), unless `reached` (the step this session had
+ * reached in this same plan: a re-subscribe with a token of the same `exp`) is beyond it, so
+ * that a client re-sending the same token is not told again, in a loop.
+ */
+export function stepAtSubscribe(steps: RenewalStep[], now: number, reached?: number): number {
+  const pending = firstPendingStep(steps, now);
+  if (reached !== undefined) return Math.max(pending, reached);
+  const expiring = steps.findIndex((s) => s.kind === 'expiring');
+  return expiring !== -1 && expiring < pending ? expiring : pending;
+}

@@ -5,6 +5,7 @@
  * (NODE_LOOKUP_URL); without one, or when it fails, such an event is dropped and counted,
  * never delivered blindly.
  */
+import { fetchBounded, parseJson } from '../common/bounded-fetch.js';
 import { isRecord } from '../common/schema.js';
 import { TtlCache } from '../common/ttl-cache.js';
 import { nodeUuid } from './node-merge.js';
@@ -70,10 +71,9 @@ export class NodeLocator {
     try {
       const url = new URL(this.opts.url);
       url.searchParams.set('uuid', uuid);
-      const res = await this.fetchFn(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(this.timeoutMs) });
-      if (!res.ok) return undefined;
-      const text = await res.text();
-      const path = text.length <= MAX_BODY_CHARS ? pathOf(JSON.parse(text)) : undefined;
+      // Streamed and dropped past MAX_BODY_CHARS bytes, no redirect followed (bounded-fetch.ts).
+      const answer = await fetchBounded(url, { headers: { accept: 'application/json' } }, { target: 'node_lookup', maxBytes: MAX_BODY_CHARS, timeoutMs: this.timeoutMs, fetchFn: this.fetchFn });
+      const path = answer.ok ? pathOf(parseJson(answer.body)) : undefined;
       if (path !== undefined) this.cache.set(uuid, path);
       return path;
     } catch {

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
 import { restart } from '../support/client-harness.js';
-import { API_KEY, startInstance, type Instance } from '../support/harness.js';
+import { startInstance, type Instance } from '../support/harness.js';
 
 /** The service resumes (PROTOCOL 6): a client that was offline gets every event it missed, no reset. */
 const RESUME_SERVED = true;
@@ -125,15 +125,19 @@ class UserPage {
 
 describe('the demo page in Chromium', () => {
   let app: Instance;
+  /** The demo's own API key, generated at its start: what its page publishes with. */
+  let apiKey: string;
   let browser: Browser;
   let alice: UserPage, bob: UserPage;
   let n = 0;
+
+  const demoKey = async () => ((await (await fetch(`${app.url}/demo/api/session?user=alice`)).json()) as { apiKey: string }).apiKey;
 
   async function publishFile(workspace: 'projects' | 'common'): Promise<string> {
     const path = `demo/${workspace}/browser-${++n}.txt`;
     const res = await fetch(`${app.url}/api/publish`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ channel: 'topic.pydio.tree.nodes.changes', data: { Type: 'DELETE', Source: { Uuid: `b-${n}`, Path: path } } }),
     });
     expect(res.status).toBe(202);
@@ -145,8 +149,9 @@ describe('the demo page in Chromium', () => {
     // The page is bundled from the packages' sources: no other build needed. A development build
     // of React, so that StrictMode really mounts every component twice (checked below).
     execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', 'examples/web', '--logLevel', 'warn'], { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'development' } });
-    // Embedded mode (no Redis), default channels, as `npm run demo` runs it.
-    app = await startInstance({ DEMO_MODE: 'true' });
+    // Embedded mode (no Redis), default channels, its own secret and key, as `npm run demo` runs it.
+    app = await startInstance({ DEMO_MODE: 'true', JWT_SECRET: undefined, API_KEY: undefined });
+    apiKey = await demoKey();
     // Playwright starts Chromium with a fresh temporary --user-data-dir of its own.
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
     alice = await UserPage.open(browser, app.url, 'alice');
@@ -189,7 +194,7 @@ describe('the demo page in Chromium', () => {
     await alice.waitFor(() => Boolean((globalThis as unknown as PageGlobals).document.querySelector('[data-testid="room-feed"]')));
     const res = await fetch(`${app.url}/api/publish`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ channel: 'switchboard.push', data: { pushToRoom: 'user:alice', payload: { room: 'user:alice', text: 'to the room' } } }),
     });
     expect(res.status).toBe(202);
@@ -259,6 +264,8 @@ describe('the demo page in Chromium', () => {
 
   it('survives a service restart on both pages: live again, events and chat flow', async () => {
     app = await restart(app);
+    // A new demo, a new secret and key: the pages get new tokens (after their old ones are refused), the publisher a new key.
+    apiKey = await demoKey();
     for (const user of [alice, bob]) await user.waitText('status', 'live');
     await alice.waitText('presence', 'bob');
     await bob.waitText('presence', 'alice');

@@ -18,7 +18,7 @@ const ROOM_CREATE_LIMIT = 3;
 
 describe("/chat limits on a real Redis, several instances", () => {
   const ch = testChannels();
-  let a: Instance, b: Instance, c: Instance;
+  let a: Instance, b: Instance, c: Instance, d: Instance;
   let backend: Backend;
   let redis: Redis;
   const clients: Client[] = [];
@@ -51,14 +51,16 @@ describe("/chat limits on a real Redis, several instances", () => {
       CHAT_ROOM_CREATE_LIMIT: String(ROOM_CREATE_LIMIT),
     };
     const fast = { SESSION_RATE: '1000', CHAT_MESSAGE_RATE: '1000', CHAT_USER_MESSAGE_RATE: '1000', CLIENT_FRAME_RATE: '1000', CLIENT_FRAME_BURST: '1000' };
-    [a, b, c] = await Promise.all([
+    [a, b, c, d] = await Promise.all([
       startInstance(env),
       startInstance(env),
       // C serves the reader that never reads: a small byte bound, a writer fast enough to fill the
       // history, and a long presence timeout, so that nothing but the replies reaches the reader.
       startInstance({ ...env, ...fast, SESSION_MAX_BUFFERED_BYTES: String(256 * 1024), CHAT_PRESENCE_TIMEOUT_MS: '60000' }),
+      // D: HISTORY answers bounded to 64 KiB of unread bytes, far below the session's 4 MiB.
+      startInstance({ ...env, ...fast, CHAT_HISTORY_MAX_BYTES: String(64 * 1024), CHAT_PRESENCE_TIMEOUT_MS: '60000' }),
     ]);
-    await waitSubscribed(backend, ch.CHANNEL_CHAT, 3);
+    await waitSubscribed(backend, ch.CHANNEL_CHAT, 4);
   });
 
   afterEach(() => {
@@ -67,7 +69,7 @@ describe("/chat limits on a real Redis, several instances", () => {
   });
 
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close(), c?.close()]);
+    await Promise.all([a?.close(), b?.close(), c?.close(), d?.close()]);
     await backend?.close();
     await redis?.quit();
   });
@@ -94,6 +96,40 @@ describe("/chat limits on a real Redis, several instances", () => {
       reader.socket.resume();
       expect((await reader.closed).code).toBe(4008);
     }, 30_000);
+
+    it(`HISTORY answers stop at CHAT_HISTORY_MAX_BYTES of unread bytes: then busy, and the socket stays open`, async () => {
+      const writerName = `hwriter-${tag}`;
+      const readerName = `hreader-${tag}`;
+      const writer = await open(d, writerName);
+      const room = userRoom(writerName, readerName);
+      const uuid = roomOf(await join(writer, room)).Uuid!;
+      const text = 'x'.repeat(3990);
+      for (let i = 0; i < 200; i++) writer.send({ '@type': 'POST', Message: { RoomUuid: uuid, Message: `${i} ${text}` } });
+      await writer.next((f) => typeof f.Message === 'string' && f.Message.startsWith('199 '), 15_000);
+
+      const reader = await open(d, readerName);
+      await join(reader, room);
+      reader.socket.pause(); // stops reading: the kernel's buffers fill, then the server's
+      const history = { '@type': 'HISTORY', Room: room, Message: { Message: '{"Offset":0,"Limit":200}' } };
+      // 400 pages of at most 64 KiB each: 25 MiB, far more than the loopback's buffers take.
+      for (let i = 0; i < 400; i++) reader.send(history);
+      const refused = async () => Number(/^switchboard_chat_history_refused_total\{reason="unread"\} (\d+)/m.exec(await (await fetch(`${d.url}/metrics`)).text())?.[1] ?? 0);
+      for (let i = 0; i < 200 && (await refused()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await refused()).toBeGreaterThan(0);
+      reader.socket.resume();
+      // Every request is answered, by a page of at most 64 KiB (cut, with MAY_HAVE_MORE: it starts with a ROOM_UPDATE) or the refusal; never a close.
+      const answers = () => reader.frames.filter((f) => f['@type'] === 'ROOM_UPDATE' || f['@type'] === 'error').length;
+      for (let i = 0; i < 300 && answers() < 401; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(answers()).toBe(401); // with the JOIN's ROOM_UPDATE
+      // All read now: a page again.
+      const after = await ask(reader, { '@type': 'HISTORY', Room: room, Message: { Message: '{"Offset":0,"Limit":1}' } }, (f) => f['@type'] === 'MAY_HAVE_MORE' && f.Limit === 1, 20_000);
+      expect(after).toMatchObject({ Offset: 1 });
+      expect(reader.frames.find((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', error: 'too much unread: read what was sent first', code: 'busy', Room: room });
+      const cut = reader.frames.find((f) => f['@type'] === 'MAY_HAVE_MORE' && f.Limit === 200);
+      expect(cut).toMatchObject({ Offset: expect.any(Number) });
+      expect((cut as { Offset: number }).Offset).toBeLessThan(200);
+      expect(reader.socket.readyState).toBe(reader.socket.OPEN);
+    }, 60_000);
   });
 
   describe('item 9: rooms are bounded', () => {

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { Backend, Client, REDIS_URL, framesBefore, sleep, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, framesBefore, nextSince, sleep, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
 
 const tag = randomBytes(4).toString('hex');
 const GRACE_SECONDS = 3;
@@ -70,6 +70,30 @@ describe('session life on /ws', () => {
     expect(c.frames).toContainEqual({ '@type': 'error', error: 'token expired', code: 'token_expired' });
     expect(closedAt).toBeGreaterThanOrEqual((exp + GRACE_SECONDS) * 1000 - 50);
   }, 10_000);
+
+  it('sends expiring at once, after the ack, to a session subscribing with less than TOKEN_RENEW_BEFORE_SECONDS (60) left, once per token', async () => {
+    const user = `late-${tag}`;
+    const now = Math.floor(Date.now() / 1000);
+    // Issued an hour ago with 30 s left: its expiring frame was due 30 s before the subscribe.
+    const jwt = token({ name: user, iat: now - 3600, exp: now + 30 });
+    const c = track(await Client.subscribed(`${app.wsUrl}/ws`, jwt));
+    const expiring = await c.next((f) => f['@type'] === 'expiring');
+    expect(expiring).toEqual({ '@type': 'expiring', expiresAt: now + 30 });
+    expect(c.frames.findIndex((f) => f['@type'] === 'subscribed')).toBeLessThan(c.frames.indexOf(expiring));
+
+    // The same token again: not told twice (a client re-sending it would be prompted in a loop).
+    // Barrier: a push that the re-subscribed session receives after its ack.
+    let from = c.frames.length;
+    c.send({ '@type': 'subscribe', jwt });
+    await nextSince(c, from, (f) => f['@type'] === 'subscribed');
+    await push(user, { after: tag });
+    expect((await framesBefore(c, from, (f) => f.after === tag)).filter((f) => f['@type'] === 'expiring')).toEqual([]);
+
+    // A fresh token that is short too: told again, about it.
+    from = c.frames.length;
+    c.send({ '@type': 'subscribe', jwt: token({ name: user, iat: now - 3600, exp: now + 20 }) });
+    expect(await nextSince(c, from, (f) => f['@type'] === 'expiring')).toEqual({ '@type': 'expiring', expiresAt: now + 20 });
+  });
 
   it('keeps the newer identity when an older, slower verification finishes first in line', async () => {
     const older = `slow-${tag}`;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { RedisChatStore } from '../../src/chat/redis-chat-store.js';
 import { RedisPresenceBoard } from '../../src/chat/presence-board.js';
-import { RedisWindowLimiter } from '../../src/common/window-limiter.js';
+import { RedisWindowLimiter } from '../../src/chat/window-limiter.js';
 import type { RedisClient } from '../../src/redis/redis-connections.js';
 import { chatStoreContract, fill, freshUuid, message } from '../support/chat-store-contract.js';
 import { MODES, startRedis, type RedisUnderTest } from '../support/redis-modes.js';

@@ -60,6 +60,27 @@ export function chatStoreContract(name: string, makeStore: StoreFactory): void {
       expect(page.map(bare)).toEqual(expected.map((i) => message(roomUuid, i)));
     });
 
+    /** Row: name, messages added (all of one size s), offset, limit, maxBytes in units of s, numbers expected, cut. */
+    it.each<[string, number, number, number, number, number[], boolean]>([
+      ['the whole window fits', 5, 0, 5, 5, [0, 1, 2, 3, 4], false],
+      ['the newest that fit, oldest first', 5, 0, 5, 3, [2, 3, 4], true],
+      ['a partial message does not fit', 5, 0, 5, 3.9, [2, 3, 4], true],
+      ['the newest always, whatever its size', 5, 0, 5, 0, [4], true],
+      ['a window further back', 5, 1, 3, 2, [2, 3], true],
+      ['no bound', 5, 0, 40, Infinity, [0, 1, 2, 3, 4], false],
+      ['a short last window that fits', 5, 4, 2, 1, [0], false],
+      ['an empty room', 0, 0, 40, 1, [], false],
+    ])('listPage: %s (added %i, offset %i, limit %i, %d x size)', async (_row, added, offset, limit, units, expected, cut) => {
+      const store = makeStore(10);
+      const roomUuid = freshUuid('room');
+      await fill(store, roomUuid, added);
+      // As stored: with its Seq (one digit here, so every message has the same size).
+      const stored = (i: number) => ({ ...message(roomUuid, i), Seq: i + 1 });
+      const size = Buffer.byteLength(JSON.stringify(stored(0)));
+      const page = await store.listPage(roomUuid, offset, limit, Math.floor(units * size));
+      expect(page).toEqual({ messages: expected.map(stored), bytes: expected.length * size, cut });
+    });
+
     it('keeps rooms apart', async () => {
       const store = makeStore(10);
       const [a, b] = [freshUuid('room'), freshUuid('room')];

@@ -68,5 +68,6 @@ export async function restart(instance: Instance, whileDown: () => Promise<unkno
   const port = new URL(instance.url).port;
   await instance.close();
   await whileDown();
-  return startInstance({ ...instance.env, PORT: port });
+  // Its own variables, not the harness's defaults it went without (a demo has no JWT_SECRET or API_KEY).
+  return startInstance({ JWT_SECRET: undefined, API_KEY: undefined, ...instance.env, PORT: port });
 }

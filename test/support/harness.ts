@@ -53,6 +53,8 @@ export async function startInstance(env: Record<string, string | undefined> = {}
     CHAT_KEY_PREFIX,
     ...Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
   };
+  // A variable given as undefined is unset, the defaults above included (a demo has no JWT_SECRET).
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete merged[name];
   const app = await startApp(loadConfig(merged));
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;

@@ -45,12 +45,13 @@ export class ServiceProcess {
     this.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(void (this.exit = { code, signal }))));
   }
 
-  static async start(env: Record<string, string>, { gc = false } = {}): Promise<ServiceProcess> {
+  /** `nodeArgs`: flags for the service's Node (`--max-old-space-size=96`), not for the build it may run. */
+  static async start(env: Record<string, string>, { gc = false, nodeArgs = [] as string[] } = {}): Promise<ServiceProcess> {
     const port = await freePort();
     // Jest's VM-modules flag is not for the service; nor is a REDIS_URL of the shell: the test's
     // env alone says which Redis (TEST_REDIS_URL) or none (embedded).
     const { NODE_OPTIONS: _omit, REDIS_URL: _redis, ...parentEnv } = process.env;
-    const args = [...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), 'scripts/start.mjs'];
+    const args = [...nodeArgs, ...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), 'scripts/start.mjs'];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...parentEnv, HOST: '127.0.0.1', LOG_LEVEL: 'warn', CHAT_KEY_PREFIX, ...env, PORT: String(port) },

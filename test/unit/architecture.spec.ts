@@ -84,7 +84,8 @@ describe('module dependencies point one way', () => {
     ['auth', [...features, 'delivery', 'history', 'sessions', 'bus', 'calls', 'admin']],
     ['calls', [...features, 'bus', 'history', 'delivery', 'admin']],
     ['admin', [...features, 'bus', 'history', 'delivery', 'calls']],
-    ['metrics', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'calls', 'admin']],
+    ['memory', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'calls', 'admin']],
+    ['metrics', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'memory', 'calls', 'admin']],
     ['protocol', [...features, 'delivery', 'history', 'sessions', 'bus', 'auth', 'redis', 'metrics', 'common', 'config', 'calls', 'admin']],
   ])('%s imports none of %j', (folder, forbidden) => {
     const offending = [...importGraph()]

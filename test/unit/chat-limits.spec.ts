@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
 import { MemoryChatStore } from '../../src/chat/memory-chat-store.js';
 import type { ChatRoom } from '../../src/chat/chat-types.js';
-import { MemoryWindowLimiter } from '../../src/common/window-limiter.js';
+import { MemoryWindowLimiter } from '../../src/chat/window-limiter.js';
 
 describe('MemoryWindowLimiter', () => {
   it.each<[string, number, number[], boolean[]]>([

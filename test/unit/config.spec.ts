@@ -60,6 +60,13 @@ describe('loadConfig defaults', () => {
     ['limits.maxSessionsPerUser', config.limits.maxSessionsPerUser, 100],
     ['limits.subscribeTimeoutMs', config.limits.subscribeTimeoutMs, 10_000],
     ['allowedOrigins', config.allowedOrigins, []],
+    ['memory.budgetMb (the cgroup limit, read at start)', config.memory.budgetMb, undefined],
+    ['memory.marginPercent', config.memory.marginPercent, 15],
+    ['chat.historyMaxBytes', config.chat.historyMaxBytes, 1024 * 1024],
+    ['chat.nodeAuthMaxBytes', config.chat.nodeAuthMaxBytes, 64 * 1024],
+    ['workspacesMaxBytes', config.workspacesMaxBytes, 1024 * 1024],
+    ['jwt.jwksMaxBytes', config.jwt.jwksMaxBytes, 256 * 1024],
+    ['demo', config.demo, undefined],
     ['http.headersTimeoutMs', config.http.headersTimeoutMs, 10_000],
     ['http.requestTimeoutMs', config.http.requestTimeoutMs, 30_000],
   ])('%s', (_name, actual, expected) => {
@@ -105,6 +112,9 @@ describe('loadConfig values', () => {
     ['ALLOW_TOKENS_WITHOUT_EXP true', { ALLOW_TOKENS_WITHOUT_EXP: 'true' }, (c) => c.jwt.allowWithoutExp, true],
     ['ALLOW_TOKENS_WITHOUT_EXP 0', { ALLOW_TOKENS_WITHOUT_EXP: '0' }, (c) => c.jwt.allowWithoutExp, false],
     ['ALLOWED_ORIGINS normalized', { ALLOWED_ORIGINS: 'https://A.example.com/, https://b.example.com' }, (c) => c.allowedOrigins, ['https://a.example.com', 'https://b.example.com']],
+    ['ALLOWED_ORIGINS default ports left out', { ALLOWED_ORIGINS: 'https://ok.example:443,http://x:80,https://y:8443' }, (c) => c.allowedOrigins, ['https://ok.example', 'http://x', 'https://y:8443']],
+    ['MEMORY_BUDGET_MB', { MEMORY_BUDGET_MB: '384' }, (c) => c.memory.budgetMb, 384],
+    ['MEMORY_BUDGET_MB=0 (no budget)', { MEMORY_BUDGET_MB: '0' }, (c) => c.memory.budgetMb, 0],
     ['MAX_CONNECTIONS_PER_ADDRESS 0 (off)', { MAX_CONNECTIONS_PER_ADDRESS: '0' }, (c) => c.limits.maxConnectionsPerAddress, 0],
     ['HTTP timeouts', { HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '5000' }, (c) => c.http, { headersTimeoutMs: 5000, requestTimeoutMs: 5000 }],
   ])('%s', (_name, env, pick, expected) => {
@@ -153,6 +163,15 @@ describe('loadConfig refuses bad values, naming the variable', () => {
     [{ SUBSCRIBE_TIMEOUT_MS: '0' }, 'SUBSCRIBE_TIMEOUT_MS'],
     [{ MAX_CONNECTIONS: '-1' }, 'MAX_CONNECTIONS'],
     [{ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, 'HTTP_REQUEST_TIMEOUT_MS'],
+    [{ ALLOWED_ORIGINS: 'https://ok.example/app' }, 'ALLOWED_ORIGINS'],
+    [{ ALLOWED_ORIGINS: 'ok.example' }, 'ALLOWED_ORIGINS'],
+    [{ ALLOWED_ORIGINS: 'null' }, 'ALLOWED_ORIGINS'],
+    [{ MEMORY_BUDGET_MB: 'lots' }, 'MEMORY_BUDGET_MB'],
+    [{ MEMORY_MARGIN_PERCENT: '95' }, 'MEMORY_MARGIN_PERCENT'],
+    [{ CHAT_HISTORY_MAX_BYTES: '10' }, 'CHAT_HISTORY_MAX_BYTES'],
+    [{ CHAT_NODE_AUTH_MAX_BYTES: '-1' }, 'CHAT_NODE_AUTH_MAX_BYTES'],
+    [{ WORKSPACES_MAX_BYTES: 'big' }, 'WORKSPACES_MAX_BYTES'],
+    [{ JWT_JWKS_MAX_BYTES: '0' }, 'JWT_JWKS_MAX_BYTES'],
   ])('%j', (env, variable) => {
     expect(configError(env).message).toContain(variable);
   });
@@ -242,5 +261,52 @@ describe('loadConfig: where Redis is', () => {
     [{ LOGIN_CASE_INSENSITIVE: 'perhaps' }, 'LOGIN_CASE_INSENSITIVE'],
   ])('%j', (env, named) => {
     expect(configError(env).message).toContain(named);
+  });
+});
+
+describe('DEMO_MODE cannot reach production', () => {
+  // Each of these is a deployment's: the demo, which mints tokens and hands out its API key, refuses to start next to it.
+  it.each<[Record<string, string>, string]>([
+    [{ REDIS_URL: 'redis://redis.prod:6379' }, 'REDIS_URL'],
+    [{ REDIS_SENTINELS: 'sentinel.prod:26379', REDIS_SENTINEL_NAME: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_CLUSTER_NODES: 'redis.prod:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ ADMIN_API_KEY: 'the-production-admin-key' }, 'ADMIN_API_KEY'],
+    [{ JWT_SECRET: 'the-production-secret' }, 'JWT_SECRET'],
+    [{ API_KEY: 'the-production-key' }, 'API_KEY'],
+    [{ JWT_PUBLIC_KEY: PEM }, 'JWT_PUBLIC_KEY'],
+    [{ JWT_JWKS_URL: 'https://idp.example/jwks' }, 'JWT_JWKS_URL'],
+    [{ WORKSPACES_URL: 'https://cells.example/ws' }, 'WORKSPACES_URL'],
+    [{ NODE_LOOKUP_URL: 'https://cells.example/node' }, 'NODE_LOOKUP_URL'],
+    [{ CHAT_NODE_AUTH_URL: 'https://cells.example/auth' }, 'CHAT_NODE_AUTH_URL'],
+    [{ REDIS_URL: 'redis://redis.prod:6379', JWT_SECRET: 'the-production-secret' }, 'unset REDIS_URL, JWT_SECRET'],
+    [{ HOST: '::' }, 'HOST'],
+    [{ HOST: '0.0.0.0' }, 'HOST'],
+    [{ HOST: '10.0.0.5' }, 'HOST'],
+    [{ HOST: 'push.example.com' }, 'HOST'],
+  ])('refuses DEMO_MODE=true with %j', (env, message) => {
+    expect(configError({ DEMO_MODE: 'true', ...env }).message).toContain(message);
+  });
+
+  it.each<[string | undefined, string]>([
+    [undefined, '127.0.0.1'],
+    ['127.0.0.1', '127.0.0.1'],
+    ['127.1.2.3', '127.1.2.3'],
+    ['::1', '::1'],
+    ['localhost', 'localhost'],
+  ])('listens on loopback only: HOST %p -> %p', (host, expected) => {
+    expect(loadConfig({ DEMO_MODE: 'true', ...(host && { HOST: host }) }).host).toBe(expected);
+  });
+
+  it('generates its own JWT secret and API key at each start, never read from the environment', () => {
+    const [a, b] = [loadConfig({ DEMO_MODE: 'true' }), loadConfig({ DEMO_MODE: 'true' })];
+    for (const c of [a, b]) {
+      expect(c.jwt.secret).toMatch(/^demo-[0-9a-f]{64}$/);
+      expect(c.apiKey).toMatch(/^demo-[0-9a-f]{64}$/);
+    }
+    expect(new Set([a.jwt.secret, b.jwt.secret, a.apiKey, b.apiKey]).size).toBe(4);
+  });
+
+  it('off: none of this applies', () => {
+    expect(loadConfig({ DEMO_MODE: 'false', REDIS_URL: 'redis://x:6379', JWT_SECRET: 's', HOST: '::' })).toMatchObject({ demo: undefined, jwt: { secret: 's' }, host: '::' });
   });
 });

@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { subscribeResult } from '../../src/auth/auth-error.js';
 import { fitCloseReason } from '../../src/common/close-reason.js';
 import { jsonTooDeep, payloadProblem } from '../../src/common/json-bounds.js';
+import { normalizeOrigin } from '../../src/common/origin.js';
+import { loadConfig } from '../../src/config/config.js';
 import { Admission } from '../../src/gateways/admission.js';
 import { upgradePath } from '../../src/gateways/upgrade-path.js';
 
@@ -159,5 +161,48 @@ describe('Admission: origin, total and per-address limits', () => {
   ])('origin %p allowed: %p', (origin, allowed) => {
     const a = new Admission({ maxConnections: 0, maxConnectionsPerAddress: 0, allowedOrigins: ['https://app.example.com'] });
     expect(a.check(req(origin), '1.1.1.1')).toEqual(allowed ? undefined : { status: 403, reason: 'origin', message: 'origin not allowed' });
+  });
+});
+
+describe('origins are compared normalised (ALLOWED_ORIGINS and the Origin header)', () => {
+  it.each<[string, string | undefined]>([
+    ['https://ok.example', 'https://ok.example'],
+    ['https://ok.example:443', 'https://ok.example'],
+    ['http://x:80', 'http://x'],
+    ['HTTPS://OK.Example:443/', 'https://ok.example'],
+    ['https://ok.example:8443', 'https://ok.example:8443'],
+    ['http://ok.example:443', 'http://ok.example:443'],
+    ['https://ok.example:80', 'https://ok.example:80'],
+    ['http://[::1]:80', 'http://[::1]'],
+    ['https://bücher.example', 'https://xn--bcher-kva.example'],
+    ['  https://ok.example  ', 'https://ok.example'],
+    ['null', undefined],
+    ['file:///etc/passwd', undefined],
+    ['ws://ok.example', undefined],
+    ['https://ok.example/path', undefined],
+    ['https://ok.example/?q', undefined],
+    ['https://user@ok.example', undefined],
+    ['ok.example', undefined],
+    ['', undefined],
+  ])('%p -> %p', (raw, expected) => {
+    expect(normalizeOrigin(raw)).toBe(expected);
+  });
+
+  it.each<[string, string, boolean]>([
+    ['https://ok.example', 'https://ok.example:443', true],
+    ['https://ok.example:443', 'https://ok.example', true],
+    ['http://x', 'http://x:80', true],
+    ['http://x:80', 'http://x', true],
+    ['https://OK.example', 'https://ok.EXAMPLE', true],
+    ['https://ok.example', 'http://ok.example', false],
+    ['https://ok.example', 'https://ok.example:8443', false],
+    ['http://x', 'http://x:443', false],
+    ['https://ok.example', 'https://ok.example.evil.com', false],
+    ['https://ok.example', 'null', false],
+    ['https://ok.example', 'https://ok.example/evil', false],
+  ])('ALLOWED_ORIGINS=%p, Origin %p: allowed %p', (allowed, origin, admitted) => {
+    const { allowedOrigins } = loadConfig({ ALLOWED_ORIGINS: allowed });
+    const a = new Admission({ maxConnections: 0, maxConnectionsPerAddress: 0, allowedOrigins });
+    expect(a.check({ headers: { origin } }, '1.1.1.1')).toEqual(admitted ? undefined : { status: 403, reason: 'origin', message: 'origin not allowed' });
   });
 });

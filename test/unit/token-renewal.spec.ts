@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { firstPendingStep, renewalPlan, type RenewalStep } from '../../src/sessions/token-renewal.js';
+import { firstPendingStep, renewalPlan, stepAtSubscribe, type RenewalStep } from '../../src/sessions/token-renewal.js';
 
 const s = (sec: number, kind: RenewalStep['kind']): RenewalStep => ({ at: sec * 1000, kind });
 
@@ -32,5 +32,23 @@ describe('firstPendingStep: the steps from there are those still to come', () =>
     ['past the end of the grace: expired stays, at once', 60_000, [s(50, 'expired')]],
   ])('%s', (_name, now, expected) => {
     expect(plan.slice(firstPendingStep(plan, now))).toEqual(expected);
+  });
+});
+
+describe('stepAtSubscribe: what a (re-)subscribe arms', () => {
+  const plan = [s(10, 'expiring'), s(17, 'prompt'), s(35, 'prompt'), s(50, 'expired')];
+  const short = [s(1005, 'prompt'), s(1006, 'expiring'), s(1009, 'prompt'), s(1010, 'expired')];
+  const noExpiring = [s(17, 'prompt'), s(35, 'prompt'), s(50, 'expired')];
+  it.each<[string, RenewalStep[], number, number | undefined, RenewalStep[]]>([
+    ['before the expiring frame: everything, in time', plan, 0, undefined, plan],
+    ['with less than the renew-before left: expiring at once, then the rest', plan, 11_000, undefined, plan],
+    ['within the last seconds: expiring at once, then the prompt already due', plan, 18_000, undefined, plan],
+    ['short token past its first prompt: expiring at once, the past prompt skipped', short, 1_006_500, undefined, short.slice(1)],
+    ['no expiring frame in the plan (/chat, or TOKEN_RENEW_BEFORE_SECONDS=0): past steps skipped', noExpiring, 20_000, undefined, noExpiring.slice(1)],
+    ['the same token again after its expiring frame: not sent again', plan, 11_000, 1, plan.slice(1)],
+    ['the same token again before its expiring frame: still to come', plan, 5_000, 0, plan],
+    ['the same token again, its place behind the clock: past steps skipped', plan, 20_000, 1, plan.slice(2)],
+  ])('%s', (_name, steps, now, reached, expected) => {
+    expect(steps.slice(stepAtSubscribe(steps, now, reached))).toEqual(expected);
   });
 });
