@@ -59,7 +59,7 @@ export type ResumedFrame = {
   '@type': 'resumed';
   recovered: boolean;
   replayed?: number | undefined;
-  reason?: 'error' | 'not_an_offset' | 'other_epoch' | 'future' | 'expired' | 'trimmed' | 'too_many' | 'too_large' | 'too_long' | 'timeout' | 'busy' | 'unavailable' | undefined;
+  reason?: 'error' | 'not_an_offset' | 'other_epoch' | 'future' | 'expired' | 'trimmed' | 'too_many' | 'too_large' | 'too_long' | 'timeout' | 'busy' | 'memory' | 'unavailable' | undefined;
 };
 export type NodeEventType = 'CREATE' | 'UPDATE_PATH' | 'UPDATE_CONTENT' | 'UPDATE_META' | 'UPDATE_USER_META' | 'DELETE';
 export type FrameNode = {

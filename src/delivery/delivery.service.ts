@@ -13,10 +13,15 @@ import { LocatingQueue } from './locating-queue.js';
 import type { EventOffset, Route, TopicHandler } from './topic.js';
 import { TopicRegistry } from './topic-registry.js';
 
-/** A frame of a replay; `latest`: the key whose last frame alone is sent (a coalesced latest value). */
+/**
+ * A frame of a replay; `latest`: the key whose last frame alone is sent (a coalesced latest
+ * value); `fresh`: built by this replay (others were built before and are shared: their bytes
+ * are already held).
+ */
 export interface ReplayFrame {
   frame: Buffer;
   latest?: string;
+  fresh: boolean;
 }
 
 /** Lookups of one replay page under way at once. */
@@ -120,8 +125,9 @@ export class DeliveryService implements OnModuleDestroy {
       for (const group of frameGroups(route, view, d.offset)) {
         const frames = (d.frames ??= new Map());
         let frame = frames.get(group.key);
+        const fresh = !frame;
         if (!frame) frames.set(group.key, (frame = textFrame(Buffer.from(group.data()))));
-        out.push({ frame, latest });
+        out.push({ frame, latest, fresh });
       }
     }
     return out;

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, type Config } from '../config/config.js';
 import { HISTORY, type History } from '../history/history.js';
-import { compareIds, unrecoverable, type StreamId } from '../history/offset.js';
+import { compareIds, unrecoverable, type HistoryBounds, type StreamId } from '../history/offset.js';
+import { MemoryBudget, type MemoryReservation } from '../memory/memory-budget.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { NotRecovered } from '../protocol/frames.js';
 import { textFrame } from '../sessions/outbox.js';
@@ -12,7 +13,10 @@ import { DeliveryService } from './delivery.service.js';
 /** History entries read per step of a replay. */
 const PAGE = 200;
 
-type Prepared = { frames: Buffer[]; upTo: StreamId } | { reason: NotRecovered };
+type Prepared = { frames: Buffer[]; upTo: StreamId; held: MemoryReservation } | { reason: NotRecovered };
+
+/** What a frame of a replay costs the session beside the frame itself (a reference in its queue). */
+const FRAME_OVERHEAD = 16;
 
 /**
  * At most `max` replays at once; the others wait their turn (at most `queueMax` of them), each
@@ -78,6 +82,7 @@ export class ResumeService {
     @Inject(HISTORY) private readonly history: History,
     private readonly delivery: DeliveryService,
     private readonly metrics: Metrics,
+    private readonly budget: MemoryBudget,
   ) {
     this.slots = new ReplaySlots(config.history.replayConcurrency, config.history.replayQueueMax);
   }
@@ -97,13 +102,14 @@ export class ResumeService {
       session.reply({ '@type': 'resumed', recovered: false, reason: prepared.reason });
       return session.outbox.release();
     }
-    const { frames, upTo } = prepared;
+    const { frames, upTo, held } = prepared;
     this.metrics.resumes.inc({ result: 'recovered' });
     this.metrics.replayedFrames.inc(frames.length);
     session.replayedUpTo(upTo);
     // After the replay, paced with it: the client knows it is live from here on.
     frames.push(textFrame(Buffer.from(JSON.stringify({ '@type': 'resumed', recovered: true, replayed: frames.length }))));
-    session.outbox.release(frames, upTo);
+    // What the replay built stays held against the memory budget until the session has it all (or is gone).
+    session.outbox.release(frames, upTo, () => held.release());
   }
 
   /** The frames of the replay, through the live rules for this one session; or why there is none. */
@@ -112,6 +118,27 @@ export class ResumeService {
     if (!bounds) return { reason: 'unavailable' };
     const check = unrecoverable(resumeFrom, bounds);
     if ('reason' in check) return check;
+    // Held against the memory budget: the frames this replay builds, and a reference per frame.
+    const held = this.budget.reserve(0, 'replay');
+    if (!held) return { reason: 'memory' };
+    try {
+      const read = await this.read(session, check.offset.id, bounds, deadline, held);
+      if ('reason' in read) held.release();
+      return read;
+    } catch (err) {
+      held.release();
+      throw err;
+    }
+  }
+
+  /** The replay's frames from the history after `after` up to the head, `held` growing with them. */
+  private async read(
+    session: Session,
+    after: StreamId,
+    bounds: HistoryBounds,
+    deadline: number,
+    held: MemoryReservation,
+  ): Promise<Prepared> {
     const upTo = bounds.head;
     const { replayMaxEvents, replayMaxBytes, replayScanMax } = this.config.history;
     const view = new SessionView(session);
@@ -120,13 +147,15 @@ export class ResumeService {
     const latest = new Map<string, number>();
     let [count, bytes, scanned] = [0, 0, 0];
     // Page by page: what is read at once stays small, whatever the history holds.
-    for (let after = check.offset.id; compareIds(after, upTo) < 0; ) {
+    while (compareIds(after, upTo) < 0) {
       const page = await this.history.range(after, upTo, PAGE);
       if (!page.length) break;
       // Entries the session cannot see cost reading too: bounded apart from what it receives.
       if ((scanned += page.length) > replayScanMax) return { reason: 'too_long' };
       const out = await this.delivery.replay(page, view, bounds.epoch, deadline);
       if (!out || Date.now() > deadline) return { reason: 'timeout' };
+      const cost = out.reduce((n, f) => n + FRAME_OVERHEAD + (f.fresh ? f.frame.length : 0), 0);
+      if (!held.grow(cost)) return { reason: 'memory' };
       for (const { frame, latest: key } of out) {
         if (key !== undefined) {
           const earlier = latest.get(key);
@@ -145,6 +174,6 @@ export class ResumeService {
       if (bytes > replayMaxBytes) return { reason: 'too_large' };
       after = page[page.length - 1].id;
     }
-    return { frames: frames.filter((f): f is Buffer => f !== undefined), upTo };
+    return { frames: frames.filter((f): f is Buffer => f !== undefined), upTo, held };
   }
 }

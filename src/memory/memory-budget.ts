@@ -18,7 +18,7 @@
  * allocated: counted twice while held, which errs on refusing.
  *
  * A replay, say, reserves nothing up front, `grow`s its reservation by each frame's bytes as
- * it reads them (stopping when refused) and `release`s a frame's bytes once it is written.
+ * it reads them (stopping when refused) and `release`s them once the session has written them all.
  */
 import { readFileSync } from 'node:fs';
 

@@ -193,6 +193,7 @@ export const NotRecovered = z.enum([
   'too_long',
   'timeout',
   'busy',
+  'memory',
   'unavailable',
   'error',
 ]);

@@ -87,6 +87,8 @@ class Queue {
   replay: readonly Buffer[] = [];
   /** The next replay frame to send. */
   replayAt = 0;
+  /** Told once the replay is all written, dropped, or the outbox closed. */
+  replayDone?: () => void;
   frames: Pending[] = [];
   /** Sum of the live frames' sizes (the replay's are not counted against the bounds). */
   bytes = 0;
@@ -95,6 +97,13 @@ class Queue {
   get length(): number {
     return this.replay.length - this.replayAt + this.frames.length;
   }
+}
+
+/** The replay is over (written, dropped or closed): its frames go, and whoever waited for it is told. */
+function endReplay(queue: Queue): void {
+  const done = queue.replayDone;
+  [queue.replay, queue.replayAt, queue.replayDone] = [[], 0, undefined];
+  done?.();
 }
 
 /**
@@ -161,16 +170,17 @@ export class Outbox {
    * Ends the hold: `replay` (frames from `textFrame`, possibly shared) goes first, then the
    * held frames, but for those at or before `replayedUpTo` (the replay covered them).
    */
-  release(replay: readonly Buffer[] = [], replayedUpTo?: StreamId): void {
+  release(replay: readonly Buffer[] = [], replayedUpTo?: StreamId, written?: () => void): void {
     const held = this.held ?? [];
     this.held = undefined;
-    if (this.closed) return;
+    if (this.closed) return written?.();
     if (replay.length) {
       const queue = (this.queue ??= new Queue());
       queue.replay = replay;
       queue.replayAt = 0;
+      queue.replayDone = written;
       this.hooks.queued(replay.length);
-    }
+    } else written?.();
     for (const p of held) if (!(replayedUpTo && p.offset && compareIds(p.offset, replayedUpTo) <= 0)) this.add(p);
     if (replay.length) this.drain();
   }
@@ -204,8 +214,7 @@ export class Outbox {
     const queue = this.queue;
     if (!queue || !before) return;
     // A replay was built for the identity that is gone: it goes too.
-    queue.replay = [];
-    queue.replayAt = 0;
+    endReplay(queue);
     const kept = keepTopic === undefined ? [] : queue.frames.filter((p) => p.topic === keepTopic);
     queue.frames = kept;
     queue.bytes = kept.reduce((n, p) => n + p.data.length, 0);
@@ -217,6 +226,7 @@ export class Outbox {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.queue?.timer);
+    if (this.queue) endReplay(this.queue);
     if (this.length) this.hooks.queued(-this.length);
     this.queue = undefined;
     this.held = undefined;
@@ -233,7 +243,7 @@ export class Outbox {
       this.hooks.queued(-1);
       if (queue.replayAt < queue.replay.length) {
         const frame = queue.replay[queue.replayAt++];
-        if (queue.replayAt === queue.replay.length) [queue.replay, queue.replayAt] = [[], 0];
+        if (queue.replayAt === queue.replay.length) endReplay(queue);
         this.write(frame, 'replay', Date.now());
         continue;
       }

@@ -56,3 +56,37 @@ describe('Outbox during a resume (hold, then replay, then the held frames)', () 
     expect(overflow).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('Outbox tells once when a replay is over (the memory it holds is given back then)', () => {
+  it.each<[string, (o: Outbox) => void]>([
+    ['no replay: at once', () => undefined],
+    ['all written', () => undefined],
+    ['closed mid-replay', (o) => o.close()],
+    ['dropped for a new identity mid-replay', (o) => o.drop()],
+    ['dropped, then closed: still once', (o) => (o.drop(), o.close())],
+  ])('%s', (name, after) => {
+    jest.useFakeTimers();
+    try {
+      const { outbox } = setup({ rate: 10, burst: 2, queueMax: 3 });
+      const written = jest.fn();
+      outbox.hold();
+      const frames = name.startsWith('no replay') ? [] : replay('r1', 'r2', 'r3', 'r4');
+      outbox.release(frames, undefined, written);
+      if (frames.length) expect(written).not.toHaveBeenCalled(); // 2 of 4 written: the burst
+      after(outbox);
+      jest.advanceTimersByTime(1000);
+      expect(written).toHaveBeenCalledTimes(1);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('released on a closed outbox: at once', () => {
+    const { outbox } = setup();
+    const written = jest.fn();
+    outbox.hold();
+    outbox.close();
+    outbox.release(replay('r1'), undefined, written);
+    expect(written).toHaveBeenCalledTimes(1);
+  });
+});
