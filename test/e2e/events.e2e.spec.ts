@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, REDIS_URL, framesBefore, sleep, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance, channelsOf } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, framesBefore, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance, channelsOf } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
@@ -76,8 +76,11 @@ describe('/ws events over a real Redis', () => {
       Target: { Uuid: 'n-burst', Path: 'common/report.pdf', Type: 'LEAF', Etag: 'abc', Size: '1200', MetaStore: { color: '"red"', size_hint: '"big"', EventWorkspaceId: '"w2"' } },
       '@offset': OFFSET,
     });
-    // Time itself is tested: no second flush may follow, up to past NODE_BATCH_MAX_WAIT_MS (400 ms).
-    await sleep(500);
+    // No second flush may follow: a node's later event goes after any batch of it still pending (the barrier).
+    await backend.publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'n-burst', Path: 'pydiods1/common/report.pdf' } });
+    const isBurstDeleted = (x: Record<string, unknown>) => x.Type === 'DELETE' && (x.Source as { Uuid?: string })?.Uuid === 'n-burst';
+    await bob.next(isBurstDeleted);
+    await alice.next(isBurstDeleted);
     expect(bob.frames.filter(isBurst)).toHaveLength(1);
     expect(alice.frames.filter(isBurst)).toHaveLength(1);
   });

@@ -79,12 +79,14 @@ describe('resume across a Redis stop and restart (a private redis-server)', () =
       await admin.publish(ch.CHANNEL_TASKS, JSON.stringify(task('f-0')));
       const before = (await watcher.next((f) => taskId(f) === 'f-0', 5000))['@offset'] as string;
       await admin.flushall();
-      // The lease tick (every second) sees the epoch gone while the reader still waits in its XREAD BLOCK.
-      await sleep(1500);
+      // The lease tick (every second) sees the epoch gone while the reader still waits in its XREAD BLOCK, and makes a new one.
+      await until(async () => (await admin.exists(`${ch.HISTORY_KEY}:epoch`)) === 1);
       await admin.publish(ch.CHANNEL_TASKS, JSON.stringify(task('f-1')));
       const after = (await watcher.next((f) => taskId(f) === 'f-1', 8000))['@offset'] as string;
       expect(after.split('@')[1]).not.toBe(before.split('@')[1]);
-      await sleep(300);
+      // f-1 once: a later event (the barrier) arrives after any second copy would have.
+      await admin.publish(ch.CHANNEL_TASKS, JSON.stringify(task('f-2')));
+      await watcher.next((f) => taskId(f) === 'f-2', 8000);
       expect(watcher.frames.filter((f) => taskId(f) === 'f-1')).toHaveLength(1);
     } finally {
       admin.disconnect();
