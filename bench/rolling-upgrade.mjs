@@ -39,6 +39,8 @@ const SECRET = `rolling-${tag}`;
 const KEY = Buffer.from(SECRET);
 const CHANNEL = `rolling.${tag}.tasks`;
 const HISTORY_KEY = `rolling.${tag}.history`;
+// Builds before REVOCATIONS_KEY (--old) keep their markers under switchboard:revoked.
+const REVOCATIONS_KEY = `rolling.${tag}.revoked`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[rolling ${((Date.now() - T0) / 1000).toFixed(1)}s]`, ...a);
 const T0 = Date.now();
@@ -63,6 +65,7 @@ async function startPod(dist, port) {
     LOG_LEVEL: 'error',
     CHANNEL_TASKS: CHANNEL,
     HISTORY_KEY,
+    REVOCATIONS_KEY,
     HISTORY_LEASE_MS: '900',
     MAX_CONNECTIONS_PER_ADDRESS: '0',
     MAX_SESSIONS_PER_USER: '0',
@@ -205,6 +208,6 @@ for (const s of clients) s.c.close();
 lb.close();
 for (const pod of pods) pod.proc.kill('SIGTERM');
 await Promise.all(pods.map((p) => p.exited));
-await redis.del(HISTORY_KEY, `${HISTORY_KEY}:epoch`, `${HISTORY_KEY}:lease`, `${HISTORY_KEY}:epoch-kept`);
+await redis.del(HISTORY_KEY, `${HISTORY_KEY}:epoch`, `${HISTORY_KEY}:lease`, `${HISTORY_KEY}:epoch-kept`, `${REVOCATIONS_KEY}:~since`);
 redis.disconnect();
 process.exit(0);

@@ -86,7 +86,7 @@ export class Revocations implements OnModuleDestroy {
   /** `user:<login>` / `subject:<uuid>` -> deletion time (ms). */
   private readonly local: TtlCache<string, number>;
   private readonly redis?: Scripted;
-  private readonly prefix: string = 'switchboard:revoked:';
+  private readonly prefix: string;
   private readonly ttlMs: number;
   private readonly caseInsensitive: boolean;
   private redisFailing = false;
@@ -103,9 +103,9 @@ export class Revocations implements OnModuleDestroy {
     this.ttlMs = (config.jwt.maxLifetimeSeconds + config.jwt.expiryGraceSeconds) * 1000;
     this.caseInsensitive = config.jwt.loginCaseInsensitive;
     this.local = new TtlCache(this.ttlMs, MAX_LOCAL);
+    // In a cluster every marker and SINCE share one slot: one MGET per batch, and a loss of that shard is seen.
+    this.prefix = `${connections?.enabled ? connections.hashTag(config.jwt.revocationsKey) : config.jwt.revocationsKey}:`;
     if (connections?.enabled) {
-      // In a cluster every marker and SINCE share one slot: one MGET per batch, and a loss of that shard is seen.
-      this.prefix = `${connections.hashTag('switchboard:revoked')}:`;
       const redis = connections.commands({ name: 'revocations', maxRetriesPerRequest: 1, commandTimeout: 1000 }) as Scripted;
       redis.defineCommand('raise', { numberOfKeys: 1, lua: RAISE });
       redis.defineCommand('renewSince', { numberOfKeys: 1, lua: RENEW_SINCE });

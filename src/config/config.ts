@@ -64,6 +64,8 @@ export interface Config {
     allowWithoutExp: boolean;
     /** Logins equal but for case are one user (Cells' `services/pydio.grpc.user/loginCI`); off, as in Cells. */
     loginCaseInsensitive: boolean;
+    /** Redis key prefix of the revocation markers (`<key>:user:<login>`...), shared by every instance. */
+    revocationsKey: string;
     /** Largest JWKS answer read, bytes. */
     jwksMaxBytes: number;
   };
@@ -330,6 +332,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxLifetimeSeconds: int('TOKEN_MAX_LIFETIME_SECONDS', 86_400, 60, 31 * 86_400),
       allowWithoutExp: bool('ALLOW_TOKENS_WITHOUT_EXP', false),
       loginCaseInsensitive: bool('LOGIN_CASE_INSENSITIVE', false),
+      revocationsKey: channel('REVOCATIONS_KEY', 'switchboard:revoked'),
       jwksMaxBytes: int('JWT_JWKS_MAX_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     },
     workspacesUrl: url('WORKSPACES_URL', ['http:', 'https:']),

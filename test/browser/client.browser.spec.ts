@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { restart } from '../support/client-harness.js';
-import { API_KEY, Client, startInstance, type Frame, type Instance } from '../support/harness.js';
+import { demoKey, restart } from '../support/client-harness.js';
+import { Client, startInstance, type Frame, type Instance } from '../support/harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -27,7 +27,7 @@ describe('the client in Chromium: liveness, restarts, refusals, order; the demo 
     const path = `demo/common/live-${++n}.txt`;
     const res = await fetch(`${app.url}/api/publish`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${await demoKey(app)}`, 'content-type': 'application/json' },
       body: JSON.stringify({ channel: 'topic.pydio.tree.nodes.changes', data: { Type: 'DELETE', Source: { Uuid: `l-${n}`, Path: path } } }),
     });
     expect(res.status).toBe(202);

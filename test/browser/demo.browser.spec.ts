@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page, type WebSocketRoute } from 'playwright-core';
-import { restart } from '../support/client-harness.js';
+import { demoKey, restart } from '../support/client-harness.js';
 import { startInstance, type Instance } from '../support/harness.js';
 
 /** The service resumes (PROTOCOL 6): a client that was offline gets every event it missed, no reset. */
@@ -131,7 +131,6 @@ describe('the demo page in Chromium', () => {
   let alice: UserPage, bob: UserPage;
   let n = 0;
 
-  const demoKey = async () => ((await (await fetch(`${app.url}/demo/api/session?user=alice`)).json()) as { apiKey: string }).apiKey;
 
   async function publishFile(workspace: 'projects' | 'common'): Promise<string> {
     const path = `demo/${workspace}/browser-${++n}.txt`;
@@ -150,8 +149,8 @@ describe('the demo page in Chromium', () => {
     // of React, so that StrictMode really mounts every component twice (checked below).
     execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', 'examples/web', '--logLevel', 'warn'], { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'development' } });
     // Embedded mode (no Redis), default channels, its own secret and key, as `npm run demo` runs it.
-    app = await startInstance({ DEMO_MODE: 'true', JWT_SECRET: undefined, API_KEY: undefined });
-    apiKey = await demoKey();
+    app = await startInstance({ DEMO_MODE: 'true' });
+    apiKey = await demoKey(app);
     // Playwright starts Chromium with a fresh temporary --user-data-dir of its own.
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
     alice = await UserPage.open(browser, app.url, 'alice');
@@ -265,7 +264,7 @@ describe('the demo page in Chromium', () => {
   it('survives a service restart on both pages: live again, events and chat flow', async () => {
     app = await restart(app);
     // A new demo, a new secret and key: the pages get new tokens (after their old ones are refused), the publisher a new key.
-    apiKey = await demoKey();
+    apiKey = await demoKey(app);
     for (const user of [alice, bob]) await user.waitText('status', 'live');
     await alice.waitText('presence', 'bob');
     await bob.waitText('presence', 'alice');

@@ -79,8 +79,6 @@ describe('server API across instances (docs/protocol.md 10)', () => {
     opened.forEach((c) => c.close());
     await a?.close();
     await b?.close();
-    // The revocations this file made (switchboard:revoked:user:<login>, kept a day otherwise).
-    await backend?.redis.del(...[`dave-${tag}`].map((u) => `switchboard:revoked:user:${u}`));
     await backend?.close();
   });
 

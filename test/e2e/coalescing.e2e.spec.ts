@@ -43,7 +43,6 @@ describe('coalescing over a real Redis', () => {
   afterAll(async () => {
     clients.forEach((c) => c.close());
     await app?.close();
-    await backend?.redis.del(ch.HISTORY_KEY, `${ch.HISTORY_KEY}:epoch`, `${ch.HISTORY_KEY}:lease`);
     await backend?.close();
   });
 

@@ -11,7 +11,6 @@ import { WebSocket } from 'ws';
 import { API_KEY, Backend, Client, REDIS_URL, SECRET, testChannels, token, waitSubscribed, ws, type Frame } from '../support/harness.js';
 import { CALL_SECRET, CallBackend } from '../support/call-backend.js';
 import { ServiceProcess } from '../support/service-process.js';
-import { keysUnder } from '../support/test-redis.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const BUDGET = { frames: 3000, http: 800, bus: 1000 };
@@ -185,8 +184,6 @@ describe('hostile input against calls and the server API', () => {
 
   afterAll(async () => {
     await service?.stop();
-    // The revocations of this run's users (switchboard:revoked:user:<login>, kept a day otherwise).
-    if (backend) for (const key of await keysUnder(backend.redis, `switchboard:revoked:user:${P}`)) await backend.redis.del(key);
     await backend?.close();
     await calls?.close();
   });

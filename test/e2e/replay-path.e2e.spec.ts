@@ -52,7 +52,6 @@ describe('replay through the live path, over a real Redis', () => {
   afterAll(async () => {
     clients.forEach((c) => c.close());
     await app?.close();
-    await backend?.redis.del(ch.HISTORY_KEY, `${ch.HISTORY_KEY}:epoch`, `${ch.HISTORY_KEY}:lease`);
     await backend?.close();
     lookup?.closeAllConnections();
     await new Promise((r) => lookup?.close(r));
@@ -136,7 +135,6 @@ describe('a replay that cannot finish within HISTORY_REPLAY_TIMEOUT_MS', () => {
   afterAll(async () => {
     clients.forEach((c) => c.close());
     await app?.close();
-    await backend?.redis.del(ch.HISTORY_KEY, `${ch.HISTORY_KEY}:epoch`, `${ch.HISTORY_KEY}:lease`);
     await backend?.close();
     lookup?.closeAllConnections();
     await new Promise((r) => lookup?.close(r));

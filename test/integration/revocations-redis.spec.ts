@@ -145,6 +145,19 @@ describe.each(MODES)('Revocations in Redis (%s)', (mode) => {
     expect(await saw.isRevoked(identity(kate))).toBe(true);
   });
 
+  it('keeps its markers under REVOCATIONS_KEY: another deployment on the same Redis neither sees nor loses them', async () => {
+    const lena = unique('lena');
+    const key = unique('tenant');
+    const tenant = () => instance({ REVOCATIONS_KEY: key });
+    const deleting = tenant();
+    deleting.revoke({ login: lena });
+    await deleting.isRevoked(identity('zed'));
+    const tagged = mode === 'cluster' ? `{${key}}` : key;
+    expect(await redis.connections().commands().exists(`${tagged}:user:${lena}`)).toBe(1);
+    expect(await tenant().isRevoked(identity(lena))).toBe(true);
+    expect(await instance().isRevoked(identity(lena))).toBe(false);
+  });
+
   describe('logins that differ in case', () => {
     it.each<[string, Record<string, string>, boolean]>([
       ['compared exactly, as Cells does by default', {}, false],

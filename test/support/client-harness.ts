@@ -2,6 +2,7 @@
  * Helpers for testing @switchboard/client against a real Switchboard: a `ws` WebSocket that
  * records what the client sends, and a recorder that waits for the client's callbacks.
  */
+import { get } from 'node:http';
 import { WebSocket } from 'ws';
 import type { WebSocketConstructor } from '../../client/src/index.js';
 import { startInstance, type Instance } from './harness.js';
@@ -68,6 +69,22 @@ export async function restart(instance: Instance, whileDown: () => Promise<unkno
   const port = new URL(instance.url).port;
   await instance.close();
   await whileDown();
-  // Its own variables, not the harness's defaults it went without (a demo has no JWT_SECRET or API_KEY).
+  // Its own variables, not the harness's defaults it went without.
   return startInstance({ JWT_SECRET: undefined, API_KEY: undefined, ...instance.env, PORT: port });
+}
+
+/**
+ * The publish key a demo instance hands out (`/demo/api/session`). On a connection of its own:
+ * after a restart on the same port, a kept-alive connection of fetch's pool may still be the
+ * old server's.
+ */
+export function demoKey(instance: Instance): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(`${instance.url}/demo/api/session?user=alice`, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve((JSON.parse(body) as { apiKey: string }).apiKey) : reject(new Error(`/demo/api/session: ${res.statusCode}`))));
+    }).on('error', reject);
+  });
 }

@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { startApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
-import { CHAT_KEY_PREFIX, TEST_REDIS_URL } from './test-redis.js';
+import { CHAT_KEY_PREFIX, REVOCATIONS_KEY, TEST_KEY_PREFIX, TEST_REDIS_URL } from './test-redis.js';
 
 /** TEST_REDIS_URL: the one Redis of every test (see test-redis.ts). */
 export const REDIS_URL = TEST_REDIS_URL;
 /** The chat key prefix of every instance this file starts (unless it passes its own); deleted after the file. */
-export { CHAT_KEY_PREFIX };
+export { CHAT_KEY_PREFIX, REVOCATIONS_KEY };
 export const SECRET = 'test-secret-' + randomBytes(4).toString('hex');
 export const API_KEY = 'test-api-key';
 
@@ -23,7 +23,7 @@ export const API_KEY = 'test-api-key';
 export function testChannels(): Record<string, string> {
   const tag = randomBytes(4).toString('hex');
   const names = ['TREE', 'META', 'TASKS', 'IDM', 'ACTIVITY', 'CHAT', 'PUSH', 'PUSH_COMPAT'];
-  return { ...Object.fromEntries(names.map((n) => [`CHANNEL_${n}`, `test.${tag}.${n.toLowerCase()}`])), HISTORY_KEY: `test.${tag}.history` };
+  return { ...Object.fromEntries(names.map((n) => [`CHANNEL_${n}`, `test.${tag}.${n.toLowerCase()}`])), HISTORY_KEY: `${TEST_KEY_PREFIX}${tag}.history` };
 }
 
 /** The pub/sub channels of a testChannels() result (without its history key). */
@@ -51,9 +51,12 @@ export async function startInstance(env: Record<string, string | undefined> = {}
     NODE_BATCH_WINDOW_MS: '150',
     NODE_BATCH_MAX_WAIT_MS: '400',
     CHAT_KEY_PREFIX,
+    REVOCATIONS_KEY,
     ...Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
   };
-  // A variable given as undefined is unset, the defaults above included (a demo has no JWT_SECRET).
+  // A demo makes its own secret and key: it goes without the defaults above unless given them.
+  if (env.DEMO_MODE === 'true') for (const name of ['JWT_SECRET', 'API_KEY']) if (!(name in env)) delete merged[name];
+  // A variable given as undefined is unset, the defaults above included.
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete merged[name];
   const app = await startApp(loadConfig(merged));
   const address = app.getHttpServer().address() as { port: number };

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { CHAT_KEY_PREFIX } from './test-redis.js';
+import { CHAT_KEY_PREFIX, REVOCATIONS_KEY } from './test-redis.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -54,7 +54,7 @@ export class ServiceProcess {
     const args = [...nodeArgs, ...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), 'scripts/start.mjs'];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
-      env: { ...parentEnv, HOST: '127.0.0.1', LOG_LEVEL: 'warn', CHAT_KEY_PREFIX, ...env, PORT: String(port) },
+      env: { ...parentEnv, HOST: '127.0.0.1', LOG_LEVEL: 'warn', CHAT_KEY_PREFIX, REVOCATIONS_KEY, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new ServiceProcess(proc, `http://127.0.0.1:${port}`, `ws://127.0.0.1:${port}`);
