@@ -123,4 +123,170 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     await context.close();
     await socketsBecome({ events: 0, chat: 0 });
   }, 90_000);
+
+  it('push to a tab reaches that tab alone, for each of 5; a room push reaches the tab that joined it', async () => {
+    const context = await browser.newContext();
+    const tabs = await openTabs(context, 5, 'alice', true);
+    const ids: string[] = await each(tabs, () => (globalThis as G).__c.session.sessionId);
+    const [sessionId] = ids[0].split('.');
+    expect(new Set(ids).size).toBe(5); // a target of its own...
+    for (const id of ids) expect(id).toMatch(new RegExp(`^${sessionId}\\.[\\w-]{1,32}$`)); // ...on the one shared session
+    await tabs[3].evaluate(() => (globalThis as G).__c.joinRoom('user:alice'));
+    await tabs[3].waitForFunction(() => (globalThis as G).__rooms.some((r: G) => r.room === 'user:alice' && r.joined));
+
+    for (let i = 0; i < 5; i++) await push({ pushToSession: ids[i], payload: { to: i } });
+    await push({ pushToUser: 'alice', tabWindowId: ids[2], payload: { filtered: 2 } });
+    await push({ pushToSession: ids[1], payload: 'a string cannot say which tab' });
+    await push({ pushToRoom: 'user:alice', payload: { room: true } });
+    await push({ pushToUser: 'alice', payload: { all: true } }); // the barrier: every tab gets it, after the others
+    for (const page of tabs) await page.waitForFunction(() => (globalThis as G).__pushes.some((p: G) => p.all));
+
+    const got: G[][] = await each(tabs, () => (globalThis as G).__pushes.map((p: G) => Object.fromEntries(Object.entries(p).filter(([k]) => !k.startsWith('@')))));
+    expect(got).toEqual([[{ to: 0 }, { all: true }], [{ to: 1 }, { all: true }], [{ to: 2 }, { filtered: 2 }, { all: true }], [{ to: 3 }, { room: true }, { all: true }], [{ to: 4 }, { all: true }]]);
+    const tagged: G[] = await tabs[3].evaluate(() => (globalThis as G).__pushes);
+    expect(tagged[0]['@tab']).toBe(ids[3].split('.')[1]);
+    expect(tagged[1]['@room']).toBe('user:alice');
+    // Room answers go to the tab that asked.
+    expect(await each(tabs, () => (globalThis as G).__rooms.length)).toEqual([0, 0, 0, 1, 0]);
+    await context.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
+
+  it('chat from 5 tabs: presence counts the user while any tab holds the room; each post is answered in the tab that posted', async () => {
+    const bobs = await browser.newContext();
+    const [bob] = await openTabs(bobs, 1, 'bob', true);
+    await bob.evaluate((room) => ((globalThis as G).__room = (globalThis as G).__c.chat.join(room)), ROOM);
+    const context = await browser.newContext();
+    const tabs = await openTabs(context, 5, 'alice', true);
+    await each(tabs, () => {
+      const w = globalThis as G;
+      w.__posts = [];
+      w.__room = w.__c.chat.join({ Type: 'GLOBAL', RoomTypeObject: 'tabs' });
+      w.__room.on('post', (p: G) => w.__posts.push(p));
+    });
+    for (const page of [bob, ...tabs]) await page.waitForFunction(() => ['alice', 'bob'].every((u) => (globalThis as G).__room.snapshot.users.includes(u)));
+    expect(await sockets()).toEqual({ events: 2, chat: 2 });
+
+    await tabs[2].evaluate(() => (globalThis as G).__room.post('hello from tab 2'));
+    await tabs[3].evaluate(() => (globalThis as G).__room.post('x'.repeat(4001)));
+    await tabs[2].waitForFunction(() => (globalThis as G).__posts.some((p: G) => p.state === 'sent'));
+    await tabs[3].waitForFunction(() => (globalThis as G).__posts.some((p: G) => p.state === 'refused'));
+    for (const page of [bob, ...tabs]) await page.waitForFunction(() => (globalThis as G).__room.snapshot.messages.some((m: G) => m.Message === 'hello from tab 2'));
+    const posts: G[][] = await each(tabs, () => (globalThis as G).__posts.map((p: G) => [p.state, p.code]));
+    expect(posts).toEqual([[], [], [['pending', undefined], ['sent', undefined]], [['pending', undefined], ['refused', 'message_too_long']], []]);
+    const messages: string[][] = await each([bob, ...tabs], () => (globalThis as G).__room.snapshot.messages.map((m: G) => `${m.Author}: ${m.Message}`));
+    for (const list of messages) expect(list.filter((m) => m === 'alice: hello from tab 2')).toHaveLength(1);
+    expect(await each(tabs, () => (globalThis as G).__room.snapshot.error)).toEqual(tabs.map(() => undefined));
+
+    // Tab 4 leaves: alice is still present through the others. The barrier: tab 0's HISTORY on the
+    // shared socket after tab 4's leave is answered (a session that left the room would get nothing).
+    await tabs[4].evaluate(() => (globalThis as G).__room.leave());
+    await tabs[0].evaluate(() => {
+      const w = globalThis as G;
+      w.__answered = false;
+      w.__room.on('presence', () => (w.__answered = true));
+      w.__room.history(0);
+    });
+    await tabs[0].waitForFunction(() => (globalThis as G).__answered);
+    expect(await tabs[0].evaluate(() => (globalThis as G).__room.snapshot.users)).toContain('alice');
+    expect(await bob.evaluate(() => (globalThis as G).__room.snapshot.users)).toContain('alice');
+
+    // The last tab leaves: the user leaves the room.
+    await each(tabs.slice(0, 4), () => (globalThis as G).__room.leave());
+    await bob.waitForFunction(() => !(globalThis as G).__room.snapshot.users.includes('alice'));
+    await context.close();
+    await bobs.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
+
+  /** Publishes `count` node events one after the other, `gapMs` apart, calling `at(i)` after the i-th. */
+  async function publishMany(count: number, gapMs: number, at: (i: number) => Promise<void> | void = () => {}): Promise<string[]> {
+    const paths: string[] = [];
+    for (let i = 0; i < count; i++) {
+      paths.push(await publishFile());
+      await at(i);
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+    return paths;
+  }
+
+  async function leaderOf(tabs: Page[]): Promise<number> {
+    const shares: G[] = await each(tabs, () => (globalThis as G).__c.status.shared);
+    return shares.findIndex((s) => s.leader);
+  }
+
+  it('the leader closed while events are published: another tab takes over and every tab gets every event once', async () => {
+    const context = await browser.newContext();
+    const tabs = await openTabs(context, 5, 'alice', true);
+    const leader = await leaderOf(tabs);
+    const [before] = await each([tabs[leader]], () => (globalThis as G).__c.session.sessionId);
+    let closing: Promise<void> | undefined;
+    // Not awaited: events go on being published while the tab closes and another takes over.
+    const paths = await publishMany(40, 5, (i) => void (i === 10 && (closing = tabs[leader].close())));
+    await closing;
+    const rest = tabs.filter((_, i) => i !== leader);
+    for (const page of rest) await page.waitForFunction((last) => (globalThis as G).__nodes.includes(last), paths.at(-1), { timeout: 15_000 });
+    expect(await each(rest, () => (globalThis as G).__nodes)).toEqual(rest.map(() => paths));
+    expect(await each(rest, () => (globalThis as G).__resets)).toEqual(rest.map(() => []));
+    const shares: G[] = await each(rest, () => (globalThis as G).__c.status.shared);
+    expect(shares.filter((s) => s.leader)).toHaveLength(1);
+    expect(await each(rest, () => (globalThis as G).__c.session.sessionId.split('.')[0])).not.toContain(before.split('.')[0]);
+    await socketsBecome({ events: 1, chat: 0 });
+    await context.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
+
+  it('the leader frozen, then blocked by a long task, while events are published: every tab, itself included, gets every event once', async () => {
+    const context = await browser.newContext();
+    const tabs = await openTabs(context, 5, 'alice', true);
+    let leader = await leaderOf(tabs);
+    const cdp = await context.newCDPSession(tabs[leader]);
+    const frozen = await publishMany(20, 25, async (i) => {
+      if (i === 5) await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+      if (i === 15) await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+    });
+    for (const page of tabs) await page.waitForFunction((last) => (globalThis as G).__nodes.includes(last), frozen.at(-1), { timeout: 15_000 });
+    expect(await each(tabs, () => (globalThis as G).__nodes)).toEqual(tabs.map(() => frozen));
+    expect(await each(tabs, () => (globalThis as G).__resets)).toEqual(tabs.map(() => []));
+
+    // A hub that stops answering (its page busy for 4 s) is replaced; when it wakes it delivers nothing twice.
+    leader = await leaderOf(tabs);
+    let hang: Promise<unknown> | undefined;
+    const blocked = await publishMany(30, 50, (i) => {
+      if (i === 5) hang = tabs[leader].evaluate(() => {
+        const until = Date.now() + 4000;
+        while (Date.now() < until);
+      });
+    });
+    await hang;
+    const all = [...frozen, ...blocked];
+    for (const page of tabs) await page.waitForFunction((last) => (globalThis as G).__nodes.includes(last), all.at(-1), { timeout: 15_000 });
+    expect(await each(tabs, () => (globalThis as G).__nodes)).toEqual(tabs.map(() => all));
+    expect(await each(tabs, () => (globalThis as G).__resets)).toEqual(tabs.map(() => []));
+    expect(await leaderOf(tabs)).not.toBe(leader);
+    await socketsBecome({ events: 1, chat: 0 });
+    await context.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 90_000);
+
+  it('two tabs of two users do not share: each its own socket and its own events', async () => {
+    const context = await browser.newContext();
+    const [alice] = await openTabs(context, 1, 'alice', true);
+    const [bob] = await openTabs(context, 1, 'bob', true);
+    expect(await sockets()).toEqual({ events: 2, chat: 0 });
+    expect(await each([alice, bob], () => (globalThis as G).__c.status.shared)).toEqual([{ leader: true, tabs: 1 }, { leader: true, tabs: 1 }]);
+    const hidden = await publishFile('projects'); // alice's workspace only
+    await push({ pushToUser: 'bob', payload: { to: 'bob' } });
+    const barrier = await publishFile('common');
+    await push({ pushToUser: 'alice', payload: { to: 'alice' } });
+    for (const page of [alice, bob]) await page.waitForFunction(() => (globalThis as G).__pushes.length > 0 && (globalThis as G).__nodes.length > 0);
+    await bob.waitForFunction((p) => (globalThis as G).__nodes.includes(p), barrier);
+    await alice.waitForFunction(() => (globalThis as G).__pushes.some((p: G) => p.to === 'alice'));
+    expect(await alice.evaluate(() => (globalThis as G).__nodes)).toEqual([hidden, barrier]);
+    expect(await bob.evaluate(() => (globalThis as G).__nodes)).toEqual([barrier]);
+    expect(await alice.evaluate(() => (globalThis as G).__pushes.map((p: G) => p.to))).toEqual(['alice']);
+    expect(await bob.evaluate(() => (globalThis as G).__pushes.map((p: G) => p.to))).toEqual(['bob']);
+    await context.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
 });
