@@ -328,12 +328,29 @@ export class TabGroup {
   private async token(): Promise<string> {
     const jwt = await this.setup.token();
     if (identityKey(this.setup.url, jwt) === this.key) return jwt;
-    queueMicrotask(() => {
-      if (this.state !== 'in') return;
-      this.leave();
-      void this.join();
-    });
+    queueMicrotask(() => this.regroup());
     throw new Error('the token is of another identity: this tab moves to its group');
+  }
+
+  /**
+   * When the hub's session (re)subscribes, where a tab of its own would have asked for a token,
+   * a tab that is not the hub asks too: another identity now (another user logged in) moves it.
+   */
+  private async recheck(): Promise<void> {
+    if (this.hub) return; // the hub's tokens are checked as they come
+    let jwt: string;
+    try {
+      jwt = await this.setup.token();
+    } catch {
+      return; // no answer now: the next session asks again
+    }
+    if (this.state === 'in' && !this.hub && identityKey(this.setup.url, jwt) !== this.key) this.regroup();
+  }
+
+  private regroup(): void {
+    if (this.state !== 'in') return;
+    this.leave();
+    void this.join();
   }
 
   private toHub(body: TabBody): void {
@@ -370,6 +387,7 @@ export class TabGroup {
       case 'status':
         return this.links[m.ep]?.hubStatus(m.status);
       case 'up':
+        if (m.ep === 'ws') void this.recheck();
         return this.links[m.ep]?.hubUp(m.ack, m.first, m.resumed);
       case 'down':
         return this.links[m.ep]?.hubDown();

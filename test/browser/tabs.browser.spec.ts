@@ -64,8 +64,9 @@ describe('one connection for the tabs of a user, in Chromium', () => {
       await page.evaluate(
         ([user, share]) => {
           const w = globalThis as G;
-          Object.assign(w, { __nodes: [], __pushes: [], __resets: [], __rooms: [] });
-          const token = async () => ((await (await fetch(`/demo/api/session?user=${user}`)).json()) as { token: string }).token;
+          // The user the page's token endpoint answers for: a test logs another one in by changing it.
+          Object.assign(w, { __user: user, __nodes: [], __pushes: [], __resets: [], __rooms: [] });
+          const token = async () => ((await (await fetch(`/demo/api/session?user=${w.__user}`)).json()) as { token: string }).token;
           const c = new w.__Switchboard({ token, backoff: { initialMs: 100, maxMs: 500 }, share: share ? w.__shareTabs({ probeMs: 1000 }) : undefined });
           c.on('node', (e: G) => w.__nodes.push((e.Target ?? e.Source).Path));
           c.on('push', (p: G) => w.__pushes.push(p));
@@ -286,6 +287,31 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     expect(await bob.evaluate(() => (globalThis as G).__nodes)).toEqual([barrier]);
     expect(await alice.evaluate(() => (globalThis as G).__pushes.map((p: G) => p.to))).toEqual(['alice']);
     expect(await bob.evaluate(() => (globalThis as G).__pushes.map((p: G) => p.to))).toEqual(['bob']);
+    await context.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
+
+  it('a tab whose token becomes another user\'s moves to that user\'s group, whether it holds the connection or not', async () => {
+    const context = await browser.newContext();
+    const tabs = await openTabs(context, 3, 'alice', true);
+    const leader = await leaderOf(tabs);
+    const [member, other] = tabs.map((_, i) => i).filter((i) => i !== leader);
+    // bob logs in, as the member tab's token endpoint now says; it notices at the hub's next session.
+    await tabs[member].evaluate(() => ((globalThis as G).__user = 'bob'));
+    await tabs[leader].evaluate(() => (globalThis as G).__c.drop());
+    await tabs[member].waitForFunction(() => (globalThis as G).__c.status.state === 'live' && (globalThis as G).__c.status.shared.leader);
+    // Now the tab holding alice's connection: its next token is bob's too.
+    await tabs[leader].evaluate(() => ((globalThis as G).__user = 'bob'));
+    await tabs[leader].evaluate(() => (globalThis as G).__c.drop());
+    await tabs[leader].waitForFunction(() => (globalThis as G).__c.status.state === 'live' && (globalThis as G).__c.status.shared.tabs === 2);
+    await tabs[other].waitForFunction(() => (globalThis as G).__c.status.state === 'live' && (globalThis as G).__c.status.shared.tabs === 1);
+    await socketsBecome({ events: 2, chat: 0 });
+    await each(tabs, () => ((globalThis as G).__nodes = []));
+
+    const hidden = await publishFile('projects'); // alice's workspace only
+    const barrier = await publishFile('common');
+    for (const page of tabs) await page.waitForFunction((p) => (globalThis as G).__nodes.includes(p), barrier);
+    expect(await each(tabs, () => (globalThis as G).__nodes)).toEqual(tabs.map((_, i) => (i === other ? [hidden, barrier] : [barrier])));
     await context.close();
     await socketsBecome({ events: 0, chat: 0 });
   }, 60_000);
