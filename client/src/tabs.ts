@@ -76,9 +76,10 @@ interface Locks {
 export function shareTabs(options: ShareOptions = {}): Sharing {
   return {
     group(setup) {
-      const g = globalThis as unknown as { BroadcastChannel?: ChannelConstructor; navigator?: { locks?: Locks } };
+      const g = globalThis as unknown as { BroadcastChannel?: ChannelConstructor; navigator?: { locks?: Locks }; origin?: string };
       const locks = g.navigator?.locks;
-      return g.BroadcastChannel && locks ? new TabGroup(setup, locks, g.BroadcastChannel, options.probeMs ?? 2000) : undefined;
+      // An opaque origin (a sandboxed frame, a data: URL) has no locks to share with anyone.
+      return g.BroadcastChannel && locks && g.origin !== 'null' ? new TabGroup(setup, locks, g.BroadcastChannel, options.probeMs ?? 2000) : undefined;
     },
   };
 }
@@ -137,7 +138,9 @@ export class TabGroup {
   private hub?: Hub;
   private hubChannel?: Channel;
   private release?: () => void;
+  /** The request for the hub's lock waiting in the queue, and the one holding it (while this tab is the hub). */
   private leadRequest?: AbortController;
+  private holding?: AbortController;
   private watching?: AbortController;
   private leaveOwnLock?: () => void;
   /** When the hub was last heard, and when it was last asked. */
@@ -260,10 +263,13 @@ export class TabGroup {
   page(event: 'pagehide' | 'pageshow' | 'freeze' | 'resume'): void {
     if (event === 'pagehide') return this.leave();
     if (event === 'pageshow') return void (this.state === 'out' && this.anyStarted() && this.join());
+    if ((event === 'freeze') === this.frozen) return;
     this.frozen = event === 'freeze';
     if (this.state !== 'in') return;
-    if (this.frozen && this.hub) this.resign();
-    else if (!this.frozen && !this.hub) this.queue();
+    // A frozen tab neither holds the connection nor waits for it: it could get it and do nothing.
+    if (!this.frozen) return this.queue();
+    if (this.hub) this.resign();
+    this.leadRequest?.abort();
   }
 
   /** Waits for the hub's lock (or takes it from a hub that does not answer). */
@@ -271,12 +277,17 @@ export class TabGroup {
     this.leadRequest?.abort();
     const request = new AbortController();
     this.leadRequest = request;
-    const granted = () => (request === this.leadRequest && this.state === 'in' ? new Promise<void>((release) => this.lead(release)) : undefined);
+    const granted = () => {
+      if (request !== this.leadRequest || this.state !== 'in' || this.frozen) return; // superseded: given back at once
+      this.holding = request;
+      return new Promise<void>((release) => this.lead(release));
+    };
     this.locks.request(`${this.name}:leader`, steal ? { steal: true } : { signal: request.signal }, granted).catch(() => {
-      // Taken by a steal while this tab was the hub (an abort of ours is never the current request).
-      if (request !== this.leadRequest || this.state !== 'in') return;
+      // Only a held lock taken by a steal matters (an abort of ours, or a refusal, was never held).
+      if (request !== this.holding) return;
+      this.holding = undefined;
       this.depose();
-      if (!this.frozen) this.queue();
+      if (this.state === 'in' && !this.frozen) this.queue();
     });
   }
 
@@ -309,11 +320,13 @@ export class TabGroup {
   /** Gives the connection up in good order: the tabs hear it at once, the next one in the queue takes over. */
   private resign(): void {
     this.hubChannel?.postMessage({ t: 'resign', term: this.hub!.term } satisfies HubMessage);
+    this.holding = undefined;
     this.depose();
   }
 
   private depose(): void {
-    this.hub?.close();
+    if (!this.hub) return;
+    this.hub.close();
     this.hub = undefined;
     this.hubChannel?.close();
     this.hubChannel = undefined;
@@ -525,8 +538,9 @@ class MemberLink implements Link {
   }
 
   hubLost(detail: string): void {
+    const was = this.up;
     this.hubDown();
-    if (this.started) this.setStatus({ state: 'connecting', detail });
+    if (this.started && was) this.setStatus({ state: 'connecting', detail });
   }
 
   hubFrame(m: Extract<HubMessage, { t: 'frame' }>): void {

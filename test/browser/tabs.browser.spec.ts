@@ -270,6 +270,30 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     await socketsBecome({ events: 0, chat: 0 });
   }, 90_000);
 
+  it('two tabs: the leader blocked and replaced, then its replacement closed: it takes the connection back, nothing lost or doubled', async () => {
+    const context = await browser.newContext();
+    const tabs = await openTabs(context, 2, 'alice', true);
+    const first = await leaderOf(tabs);
+    const second = 1 - first;
+    let hang: Promise<unknown> | undefined;
+    const during = await publishMany(20, 50, (i) => {
+      if (i === 3) hang = tabs[first].evaluate(() => {
+        const until = Date.now() + 4000;
+        while (Date.now() < until);
+      });
+    });
+    await hang;
+    await tabs[second].waitForFunction(() => (globalThis as G).__c.status.shared.leader);
+    let closing: Promise<void> | undefined;
+    const after = await publishMany(20, 5, (i) => void (i === 5 && (closing = tabs[second].close())));
+    await closing;
+    await tabs[first].waitForFunction((last) => (globalThis as G).__nodes.includes(last), after.at(-1), { timeout: 15_000 });
+    expect(await tabs[first].evaluate(() => (globalThis as G).__nodes)).toEqual([...during, ...after]);
+    expect(await tabs[first].evaluate(() => [(globalThis as G).__c.status.shared, (globalThis as G).__resets])).toEqual([{ leader: true, tabs: 1 }, []]);
+    await context.close();
+    await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
+
   it('two tabs of two users do not share: each its own socket and its own events', async () => {
     const context = await browser.newContext();
     const [alice] = await openTabs(context, 1, 'alice', true);
