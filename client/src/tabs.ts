@@ -284,11 +284,19 @@ export class TabGroup {
     };
     this.locks.request(`${this.name}:leader`, steal ? { steal: true } : { signal: request.signal }, granted).catch(() => {
       // Only a held lock taken by a steal matters (an abort of ours, or a refusal, was never held).
-      if (request !== this.holding) return;
-      this.holding = undefined;
-      this.depose();
-      if (this.state === 'in' && !this.frozen) this.queue();
+      if (request === this.holding) this.replaced();
     });
+  }
+
+  /**
+   * Another tab took the lock from this one (which did not answer in time): stop, and wait in the
+   * queue again. Known by the request's rejection or by the new hub's first message, whichever
+   * comes first (Chromium does not reject the request of a lock taken by a steal).
+   */
+  private replaced(): void {
+    this.holding = undefined;
+    this.depose();
+    if (this.state === 'in' && !this.frozen) this.queue();
   }
 
   /** This tab got the lock: it runs the hub, with a channel of its own (its messages reach its own tab in order). */
@@ -312,7 +320,7 @@ export class TabGroup {
     channel.onmessage = (ev) => {
       const m = ev.data as HubMessage | TabMessage;
       if ('from' in m) hub.receive(m);
-      else if (compareTerms(m.term, term) > 0 && this.hub === hub) this.depose(); // a newer hub: this one was replaced
+      else if (compareTerms(m.term, term) > 0 && this.hub === hub) this.replaced(); // a newer hub: this one was replaced
     };
     this.setup.changed();
   }

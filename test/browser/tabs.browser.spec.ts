@@ -72,6 +72,8 @@ describe('one connection for the tabs of a user, in Chromium', () => {
           c.on('push', (p: G) => w.__pushes.push(p));
           c.on('reset', (r: string) => w.__resets.push(r));
           c.on('room', (r: G) => w.__rooms.push(r));
+          w.__statuses = [];
+          c.on('status', (st: G) => w.__statuses.push({ at: performance.now(), ...st }));
           w.__c = c;
         },
         [user, share] as const,
@@ -290,6 +292,14 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     await tabs[first].waitForFunction((last) => (globalThis as G).__nodes.includes(last), after.at(-1), { timeout: 15_000 });
     expect(await tabs[first].evaluate(() => (globalThis as G).__nodes)).toEqual([...during, ...after]);
     expect(await tabs[first].evaluate(() => [(globalThis as G).__c.status.shared, (globalThis as G).__resets])).toEqual([{ leader: true, tabs: 1 }, []]);
+    // Handed back by the lock's queue as the other tab closed, not found out by probing (2 probeMs at least).
+    const handBackMs: number = await tabs[first].evaluate(() => {
+      const statuses: G[] = (globalThis as G).__statuses;
+      const left = statuses.find((st) => st.detail === 'the tab holding the connection left');
+      return statuses.find((st) => st.at > left.at && st.shared?.leader)!.at - left.at;
+    });
+    console.log(`hand-back to the queued tab: ${handBackMs.toFixed(0)} ms after the leader said it left`);
+    expect(handBackMs).toBeLessThan(1000);
     await context.close();
     await socketsBecome({ events: 0, chat: 0 });
   }, 60_000);
