@@ -222,13 +222,21 @@ export class TabGroup {
     }
     if (this.state !== 'keying') return; // left meanwhile
     this.attempt = 0;
-    this.state = 'in';
     this.key = identityKey(this.setup.url, jwt);
-    this.name = `switchboard:${hash(this.key)}`;
-    this.channel = new this.Channel(this.name);
+    const name = `switchboard:${hash(this.key)}`;
+    // Held while the tab is in: the hub learns that a tab closed without a word when it gets this
+    // lock, so the tab holds it before any other tab can hear of it.
+    const own = await new Promise<(() => void) | undefined>((held) => {
+      this.locks.request(`${name}:tab:${this.id}`, {}, () => new Promise<void>((done) => held(done))).catch(() => held(undefined));
+    });
+    if (!own) this.state = 'out'; // refused: this page cannot share (and says so)
+    if (!own) return this.each((link) => link.hubStatus({ state: 'offline', reason: 'stopped', detail: 'this page cannot hold a Web Lock' }));
+    if (this.state !== 'keying') return own(); // left meanwhile
+    this.leaveOwnLock = own;
+    this.name = name;
+    this.state = 'in';
+    this.channel = new this.Channel(name);
     this.channel.onmessage = (ev) => this.fromHub(ev.data as HubMessage | TabMessage);
-    // Held while the tab is in: the hub learns that a tab closed without a word when it gets this lock.
-    this.locks.request(`${this.name}:tab:${this.id}`, {}, () => new Promise<void>((done) => (this.leaveOwnLock = done))).catch(() => {});
     this.heard = Date.now();
     this.probedAt = 0;
     this.timer = setInterval(() => this.tick(), this.probeMs / 2);

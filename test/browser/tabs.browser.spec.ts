@@ -4,7 +4,7 @@
  * the client class) without a user, so that the only clients are the ones each test makes; the
  * service counts its sockets in `GET /metrics`.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -86,6 +86,14 @@ describe('one connection for the tabs of a user, in Chromium', () => {
 
   const each = <T>(pages: Page[], fn: () => T) => Promise.all(pages.map((p) => p.evaluate(fn)));
 
+  /** A browser context closed after the test whatever happens, so that a failure leaves no socket to the next. */
+  const contexts: BrowserContext[] = [];
+  async function newContext(): Promise<BrowserContext> {
+    const context = await browser.newContext();
+    contexts.push(context);
+    return context;
+  }
+
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', 'examples/web', '--logLevel', 'warn'], { stdio: 'inherit' });
@@ -93,13 +101,17 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
   }, 90_000);
 
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close();
+  });
+
   afterAll(async () => {
     await browser?.close();
     await app?.close();
   });
 
   it('5 tabs of one user: 10 sockets each on its own, 2 shared; every tab gets every event once; the status says who holds them', async () => {
-    const solo = await browser.newContext();
+    const solo = await newContext();
     const alone = await openTabs(solo, 5, 'alice', false);
     await each(alone, () => (globalThis as G).__c.chat.join({ Type: 'GLOBAL', RoomTypeObject: 'tabs' }));
     for (const page of alone) await page.waitForFunction(() => (globalThis as G).__c.status.endpoints.chat.state === 'live');
@@ -107,7 +119,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     await solo.close();
     await socketsBecome({ events: 0, chat: 0 });
 
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 5, 'alice', true);
     await each(tabs, () => (globalThis as G).__c.chat.join({ Type: 'GLOBAL', RoomTypeObject: 'tabs' }));
     for (const page of tabs) await page.waitForFunction(() => (globalThis as G).__c.status.state === 'live' && (globalThis as G).__c.status.shared.tabs === 5);
@@ -128,7 +140,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }, 90_000);
 
   it('push to a tab reaches that tab alone, for each of 5; a room push reaches the tab that joined it', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 5, 'alice', true);
     const ids: string[] = await each(tabs, () => (globalThis as G).__c.session.sessionId);
     const [sessionId] = ids[0].split('.');
@@ -156,10 +168,10 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }, 60_000);
 
   it('chat from 5 tabs: presence counts the user while any tab holds the room; each post is answered in the tab that posted', async () => {
-    const bobs = await browser.newContext();
+    const bobs = await newContext();
     const [bob] = await openTabs(bobs, 1, 'bob', true);
     await bob.evaluate((room) => ((globalThis as G).__room = (globalThis as G).__c.chat.join(room)), ROOM);
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 5, 'alice', true);
     await each(tabs, () => {
       const w = globalThis as G;
@@ -219,7 +231,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }
 
   it('the leader closed while events are published: another tab takes over and every tab gets every event once', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 5, 'alice', true);
     const leader = await leaderOf(tabs);
     const [before] = await each([tabs[leader]], () => (globalThis as G).__c.session.sessionId);
@@ -240,7 +252,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }, 60_000);
 
   it('the leader frozen, then blocked by a long task, while events are published: every tab, itself included, gets every event once', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 5, 'alice', true);
     let leader = await leaderOf(tabs);
     const cdp = await context.newCDPSession(tabs[leader]);
@@ -273,7 +285,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }, 90_000);
 
   it('two tabs: the leader blocked and replaced, then its replacement closed: it takes the connection back, nothing lost or doubled', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 2, 'alice', true);
     const first = await leaderOf(tabs);
     const second = 1 - first;
@@ -295,7 +307,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     // Handed back by the lock's queue as the other tab closed, not found out by probing (2 probeMs at least).
     const handBackMs: number = await tabs[first].evaluate(() => {
       const statuses: G[] = (globalThis as G).__statuses;
-      const left = statuses.find((st) => st.detail === 'the tab holding the connection left');
+      const left = statuses.find((st) => st.detail === 'the tab holding the connection left')!;
       return statuses.find((st) => st.at > left.at && st.shared?.leader)!.at - left.at;
     });
     console.log(`hand-back to the queued tab: ${handBackMs.toFixed(0)} ms after the leader said it left`);
@@ -305,7 +317,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }, 60_000);
 
   it('two tabs of two users do not share: each its own socket and its own events', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const [alice] = await openTabs(context, 1, 'alice', true);
     const [bob] = await openTabs(context, 1, 'bob', true);
     expect(await sockets()).toEqual({ events: 2, chat: 0 });
@@ -326,7 +338,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
   }, 60_000);
 
   it('a tab whose token becomes another user\'s moves to that user\'s group, whether it holds the connection or not', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const tabs = await openTabs(context, 3, 'alice', true);
     const leader = await leaderOf(tabs);
     const [member, other] = tabs.map((_, i) => i).filter((i) => i !== leader);

@@ -213,7 +213,7 @@ describe('Hub: one session for many tabs', () => {
     chat.server({ '@type': 'ack', id: 'p-a', RoomUuid: 'r1', Uuid: 'm1', Seq: 1 });
     chat.server({ '@type': 'error', id: 'p-b', code: 'message_too_long', error: 'too long', Room: { Uuid: 'r1' } });
     chat.server({ Uuid: 'm1', RoomUuid: 'r1', Message: 'hi', Author: 'alice', Timestamp: '1', Seq: 1 });
-    expect(frames().map(([f, to]) => [f['@type' as never] ?? 'message', to])).toEqual([
+    expect(frames().map(([f, to]) => [(f as Record<string, unknown>)['@type'] ?? 'message', to])).toEqual([
       ['ROOM_UPDATE', 'all'],
       ['MAY_HAVE_MORE', ['a']],
       ['MAY_HAVE_MORE', ['b']],
