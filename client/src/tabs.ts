@@ -148,6 +148,8 @@ export class TabGroup {
   private probedAt = 0;
   private frozen = false;
   private attempt = 0;
+  /** The join under way: one that was left (or started again) meanwhile stops where it is. */
+  private joins = 0;
   private timer?: ReturnType<typeof setInterval>;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private unwatchPage?: () => void;
@@ -205,6 +207,8 @@ export class TabGroup {
 
   /** Reads the identity from a token, then joins its group: its channel, its own lock, the queue for the hub's. */
   private async join(): Promise<void> {
+    const seq = ++this.joins;
+    const current = () => seq === this.joins && this.state === 'keying';
     this.state = 'keying';
     clearTimeout(this.retryTimer);
     this.unwatchPage ??= watchPage(this);
@@ -212,7 +216,7 @@ export class TabGroup {
     try {
       jwt = await this.setup.token();
     } catch (err) {
-      if (this.state !== 'keying') return;
+      if (!current()) return;
       this.state = 'out';
       const reason: StatusReason = !this.setup.onLine() ? 'offline' : err instanceof TypeError ? 'unreachable' : 'token';
       const retryInMs = reason === 'offline' ? undefined : backoffDelay(this.attempt++, this.setup.random, this.setup.backoff);
@@ -220,7 +224,7 @@ export class TabGroup {
       if (retryInMs !== undefined) this.retryTimer = setTimeout(() => this.anyStarted() && void this.join(), retryInMs);
       return;
     }
-    if (this.state !== 'keying') return; // left meanwhile
+    if (!current()) return; // left meanwhile
     this.attempt = 0;
     this.key = identityKey(this.setup.url, jwt);
     const name = `switchboard:${hash(this.key)}`;
@@ -229,9 +233,11 @@ export class TabGroup {
     const own = await new Promise<(() => void) | undefined>((held) => {
       this.locks.request(`${name}:tab:${this.id}`, {}, () => new Promise<void>((done) => held(done))).catch(() => held(undefined));
     });
-    if (!own) this.state = 'out'; // refused: this page cannot share (and says so)
-    if (!own) return this.each((link) => link.hubStatus({ state: 'offline', reason: 'stopped', detail: 'this page cannot hold a Web Lock' }));
-    if (this.state !== 'keying') return own(); // left meanwhile
+    if (!current()) return own?.(); // left meanwhile
+    if (!own) {
+      this.state = 'out';
+      return this.each((link) => link.hubStatus({ state: 'offline', reason: 'stopped', detail: 'this page cannot hold a Web Lock' }));
+    }
     this.leaveOwnLock = own;
     this.name = name;
     this.state = 'in';
@@ -248,6 +254,7 @@ export class TabGroup {
   private leave(): void {
     const was = this.state;
     this.state = 'out';
+    this.joins++;
     clearInterval(this.timer);
     clearTimeout(this.retryTimer);
     if (!this.anyStarted()) {

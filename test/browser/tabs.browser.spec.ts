@@ -330,6 +330,29 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     await socketsBecome({ events: 0, chat: 0 });
   }, 60_000);
 
+  it('the leader put in the back/forward cache while events go on: the others resume; back, it is told it missed them (reset)', async () => {
+    const context = await newContext();
+    const tabs = await openTabs(context, 3, 'alice', true);
+    await inStream(tabs);
+    const away = await leaderOf(tabs);
+    const rest = tabs.filter((_, i) => i !== away);
+    // What the browser does on the way into the cache and out of it (Playwright's Chromium keeps no such cache).
+    const transition = (type: string) => tabs[away].evaluate((t) => dispatchEvent(new PageTransitionEvent(t, { persisted: true })), type);
+    await transition('pagehide');
+    const missed = await publishMany(5, 10);
+    for (const page of rest) await page.waitForFunction((last) => (globalThis as G).__nodes.includes(last), missed.at(-1));
+    await transition('pageshow');
+    await tabs[away].waitForFunction(() => (globalThis as G).__c.status.state === 'live' && (globalThis as G).__resets.length > 0);
+    const after = await publishFile();
+    for (const page of tabs) await page.waitForFunction((p) => (globalThis as G).__nodes.includes(p), after);
+    expect(await tabs[away].evaluate(() => [(globalThis as G).__nodes, (globalThis as G).__resets, (globalThis as G).__c.status.shared])).toEqual([
+      [after],
+      ['this tab was away while the connection went on: events may have been missed'],
+      { leader: false, tabs: 3 },
+    ]);
+    expect(await each(rest, () => [(globalThis as G).__nodes, (globalThis as G).__resets])).toEqual(rest.map(() => [[...missed, after], []]));
+  }, 60_000);
+
   it('two tabs of two users do not share: each its own socket and its own events', async () => {
     const context = await newContext();
     const [alice] = await openTabs(context, 1, 'alice', true);
