@@ -2,7 +2,10 @@
  * Tabs sharing one connection (`share: shareTabs()`), in Debian's Chromium (playwright-core):
  * every tab of a browser context is a tab of one browser. The page is the demo's (which exposes
  * the client class) without a user, so that the only clients are the ones each test makes; the
- * service counts its sockets in `GET /metrics`.
+ * service counts its sockets in `GET /metrics`. Sockets per user with 5 tabs, push to each tab,
+ * room pushes, chat presence and acks across tabs; the leader closed, frozen (CDP), blocked by a
+ * long task, put in the back/forward cache, while events are published (every tab gets each
+ * event once); two users never sharing, and a tab moving when its token becomes another user's.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
@@ -337,7 +340,7 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     const away = await leaderOf(tabs);
     const rest = tabs.filter((_, i) => i !== away);
     // What the browser does on the way into the cache and out of it (Playwright's Chromium keeps no such cache).
-    const transition = (type: string) => tabs[away].evaluate((t) => dispatchEvent(new PageTransitionEvent(t, { persisted: true })), type);
+    const transition = (type: string) => tabs[away].evaluate((t) => (globalThis as G).dispatchEvent(new (globalThis as G).PageTransitionEvent(t, { persisted: true })), type);
     await transition('pagehide');
     const missed = await publishMany(5, 10);
     for (const page of rest) await page.waitForFunction((last) => (globalThis as G).__nodes.includes(last), missed.at(-1));
@@ -397,5 +400,17 @@ describe('one connection for the tabs of a user, in Chromium', () => {
     expect(await each(tabs, () => (globalThis as G).__nodes)).toEqual(tabs.map((_, i) => (i === other ? [hidden, barrier] : [barrier])));
     await context.close();
     await socketsBecome({ events: 0, chat: 0 });
+  }, 60_000);
+
+  it('the demo with ?share in two tabs: one socket per endpoint, and the badge says which tab holds them', async () => {
+    const context = await newContext();
+    const pages = [await context.newPage(), await context.newPage()];
+    for (const page of pages) await page.goto(`${app.url}/demo/?user=alice&share&fast`);
+    for (const page of pages) await page.waitForFunction(() => /of 2 tabs/.test((globalThis as G).document.querySelector('[data-testid="status"]')?.textContent ?? ''), undefined, { timeout: 15_000 });
+    for (const page of pages) await page.waitForSelector('[data-testid="presence"] .user');
+    const badges = await Promise.all(pages.map((p) => p.textContent('[data-testid="status"]')));
+    expect(badges.map((b) => /holds the connection/.test(b!)).sort()).toEqual([false, true]);
+    expect(badges.every((b) => b!.startsWith('live'))).toBe(true);
+    await socketsBecome({ events: 1, chat: 1 });
   }, 60_000);
 });
