@@ -1,4 +1,4 @@
-import { Connection, type ConnectionOptions, type Status } from './connection.js';
+import { Connection, type ConnectionHooks, type ConnectionOptions, type Link, type Status } from './connection.js';
 import { Listeners } from './listeners.js';
 import type { ChatAckFrame, ChatMessage, ChatRoom, DeleteMessageFrame, ErrorCode, ErrorFrame, MayHaveMoreFrame, RoomRef, RoomUpdateFrame } from './protocol.js';
 
@@ -240,7 +240,7 @@ export class ChatClient {
   readonly pageSize: number;
   /** Messages kept per room for `snapshot`. */
   readonly maxMessages = 500;
-  private readonly connection: Connection;
+  private readonly connection: Link;
   private readonly rooms = new Map<string, ChatRoomHandle>();
   private readonly byUuid = new Map<string, ChatRoomHandle>();
   /** Post id -> its room, while the server has not answered. */
@@ -253,9 +253,11 @@ export class ChatClient {
     options: ConnectionOptions,
     private readonly heartbeatMs = HEARTBEAT_MS,
     pageSize = 40,
+    /** With `share`: the tab's share of the group's `/chat` socket instead of a socket of its own. */
+    link: (hooks: ConnectionHooks) => Link = (hooks) => new Connection(options, hooks),
   ) {
     this.pageSize = pageSize;
-    this.connection = new Connection(options, {
+    this.connection = link({
       subscribed: (_ack, first) => {
         if (!first) return; // a renewal: the rooms are still joined
         for (const room of this.rooms.values()) this.joinOnServer(room);

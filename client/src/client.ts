@@ -1,8 +1,9 @@
 import type { BackoffOptions } from './backoff.js';
 import { ChatClient, HEARTBEAT_MS } from './chat.js';
-import { Connection, type ConnectionOptions, type Status, type TokenProvider, type WebSocketConstructor } from './connection.js';
+import { Connection, type ConnectionHooks, type ConnectionOptions, type Link, type Status, type TokenProvider, type WebSocketConstructor } from './connection.js';
 import { Listeners } from './listeners.js';
 import { classifyEventsFrame, type ActivityEvent, type IdmEvent, type NodeEvent, type PushPayload, type RoomAnswer, type SubscribedFrame, type TaskEvent } from './protocol.js';
+import type { Sharing, TabGroup, TabShare } from './tabs.js';
 
 export interface SwitchboardOptions {
   /** The service's origin: `https://push.example.com`, `ws://127.0.0.1:5050`. Default: the page's origin. */
@@ -36,11 +37,21 @@ export interface SwitchboardOptions {
   connectTimeoutMs?: number;
   /** A page hidden this long (ms) is checked at once when shown again (reconnect if waiting or silent). Default 30 000. */
   hiddenCheckMs?: number;
+  /**
+   * `shareTabs()`: one pair of sockets for all the tabs of the browser whose tokens carry the same
+   * identity (one tab holds them, the others get their frames through it; see tabs.ts). Each
+   * tab keeps its own push target (`session.sessionId`, PROTOCOL 5.1), rooms and posts. Where the
+   * browser cannot share (no Web Locks or BroadcastChannel, server-side rendering) the client
+   * has its own sockets, as without it. Default: none (every client its own sockets).
+   */
+  share?: Sharing;
 }
 
 /** The status of the client: the worse of `/ws` and (once a room was joined) `/chat`, and each one's. */
 export interface SwitchboardStatus extends Status {
   endpoints: { events: Status; chat: Status };
+  /** With `share`: whether this tab holds the sockets, and how many tabs share them. */
+  shared?: TabShare;
 }
 
 type Events = {
@@ -69,7 +80,8 @@ export class Switchboard {
   lastOffset?: string;
   /** The server's `subscribed` ack of the current session. */
   session?: SubscribedFrame;
-  private readonly connection: Connection;
+  private readonly connection: Link;
+  private readonly group?: TabGroup;
   private readonly listeners = new Listeners<Events>();
   private readonly rooms = new Map<string, number>();
   private readonly resumeTimeoutMs: number;
@@ -103,17 +115,31 @@ export class Switchboard {
       return url.toString();
     };
     this.resumeTimeoutMs = options.resumeTimeoutMs ?? 5000;
-    this.connection = new Connection(
-      { ...base, url: endpoint('/ws'), renewBeforeExpiry: false },
-      {
-        subscribeExtras: () => this.subscribeExtras(),
-        subscribed: (ack, first) => this.subscribed(ack, first),
-        frame: (frame) => this.frame(frame),
-        disconnected: () => this.endResume(),
-        status: () => this.statusChanged(),
-      },
-    );
-    this.chat = new ChatClient({ ...base, url: endpoint('/chat'), renewBeforeExpiry: true }, options.heartbeatMs ?? HEARTBEAT_MS, options.pageSize);
+    const events: ConnectionOptions = { ...base, url: endpoint('/ws'), renewBeforeExpiry: false };
+    const chat: ConnectionOptions = { ...base, url: endpoint('/chat'), renewBeforeExpiry: true };
+    const group = unavailable
+      ? undefined
+      : options.share?.group({
+          url: events.url,
+          token: options.token,
+          connect: (ep, hooks, token) => new Connection({ ...(ep === 'ws' ? events : chat), token }, hooks),
+          changed: () => this.statusChanged(),
+          random: base.random,
+          backoff: options.backoff,
+          onLine: base.onLine,
+        });
+    this.group = group;
+    const hooks: ConnectionHooks = {
+      subscribeExtras: () => this.subscribeExtras(),
+      subscribed: (ack, first) => this.subscribed(ack, first),
+      frame: (frame) => this.frame(frame),
+      disconnected: () => this.endResume(),
+      status: () => this.statusChanged(),
+      skipped: (offset) => this.offsetSeen(offset),
+      missed: (reason) => this.listeners.emit('reset', reason),
+    };
+    this.connection = group ? group.link('ws', hooks) : new Connection(events, hooks);
+    this.chat = new ChatClient(chat, options.heartbeatMs ?? HEARTBEAT_MS, options.pageSize, group && ((chatHooks) => group.link('chat', chatHooks)));
     this.combined = this.combine();
     this.chat.on('status', () => this.statusChanged());
     this.unwatch = watchPlatform(
@@ -198,7 +224,7 @@ export class Switchboard {
     const chat = this.chat.status;
     const used = this.chat.inUse ? [events, chat] : [events];
     const worst = used.find((s) => s.state === 'offline') ?? used.find((s) => s.state === 'connecting') ?? events;
-    return { ...worst, endpoints: { events, chat } };
+    return { ...worst, endpoints: { events, chat }, ...(this.group && { shared: this.group.share }) };
   }
 
   private subscribeExtras(): Record<string, string> {
@@ -234,8 +260,7 @@ export class Switchboard {
     if (classified.kind === 'subscribed' || classified.kind === 'expiring' || classified.kind === 'error') return;
     const offset = (raw as { '@offset'?: unknown })?.['@offset'];
     if (typeof offset === 'string') {
-      this.lastOffset = offset;
-      if (this.resume.state === 'pending' && this.resume.acked) this.armResumeTimer(); // replay in progress
+      this.offsetSeen(offset);
     } else if (this.resume.state === 'pending' && this.resume.acked && ['node', 'task', 'activity'].includes(classified.kind)) {
       // A live event without an offset after the ack: this server does not resume.
       this.endResume();
@@ -248,6 +273,12 @@ export class Switchboard {
       default:
         return this.listeners.emit(classified.kind, classified.frame as never);
     }
+  }
+
+  /** A frame passed at this offset (for this tab, or with `share` for another tab). */
+  private offsetSeen(offset: string): void {
+    this.lastOffset = offset;
+    if (this.resume.state === 'pending' && this.resume.acked) this.armResumeTimer(); // replay in progress
   }
 
   /** No `resumed` within the timeout after the ack (or after the last replayed frame): reset. */

@@ -78,6 +78,27 @@ export interface ConnectionHooks {
   /** The socket is gone (whatever comes next). */
   disconnected(): void;
   status(status: Status): void;
+  /** Shared connections only: a frame for another tab passed with this `@offset` (the position moves on). */
+  skipped?(offset: string): void;
+  /** Shared connections only: this tab cannot have what was delivered while it was away. */
+  missed?(reason: string): void;
+}
+
+/**
+ * One endpoint as the client uses it: a `Connection` (its own socket), or a tab's share of the
+ * connection another tab holds (./tabs.ts). Same calls, same hooks.
+ */
+export interface Link {
+  readonly status: Status;
+  readonly live: boolean;
+  start(): void;
+  retryNow(): void;
+  send(frame: unknown): boolean;
+  stop(): void;
+  drop(): void;
+  offline(): void;
+  online(): void;
+  visible(): void;
 }
 
 /** A close we make ourselves: the reason the status shows. */
@@ -89,7 +110,7 @@ const OWN_CLOSE = 4000;
  * backoff or after the server's hint, and stops for good after 4403, after 4401 when the
  * provider has no new token, or when closed by the caller.
  */
-export class Connection {
+export class Connection implements Link {
   status: Status = { state: 'offline', reason: 'stopped', detail: 'not started' };
   private socket?: WebSocketLike;
   private jwt?: string;

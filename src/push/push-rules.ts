@@ -17,11 +17,19 @@ export function parsePushCommand(raw: unknown): PushCommand {
   return parseWith(PushCommandSchema, raw, 'push command');
 }
 
-/** Registry keys whose sessions a command reaches, plus the optional single-session filter. */
-export function pushTargets(cmd: PushCommand): { keys: string[]; session?: string } {
-  if (cmd.kind !== 'push') return { keys: [`user:${cmd.user}`], session: cmd.session };
+/** `<sessionId>.<tab>`: one tab of a connection that several tabs share (PROTOCOL 5.1). Session ids are UUIDs: no dot. */
+const TAB_TARGET = /^([^.]+)\.([\w-]{1,32})$/;
+
+/**
+ * Registry keys whose sessions a command reaches, plus the optional single-session filter and,
+ * when that filter names a tab of a shared connection, the tab (its frame carries `"@tab"`).
+ */
+export function pushTargets(cmd: PushCommand): { keys: string[]; session?: string; tab?: string } {
+  const tab = cmd.session === undefined ? null : TAB_TARGET.exec(cmd.session);
+  const session = tab ? { session: tab[1], ...(cmd.kind === 'push' ? { tab: tab[2] } : {}) } : { session: cmd.session };
+  if (cmd.kind !== 'push') return { keys: [`user:${cmd.user}`], ...session };
   const keys = cmd.user !== undefined ? [`user:${cmd.user}`] : cmd.room !== undefined ? [`room:${cmd.room}`] : [];
-  return { keys, session: cmd.session };
+  return { keys, ...session };
 }
 
 /**

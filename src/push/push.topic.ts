@@ -2,7 +2,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isRecord } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { Topic, type Coalescing, type Routing, type TopicHandler } from '../delivery/topic.js';
+import { Topic, type Coalescing, type Route, type TopicHandler } from '../delivery/topic.js';
 import { parsePushCommand, pushTargets, type PushCommand } from './push-rules.js';
 import { PushService } from './push.service.js';
 
@@ -31,10 +31,25 @@ export function pushCoalescing(channel: string, maxMs: number): Coalescing<PushC
  * only. A replay re-sends pushes to users and sessions, not to rooms (PROTOCOL 6: a session's
  * rooms then are not those of when the push was published).
  */
-export function pushRoute(cmd: PushCommand, stampOffset: boolean): Routing {
+export function pushRoute(cmd: PushCommand, stampOffset: boolean): Route {
   if (cmd.kind !== 'push') return { keys: [], frame: null, effects: [cmd], replay: false };
-  const { keys, session } = pushTargets(cmd);
-  return { keys, session, frame: cmd.payload, offset: stampOffset && isRecord(cmd.payload), replay: cmd.room === undefined };
+  const { keys, session, tab } = pushTargets(cmd);
+  const { payload } = cmd;
+  // A tab of a shared connection is told apart by "@tab" alone: a payload that cannot carry it is not delivered.
+  if (tab !== undefined && !isRecord(payload)) return { drop: 'tab_payload_not_object' };
+  const frame = stampOffset || tab !== undefined ? routed(payload, stampOffset ? cmd.room : undefined, tab) : payload;
+  return { keys, session, frame, offset: stampOffset && isRecord(payload), replay: cmd.room === undefined };
+}
+
+/**
+ * An object payload with the room it was pushed to and the tab it is for, so that the tabs
+ * sharing one connection can route it (PROTOCOL 5.1). These two keys are Switchboard's: a
+ * publisher's own are dropped. (`BackgroundPush` payloads stay byte for byte unless they name a tab.)
+ */
+function routed(payload: unknown, room: string | undefined, tab: string | undefined): unknown {
+  if (!isRecord(payload) || (room === undefined && tab === undefined && !('@room' in payload) && !('@tab' in payload))) return payload;
+  const { '@room': _room, '@tab': _tab, ...rest } = payload;
+  return { ...rest, ...(room !== undefined && { '@room': room }), ...(tab !== undefined && { '@tab': tab }) };
 }
 
 /** Injectable so that its constructor's parameter types are recorded for the subclasses. */
@@ -55,7 +70,7 @@ abstract class PushTopicBase implements TopicHandler<PushCommand, PushCommand> {
     return parsePushCommand(raw);
   }
 
-  route(cmd: PushCommand): Routing {
+  route(cmd: PushCommand): Route {
     return pushRoute(cmd, this.stampOffset);
   }
 

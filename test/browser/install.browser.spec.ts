@@ -31,7 +31,7 @@ function readmeBlock(): string {
 }
 
 /** Each line marked `// error` must get a type error, and no other line may. */
-const PROBE = `import { Switchboard, type ChatMessage, type NodeEvent, type SwitchboardStatus } from '@switchboard/client';
+const PROBE = `import { Switchboard, shareTabs, type ChatMessage, type NodeEvent, type SwitchboardStatus } from '@switchboard/client';
 import { useChatRoom, useSwitchboardStatus } from '@switchboard/react';
 
 const client = new Switchboard({ token: () => 'jwt' });
@@ -42,20 +42,22 @@ const seq: string = message.Seq ?? 0; // error: Seq is a number
 const status: SwitchboardStatus = client.status;
 if (status.reason === 'asleep') console.log(status.endpoints.events); // error: not a reason
 new Switchboard({ tokn: () => 'x' }); // error: no such option
+new Switchboard({ token: () => 'x', share: shareTabs({ probeMs: '2s' }) }); // error: probeMs is a number
+const leader: string = client.status.shared?.leader ?? ''; // error: leader is a boolean
 client.chat.join({ Type: 'GLOBAL', RoomTypeObject: 'lobby' }).post(42); // error: text is a string
 export function Probe() {
   const room = useChatRoom({ Type: 'GLOBALL', RoomTypeObject: 'x' }); // error: not a room type
   const live: boolean = useSwitchboardStatus().state; // error: a string union
-  return room.posts.filter((p) => p.state === 'lost').length + Number(live) + seq.length; // error: not a post state
+  return room.posts.filter((p) => p.state === 'lost').length + Number(live) + seq.length + leader.length; // error: not a post state
 }
 `;
 
 /** Renders a component using every hook with react-dom/server, in Node, from the installed packages. */
 const SSR = `import { createElement as h } from 'react';
 import { renderToString } from 'react-dom/server';
-import { Switchboard } from '@switchboard/client';
+import { Switchboard, shareTabs } from '@switchboard/client';
 import * as hooks from '@switchboard/react';
-const client = new Switchboard({ token: () => 'jwt' }); // module scope, no page: must not throw
+const client = new Switchboard({ token: () => 'jwt', share: shareTabs() }); // module scope, no page: must not throw
 function All() {
   const status = hooks.useSwitchboardStatus();
   const room = hooks.useChatRoom({ Type: 'GLOBAL', RoomTypeObject: 'lobby' });
@@ -151,7 +153,7 @@ describe('the packages as a React developer installs them', () => {
     rmSync(join(app, 'src/probe.tsx'));
     const reported = new Set([...`${r.stdout}${r.stderr}`.matchAll(/src\/probe\.tsx[(:](\d+)/g)].map((m) => Number(m[1])));
     const expected = PROBE.split('\n').flatMap((line, i) => (line.includes('// error') ? [i + 1] : []));
-    expect(expected).toHaveLength(9);
+    expect(expected).toHaveLength(11);
     expect([...reported].sort((a, b) => a - b)).toEqual(expected);
   }, 120_000);
 

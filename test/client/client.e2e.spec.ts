@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Switchboard, type NodeEvent, type Status, type TaskEvent } from '../../client/src/index.js';
+import { Switchboard, shareTabs, type NodeEvent, type Status, type TaskEvent } from '../../client/src/index.js';
 import { Recorder, RecordingSocket, RecordingWebSocket, restart } from '../support/client-harness.js';
 import { API_KEY, Backend, REDIS_URL, startInstance, testChannels, token, waitSubscribed, ws, type Instance } from '../support/harness.js';
 
@@ -73,6 +73,27 @@ describe('@switchboard/client against the service', () => {
     expect(task.TaskUpdated.Progress).toBe(0.5);
     // PROTOCOL 6: an object push payload carries its place in the history.
     expect(got.items[4][1]).toEqual({ hello: 'world', '@offset': expect.stringMatching(/^\d+-\d+@[0-9a-f]+$/) });
+  });
+
+  it('with share where the platform has no Web Locks (Node, server-side rendering): each client its own socket, as without it', async () => {
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true }); // no `locks`, as in Node 22
+    try {
+      const user = `share-${tag}`;
+      const tokens = () => token({ name: user, workspaces: [W1] });
+      const [a, b] = [client(tokens, { share: shareTabs() }), client(tokens, { share: shareTabs() })];
+      await Promise.all([a.status.next(live), b.status.next(live)]);
+      expect(RecordingWebSocket.opened.filter((u) => u.endsWith('/ws'))).toHaveLength(2);
+      expect([a.c.status.shared, b.c.status.shared, a.c.session?.sessionId === b.c.session?.sessionId]).toEqual([undefined, undefined, false]);
+      const nodes = [new Recorder<NodeEvent>(), new Recorder<NodeEvent>()];
+      a.c.on('node', nodes[0].push);
+      b.c.on('node', nodes[1].push);
+      await publish(ch.CHANNEL_TREE, { Type: 'DELETE', Source: { Uuid: 'n-share', Path: 'pydiods1/projects/shared.txt' } });
+      for (const got of nodes) expect((await got.next()).Source?.Path).toBe('projects/shared.txt');
+    } finally {
+      if (own) Object.defineProperty(globalThis, 'navigator', own);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+    }
   });
 
   it("reconnects after a restart after the server's retry hint, then with full-jitter backoff, joins its push rooms again and resets (memory history)", async () => {

@@ -382,6 +382,7 @@ describe(`authorization property test (seed ${SEED})`, () => {
     const kind = rnd.pick(['user', 'room', 'session']);
     let cmd: Record<string, unknown>;
     let receives: (s: Sess) => boolean;
+    let tab: string | undefined;
     if (kind === 'user') {
       const user = rnd.pick(USERS);
       cmd = { pushToUser: user, payload };
@@ -393,17 +394,23 @@ describe(`authorization property test (seed ${SEED})`, () => {
     } else {
       const to = rnd.pick(targets);
       if (!to.sessionId) return;
-      cmd = { [rnd.pick(['pushToSession', 'tabWindowId'])]: to.sessionId, payload };
+      // PROTOCOL 5.1: one tab of a shared session, `<sessionId>.<tab>`.
+      tab = rnd.chance(0.3) ? `t${id}` : undefined;
+      cmd = { [rnd.pick(['pushToSession', 'tabWindowId'])]: tab ? `${to.sessionId}.${tab}` : to.sessionId, payload };
       receives = (s) => s === to && s.who !== undefined;
     }
     if (filter !== undefined && kind !== 'session') cmd[rnd.pick(['pushToSession', 'tabWindowId'])] = filter;
     const native = rnd.chance(0.5);
     await publish(native ? ch.CHANNEL_PUSH : ch.CHANNEL_PUSH_COMPAT, cmd);
-    // PROTOCOL 6: on the native channel an object payload gets its "@offset" (last key); websocket-push's is byte for byte.
+    // PROTOCOL 6: on the native channel an object payload gets its "@offset" (last key), and a room
+    // push its "@room" before it, a push to a tab its "@tab" (5.1); websocket-push's is byte for byte but for "@tab".
     const asSent = (f: Frame) => {
-      if (!native) return f;
-      const { '@offset': offset, ...rest } = f;
-      return typeof offset === 'string' ? rest : { ...rest, missingOffset: true };
+      const { '@tab': tabTag, ...untabbed } = f;
+      if (tabTag !== tab) return { ...untabbed, tabTag };
+      if (!native) return untabbed;
+      const { '@offset': offset, '@room': room, ...rest } = untabbed;
+      const roomOk = kind === 'room' ? room === cmd.pushToRoom : room === undefined;
+      return typeof offset === 'string' && roomOk ? rest : { ...rest, missingOffset: typeof offset !== 'string', room };
     };
     for (const s of wsSessions()) if (receives(s) && (filter === undefined || kind === 'session' || s.sessionId === filter)) expect1(s, id, (f) => JSON.stringify(asSent(f)) !== JSON.stringify(payload) && violations.push(`${s.name} push payload changed`));
   }

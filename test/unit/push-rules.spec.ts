@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { SchemaError } from '../../src/common/schema.js';
 import { admitRoom, globRegExp, parsePushCommand, pushTargets } from '../../src/push/push-rules.js';
+import { pushRoute } from '../../src/push/push.topic.js';
 
 const alice = { user: 'alice', workspaces: [{ uuid: 'w1' }, { uuid: 'w2' }] };
 const OPEN = ['slidecast/*', 'lobby', 'game-??'];
@@ -63,7 +64,7 @@ describe('globRegExp', () => {
 describe('parsePushCommand and pushTargets', () => {
   const payload = { some: 'info' };
 
-  it.each<[string, unknown, { keys: string[]; session?: string }]>([
+  it.each<[string, unknown, { keys: string[]; session?: string; tab?: string }]>([
     ['user', { pushToUser: 'alice', payload }, { keys: ['user:alice'] }],
     ['room', { pushToRoom: 'slidecast/abc123', payload }, { keys: ['room:slidecast/abc123'] }],
     ['session', { pushToSession: 's1', payload }, { keys: [], session: 's1' }],
@@ -76,6 +77,13 @@ describe('parsePushCommand and pushTargets', () => {
     ['subscribeUser', { subscribeUser: 'alice', room: 'r' }, { keys: ['user:alice'] }],
     ['subscribeUser for one session', { subscribeUser: 'alice', room: 'r', tabWindowId: 's1' }, { keys: ['user:alice'], session: 's1' }],
     ['unsubscribeUser', { unsubscribeUser: 'alice', room: 'r' }, { keys: ['user:alice'] }],
+    // PROTOCOL 5.1: one tab of a shared session.
+    ['a tab of a session', { pushToSession: 's1.tab-1_A', payload }, { keys: [], session: 's1', tab: 'tab-1_A' }],
+    ['a tab by tabWindowId, filtering a user', { pushToUser: 'alice', tabWindowId: 's1.t', payload }, { keys: ['user:alice'], session: 's1', tab: 't' }],
+    ['subscribeUser for the session of a tab', { subscribeUser: 'alice', room: 'r', tabWindowId: 's1.t' }, { keys: ['user:alice'], session: 's1' }],
+    ['a tab id with a character outside [A-Za-z0-9_-]: a session id as given', { pushToSession: 's1.t!', payload }, { keys: [], session: 's1.t!' }],
+    ['a tab id over 32 characters: a session id as given', { pushToSession: `s1.${'t'.repeat(33)}`, payload }, { keys: [], session: `s1.${'t'.repeat(33)}` }],
+    ['two dots: a session id as given', { pushToSession: 's1.a.b', payload }, { keys: [], session: 's1.a.b' }],
   ])('targets %s', (_name, raw, targets) => {
     expect(pushTargets(parsePushCommand(raw))).toEqual(targets);
   });
@@ -112,5 +120,28 @@ describe('parsePushCommand and pushTargets', () => {
   ])('rejects %s', (_name, raw, reason) => {
     expect(() => parsePushCommand(raw)).toThrow(SchemaError);
     expect(() => parsePushCommand(raw)).toThrow(reason);
+  });
+});
+
+describe('pushRoute: the frame a push becomes (PROTOCOL 5.1)', () => {
+  const route = (raw: unknown, native = true) => pushRoute(parsePushCommand(raw), native);
+
+  it.each<[string, unknown, boolean, unknown]>([
+    ['a user push, as published', { pushToUser: 'alice', payload: { a: 1 } }, true, { a: 1 }],
+    ['a room push names its room', { pushToRoom: 'r', payload: { a: 1 } }, true, { a: 1, '@room': 'r' }],
+    ['a push to a tab names the tab', { pushToSession: 's1.t1', payload: { a: 1 } }, true, { a: 1, '@tab': 't1' }],
+    ['a room push filtered to a tab names both', { pushToRoom: 'r', tabWindowId: 's1.t1', payload: { a: 1 } }, true, { a: 1, '@room': 'r', '@tab': 't1' }],
+    ["a publisher's own @room and @tab are dropped", { pushToUser: 'alice', payload: { a: 1, '@room': 'x', '@tab': 'y' } }, true, { a: 1 }],
+    ['a room push of a non-object, as published', { pushToRoom: 'r', payload: [1, 2] }, true, [1, 2]],
+    ['BackgroundPush: a room push byte for byte', { pushToRoom: 'r', payload: { a: 1, '@tab': 'y' } }, false, { a: 1, '@tab': 'y' }],
+    ['BackgroundPush: a push to a tab names the tab', { pushToSession: 's1.t1', payload: { a: 1 } }, false, { a: 1, '@tab': 't1' }],
+  ])('%s', (_name, raw, native, frame) => {
+    const routed = route(raw, native);
+    expect('drop' in routed ? routed : JSON.stringify((routed as { frame: unknown }).frame)).toEqual(JSON.stringify(frame));
+  });
+
+  it('sends a push to a tab to its session, and drops one whose payload cannot carry "@tab"', () => {
+    expect(route({ pushToSession: 's1.t1', payload: { a: 1 } })).toMatchObject({ keys: [], session: 's1' });
+    for (const payload of ['text', 3, null, [1]]) expect(route({ pushToSession: 's1.t1', payload })).toEqual({ drop: 'tab_payload_not_object' });
   });
 });

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { Switchboard, describeStatus } from '@switchboard/client';
+import { Switchboard, describeStatus, shareTabs } from '@switchboard/client';
 import {
   SwitchboardProvider,
   useSwitchboard,
@@ -34,9 +34,11 @@ declare global {
     /** For the browser tests: the live client, and the class (to make more). */
     __switchboard?: Switchboard;
     __Switchboard?: typeof Switchboard;
+    __shareTabs?: typeof shareTabs;
   }
 }
 window.__Switchboard = Switchboard;
+window.__shareTabs = shareTabs;
 
 export function App() {
   const [session, setSession] = useState<DemoSession>();
@@ -64,6 +66,8 @@ export function App() {
       // Called on every connect and renewal: each call gets a fresh short-lived token.
       token: async () => (await fetchSession(user)).token,
       backoff: fast ? { initialMs: 200, maxMs: 1000 } : undefined,
+      // `?share`: one connection for every tab of this user in this browser.
+      share: params.has('share') ? shareTabs() : undefined,
     });
     current.current.client = next;
     window.__switchboard = next;
@@ -123,7 +127,8 @@ function StatusBadge() {
   return (
     <span className="status-bar">
       <span className={`status ${status.state}`} data-testid="status" data-resets={resets} role="status">
-        {describeStatus(status)} · resets: <b data-testid="resets">{resets}</b>
+        {describeStatus(status)}
+        {status.shared && ` · ${status.shared.leader ? 'holds the connection' : 'shares the connection'} of ${status.shared.tabs} tab${status.shared.tabs === 1 ? '' : 's'}`} · resets: <b data-testid="resets">{resets}</b>
       </span>
       {status.state === 'offline' && (
         <button onClick={() => client.connect()} data-testid="retry-now">
