@@ -253,8 +253,8 @@ export type ChatJoinFrame = {
   };
   Message?: {
     [x: string]: unknown;
-    Message?: string | undefined;
-  } | undefined;
+    Message?: string | null | undefined;
+  } | null | undefined;
 };
 export type ChatLeaveFrame = {
   '@type': string;
@@ -273,8 +273,8 @@ export type ChatHistoryFrame = {
   };
   Message?: {
     [x: string]: unknown;
-    Message?: string | undefined;
-  } | undefined;
+    Message?: string | null | undefined;
+  } | null | undefined;
 };
 export type ChatPostFrame = {
   '@type': string;

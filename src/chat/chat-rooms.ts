@@ -1,6 +1,7 @@
 /**
  * The client frames of `/chat` (PROTOCOL.md 4): JOIN (and its PING form), LEAVE, HISTORY,
- * POST, DELETE_MSG, and who may stay in which room when a session's identity changes.
+ * POST, DELETE_MSG, each as read by its schema at the gateway, and who may stay in which room
+ * when a session's identity changes.
  *
  * Every change (post, deletion) is published on the chat channel and reaches the sessions
  * through ChatTopic, never directly: members on every instance, this one included, receive
@@ -15,23 +16,26 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../auth/identity.js';
 import { Bus } from '../bus/bus.js';
-import { SchemaError, isRecord, optString, requireRecord, type Json } from '../common/schema.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { WindowLimiter } from './window-limiter.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { MemoryBudget } from '../memory/memory-budget.js';
 import { Metrics } from '../metrics/metrics.js';
-import { ClientId, MAX_CLIENT_ID_LENGTH, errorFrame, type ErrorCode } from '../protocol/frames.js';
+import type * as z from 'zod';
+import { errorFrame, type ChatDeleteMsgFrame, type ChatHistoryFrame, type ChatJoinFrame, type ChatLeaveFrame, type ChatPostFrame, type ErrorCode } from '../protocol/frames.js';
 import { ChatSessions } from '../sessions/endpoints.js';
 import type { Session } from '../sessions/session.js';
 import type { IdentityChange } from '../sessions/session-registry.js';
 import { DELETE_DETAILS, type ChatEvent } from './chat-event.js';
 import { ChatPresence } from './chat-presence.js';
 import { ChatStore } from './chat-store.js';
-import { parseHistoryRequest, parseRoomRef, type ChatRoom, type RoomRef } from './chat-types.js';
+import { parseHistoryRequest, type ChatRoom, type RoomRef } from './chat-types.js';
 import { NodeAccessClient } from './node-access.js';
 import { roomAccess, type RoomAccess } from './room-access.js';
 import { sanitizeMessage } from './sanitize.js';
+
+/** A client frame as its schema read it. */
+type Read<S extends z.ZodType> = z.output<S>;
 
 /** What chat keeps per session, beside the Session. */
 interface ChatState {
@@ -76,11 +80,11 @@ export class ChatRooms {
   // ---------------------------------------------------------------- client frames
 
   /** JOIN, and its PING form: find (or, unless a PING, create) the room, authorize, enter it. */
-  async join(session: Session, msg: Json): Promise<void> {
+  async join(session: Session, frame: Read<typeof ChatJoinFrame>): Promise<void> {
     const identity = session.identity;
     if (!identity) return refuse(session, 'not_subscribed');
-    const ref = parseRoomRef(msg.Room);
-    const ping = isRecord(msg.Message) && msg.Message.Message === 'PING';
+    const ref = frame.Room;
+    const ping = frame.Message?.Message === 'PING';
     // Per user, PINGs included: a user's many sessions cannot flood a room with ROOM_UPDATEs.
     if (!(await this.limiter.take(`join:${identity.user}`, this.config.chat.userJoinRate, 1000))) {
       return refuse(session, 'rate_limited', { Room: ref }, 'too many joins');
@@ -122,18 +126,18 @@ export class ChatRooms {
   }
 
   /** LEAVE; leaving a room the session is not in is a no-op. */
-  async leave(session: Session, msg: Json): Promise<void> {
-    const ref = parseRoomRef(msg.Room);
+  async leave(session: Session, frame: Read<typeof ChatLeaveFrame>): Promise<void> {
+    const ref = frame.Room;
     const room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
     if (room && session.rooms.has(room.Uuid)) this.removeFromRoom(session, room.Uuid);
   }
 
   /** HISTORY: ROOM_UPDATE, the messages oldest first, then MAY_HAVE_MORE when the page was full. */
-  async history(session: Session, msg: Json): Promise<void> {
+  async history(session: Session, frame: Read<typeof ChatHistoryFrame>): Promise<void> {
     const identity = session.identity;
     if (!identity) return refuse(session, 'not_subscribed');
-    const ref = parseRoomRef(msg.Room);
-    const { Offset, Limit } = parseHistoryRequest(isRecord(msg.Message) ? optString(msg.Message, 'Message', 'Message') : undefined);
+    const ref = frame.Room;
+    const { Offset, Limit } = parseHistoryRequest(frame.Message?.Message ?? undefined);
     const room = await this.store.findRoom(ref.Type, ref.RoomTypeObject);
     // Not a member (yet): no answer, whether the room exists or not, so a non-member learns
     // nothing. The Cells chat UI sends HISTORY before its JOIN and asks again on the
@@ -174,18 +178,17 @@ export class ChatRooms {
    * POST (alias msg): store the sanitized message and publish it to the room. With a client `id`
    * (ext), answered exactly once: `ack` once stored and published, or the refusal with the `id`.
    */
-  async post(session: Session, msg: Json): Promise<void> {
-    const id = clientId(msg);
+  async post(session: Session, frame: Read<typeof ChatPostFrame>): Promise<void> {
+    const id = frame.id !== undefined ? { id: frame.id } : undefined;
     const identity = session.identity;
     if (!identity) return refuse(session, 'not_subscribed', id);
     const state = this.state(session);
-    const m = requireRecord(msg.Message, 'Message');
-    const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
+    const roomUuid = frame.Message.RoomUuid;
     const about = { Room: { Uuid: roomUuid }, ...id };
     if (!state.posts.take()) return refuse(session, 'rate_limited', about, 'too many messages');
     if (!session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
     if (state.readOnly.has(roomUuid)) return refuse(session, 'read_only', about);
-    const text = sanitizeMessage(optString(m, 'Message', 'Message') ?? '');
+    const text = sanitizeMessage(frame.Message.Message);
     if (text === '') return refuse(session, 'empty_message', about);
     const max = this.config.chat.maxMessageLength;
     // Counted in code points, after stripping: what is stored and shown.
@@ -204,13 +207,11 @@ export class ChatRooms {
   }
 
   /** DELETE_MSG: only the stored message's author, from inside the room. */
-  async deleteMessage(session: Session, msg: Json): Promise<void> {
-    const id = clientId(msg);
+  async deleteMessage(session: Session, frame: Read<typeof ChatDeleteMsgFrame>): Promise<void> {
+    const id = frame.id !== undefined ? { id: frame.id } : undefined;
     const identity = session.identity;
     if (!identity) return refuse(session, 'not_subscribed', id);
-    const m = requireRecord(msg.Message, 'Message');
-    const roomUuid = optString(m, 'RoomUuid', 'Message') ?? '';
-    const uuid = optString(m, 'Uuid', 'Message') ?? '';
+    const { RoomUuid: roomUuid, Uuid: uuid } = frame.Message;
     const about = { Room: { Uuid: roomUuid }, Message: { Uuid: uuid, RoomUuid: roomUuid }, ...id };
     if (!session.rooms.has(roomUuid)) return refuse(session, 'room_not_joined', about);
     if (this.state(session).readOnly.has(roomUuid)) return refuse(session, 'read_only', about);
@@ -321,16 +322,6 @@ function refuse(session: Session, code: ErrorCode, about: object = {}, text?: st
   session.reply({ ...errorFrame(code, text), ...about });
 }
 
-/**
- * The client `id` of a POST or DELETE_MSG (ext, PROTOCOL 4.3), as the fields to copy into its
- * answer; none when absent. A malformed one is refused (bad_frame) before anything is done.
- */
-export function clientId(msg: Json): { id: string } | undefined {
-  if (msg.id === undefined) return undefined;
-  const parsed = ClientId.safeParse(msg.id);
-  if (!parsed.success) throw new SchemaError(`id must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters`);
-  return { id: parsed.data };
-}
 
 const unixSeconds = () => String(Math.floor(Date.now() / 1000));
 

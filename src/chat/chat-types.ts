@@ -7,14 +7,6 @@ export { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, MAX_ROOM_LABEL_LENGTH, MAX_RO
 /** Rooms and messages as frames carry them; RoomRef: how a client names a room in JOIN / LEAVE / HISTORY. */
 export type { ChatMessage, ChatRoom, HistoryRequest, RoomRef, RoomType };
 
-/**
- * Parses the `Room` of a client frame. Type is matched case-insensitively; the protobuf
- * enum numbers (0 = GLOBAL ... 4 = ANY) are accepted too, as protobuf JSON allows them.
- */
-export function parseRoomRef(raw: unknown): RoomRef {
-  return parseWith(RoomRef, raw, 'Room');
-}
-
 export function parseRoomType(value: unknown): RoomType {
   return parseWith(RoomType, value, 'Room.Type');
 }

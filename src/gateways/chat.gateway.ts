@@ -1,19 +1,20 @@
 import { Inject, Logger } from '@nestjs/common';
 import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
-import { ChatRooms, clientId } from '../chat/chat-rooms.js';
+import { ChatRooms } from '../chat/chat-rooms.js';
 import { heartbeatSockets } from '../common/heartbeat.js';
-import { SchemaError, type Json } from '../common/schema.js';
+import { SchemaError, parseWith, type FieldLabel, type Json } from '../common/schema.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatSessions } from '../sessions/endpoints.js';
-import { errorFrame } from '../protocol/frames.js';
+import { ChatDeleteMsgFrame, ChatHistoryFrame, ChatJoinFrame, ChatLeaveFrame, ChatPostFrame, ClientId, errorFrame } from '../protocol/frames.js';
 import type { Session } from '../sessions/session.js';
 import { readSubscribe } from './subscribe-frame.js';
 
 /**
  * `/chat` (and `/ws/chat`): subscribe and unsubscribe as on `/ws`, then the chat frames of
- * PROTOCOL 4, handed to ChatRooms. `@type` is case-insensitive here: Cells sends
- * `JOIN`, the React UI `join` / `msg` / `leave`.
+ * PROTOCOL 4, each read by its schema and handed to ChatRooms (a frame that does not fit gets
+ * `bad_frame` naming the field: `Room.Type must be ...`). `@type` is case-insensitive here:
+ * Cells sends `JOIN`, the React UI `join` / `msg` / `leave`.
  */
 @WebSocketGateway({ path: '/chat' })
 export class ChatGateway implements OnGatewayConnection {
@@ -48,16 +49,16 @@ export class ChatGateway implements OnGatewayConnection {
       case 'unsubscribe':
         return this.sessions.unsubscribe(session);
       case 'join':
-        return this.run(session, this.rooms.join(session, msg));
+        return this.run(session, msg, () => this.rooms.join(session, parseWith(ChatJoinFrame, msg, field)));
       case 'leave':
-        return this.run(session, this.rooms.leave(session, msg));
+        return this.run(session, msg, () => this.rooms.leave(session, parseWith(ChatLeaveFrame, msg, field)));
       case 'history':
-        return this.run(session, this.rooms.history(session, msg));
+        return this.run(session, msg, () => this.rooms.history(session, parseWith(ChatHistoryFrame, msg, field)));
       case 'post':
       case 'msg':
-        return this.run(session, this.rooms.post(session, msg), msg);
+        return this.run(session, msg, () => this.rooms.post(session, parseWith(ChatPostFrame, msg, field)));
       case 'delete_msg':
-        return this.run(session, this.rooms.deleteMessage(session, msg), msg);
+        return this.run(session, msg, () => this.rooms.deleteMessage(session, parseWith(ChatDeleteMsgFrame, msg, field)));
       case undefined:
         return session.reply(errorFrame('bad_frame', 'frame has no @type'));
       default:
@@ -67,23 +68,20 @@ export class ChatGateway implements OnGatewayConnection {
 
   /**
    * A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely.
-   * Either answer carries the frame's client `id` (ext) when it had a valid one.
+   * Either answer carries the frame's client `id` (ext, POST and DELETE_MSG) when it had a valid one.
    */
-  private run(session: Session, work: Promise<void>, msg?: Json): Promise<void> {
-    return work.catch((err: Error) => {
-      const id = msg && idOf(msg);
-      if (err instanceof SchemaError) return session.reply({ ...errorFrame('bad_frame', err.message), ...id });
-      this.log.error({ msg: 'chat frame failed', sessionId: session.id, err: err.stack });
-      session.reply({ ...errorFrame('internal'), ...id });
-    });
+  private async run(session: Session, msg: Json, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      const id = ClientId.safeParse(msg.id);
+      const about = id.success ? { id: id.data } : {};
+      if (err instanceof SchemaError) return session.reply({ ...errorFrame('bad_frame', err.message), ...about });
+      this.log.error({ msg: 'chat frame failed', sessionId: session.id, err: (err as Error)?.stack });
+      session.reply({ ...errorFrame('internal'), ...about });
+    }
   }
 }
 
-/** The valid client `id` of a frame, as fields to copy into its answer. */
-function idOf(msg: Json): { id: string } | undefined {
-  try {
-    return clientId(msg);
-  } catch {
-    return undefined;
-  }
-}
+/** A field of a chat frame, named from the frame: `Room.Type`, `Message.RoomUuid`, `id`. */
+const field: FieldLabel = (path) => path.map(String).join('.');

@@ -122,7 +122,7 @@ const chatType = (...names: string[]) => z.string().regex(new RegExp(`^(${names.
 export const ChatJoinFrame = z.object({
   '@type': chatType('JOIN'),
   Room: RoomRef,
-  Message: z.looseObject({ Message: z.string().optional() }).optional(),
+  Message: z.looseObject({ Message: z.string().nullish() }).nullish(),
 });
 export type ChatJoinFrame = z.input<typeof ChatJoinFrame>;
 export const ChatLeaveFrame = z.object({ '@type': chatType('LEAVE'), Room: RoomRef });
@@ -131,7 +131,7 @@ export type ChatLeaveFrame = z.input<typeof ChatLeaveFrame>;
 export const ChatHistoryFrame = z.object({
   '@type': chatType('HISTORY'),
   Room: RoomRef,
-  Message: z.looseObject({ Message: z.string().optional() }).optional(),
+  Message: z.looseObject({ Message: z.string().nullish() }).nullish(),
 });
 export type ChatHistoryFrame = z.input<typeof ChatHistoryFrame>;
 /** Longest client `id` of a POST or DELETE_MSG (PROTOCOL 4.3). */
@@ -140,20 +140,21 @@ export const MAX_CLIENT_ID_LENGTH = 64;
  * **ext**: the client's id of a POST or DELETE_MSG. With one, the server answers exactly once:
  * an `ack` frame, or the error frame carrying the same `id`. Without one, nothing changes (Cells).
  */
-export const ClientId = z.string().min(1).max(MAX_CLIENT_ID_LENGTH);
+const CLIENT_ID_TEXT = `{} must be a string of 1 to ${MAX_CLIENT_ID_LENGTH} characters`;
+export const ClientId = z.string(CLIENT_ID_TEXT).min(1, CLIENT_ID_TEXT).max(MAX_CLIENT_ID_LENGTH, CLIENT_ID_TEXT);
 
 /** POST (alias `msg`): the text is sanitized, stored and published to the room. */
 export const ChatPostFrame = z.object({
   '@type': chatType('POST', 'MSG'),
   id: ClientId.optional(),
-  Message: z.looseObject({ RoomUuid: BusString, Message: BusString }),
+  Message: z.looseObject({ RoomUuid: BusString, Message: BusString }, '{} must be an object'),
 });
 export type ChatPostFrame = z.input<typeof ChatPostFrame>;
 /** DELETE_MSG: only the stored message's author may. */
 export const ChatDeleteMsgFrame = z.object({
   '@type': chatType(DELETE_DETAILS),
   id: ClientId.optional(),
-  Message: z.looseObject({ Uuid: BusString, RoomUuid: BusString }),
+  Message: z.looseObject({ Uuid: BusString, RoomUuid: BusString }, '{} must be an object'),
 });
 export type ChatDeleteMsgFrame = z.input<typeof ChatDeleteMsgFrame>;
 

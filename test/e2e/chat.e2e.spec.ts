@@ -195,6 +195,21 @@ describe('/chat on a real Redis', () => {
     await join(alice, { Type: 'GLOBAL' });
   });
 
+  // Each frame is read by its schema at the gateway: the field is named, a valid client id is echoed.
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ['JOIN with a Message that is not an object', { '@type': 'JOIN', Room: { Type: 'GLOBAL' }, Message: 'PING' }, { error: 'Message must be an object' }],
+    ['LEAVE without a Room', { '@type': 'leave' }, { error: 'Room must be an object' }],
+    ['HISTORY with a number for its text', { '@type': 'HISTORY', Room: { Type: 'GLOBAL' }, Message: { Message: 3 } }, { error: 'Message.Message must be a string' }],
+    ['POST without RoomUuid', { '@type': 'POST', id: 'p1', Message: { Message: 'hi' } }, { error: 'Message.RoomUuid must be a string', id: 'p1' }],
+    ['msg with a text Message', { '@type': 'msg', Message: 'hi' }, { error: 'Message must be an object' }],
+    ['DELETE_MSG with an empty id', { '@type': 'DELETE_MSG', id: '', Message: { Uuid: 'u', RoomUuid: 'r' } }, { error: 'id must be a string of 1 to 64 characters' }],
+    ['DELETE_MSG without Uuid', { '@type': 'DELETE_MSG', id: 'd1', Message: { RoomUuid: 'r' } }, { error: 'Message.Uuid must be a string', id: 'd1' }],
+  ])('refuses %s as bad_frame, naming the field', async (_name, frame, refusal) => {
+    const alice = await connect('alice');
+    alice.send(frame);
+    expect(await alice.next((f) => f['@type'] === 'error')).toEqual({ '@type': 'error', code: 'bad_frame', ...refusal });
+  });
+
   it('validates posts: empty, too long, too many per second', async () => {
     const W = ws(`w-${tag}-posts`, 'posts', 'pydiods1/posts');
     const alice = await connect('alice', [W]);

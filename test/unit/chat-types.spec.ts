@@ -1,6 +1,10 @@
 import { describe, it, expect } from '@jest/globals';
-import { SchemaError } from '../../src/common/schema.js';
-import { parseHistoryRequest, parseRoomRef } from '../../src/chat/chat-types.js';
+import { SchemaError, parseWith } from '../../src/common/schema.js';
+import { RoomRef } from '../../src/protocol/frames.js';
+import { parseHistoryRequest } from '../../src/chat/chat-types.js';
+
+/** The `Room` of a JOIN, LEAVE or HISTORY frame, named as the chat gateway names it. Type is case-insensitive; protobuf enum numbers (0 = GLOBAL ... 4 = ANY) are accepted. */
+const parseRoomRef = (raw: unknown) => parseWith(RoomRef, raw, 'Room');
 
 describe('parseRoomRef', () => {
   it.each([

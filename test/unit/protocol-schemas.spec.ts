@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { parseChatEvent } from '../../src/chat/chat-event.js';
-import { parseHistoryRequest, parseRoomRef, parseRoomType } from '../../src/chat/chat-types.js';
+import { parseHistoryRequest, parseRoomType } from '../../src/chat/chat-types.js';
 import { payloadProblem } from '../../src/common/json-bounds.js';
-import { SchemaError } from '../../src/common/schema.js';
-import { ERROR_CODES, errorFrame, type ErrorCode } from '../../src/protocol/frames.js';
+import { SchemaError, parseWith } from '../../src/common/schema.js';
+import { ERROR_CODES, RoomRef, errorFrame, type ErrorCode } from '../../src/protocol/frames.js';
 import { parsePushCommand } from '../../src/push/push-rules.js';
 import { parseActivityEvent } from '../../src/topics/activity.topic.js';
 import { parseIdmEvent } from '../../src/topics/idm.topic.js';
@@ -23,7 +23,7 @@ const parsers: Record<string, Parse> = {
   activity: parseActivityEvent,
   push: parsePushCommand,
   chat: parseChatEvent,
-  roomRef: parseRoomRef,
+  roomRef: (raw: unknown) => parseWith(RoomRef, raw, 'Room'),
   roomType: parseRoomType,
   history: (raw) => parseHistoryRequest(JSON.stringify(raw)),
 };
