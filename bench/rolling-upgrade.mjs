@@ -3,7 +3,9 @@
 // published at R/s the whole time, then each pod in turn SIGTERMed (1001 with a retry hint,
 // SHUTDOWN_RECONNECT_WINDOW_MS) and started again. Counts, per client, every event of its user
 // received, missing or twice, the resets (recovered:false), and the reconnect spread after
-// each pod's stop. `--old <dist>` starts the pods from another build (e.g. the previous
+// each pod's stop, and the publish-to-receipt delay of events reaching clients that were live
+// when they were published, before, during and after the roll (a window where some pods get
+// events late shows there). `--old <dist>` starts the pods from another build (e.g. the previous
 // version's) and replaces each with this one: old and new side by side during the roll.
 //
 //   npm run build && npx tsc -b client && node bench/rolling-upgrade.mjs --clients 3000 --users 300 --rate 100
@@ -71,6 +73,8 @@ async function startPod(dist, port) {
     MAX_SESSIONS_PER_USER: '0',
     CLIENT_FRAME_RATE: '1000',
     SHUTDOWN_RECONNECT_WINDOW_MS: String(WINDOW),
+    // Every task event at once: the delays measured are the transport's, not a coalescing window.
+    TASK_COALESCE_MS: '0',
     SHUTDOWN_GRACE_MS: String(WINDOW + 5000),
   };
   const proc = spawn(process.execPath, [`${dist}/main.js`], { env, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -111,20 +115,26 @@ log(`${P} pods of ${opt.old ?? opt.new} behind ${url}`);
 
 // Clients: user i % U; each counts the events of its user.
 const clients = [];
+/** Event id -> when it was published; [publishedAt, delay] of each receipt by a client live since before its publish. */
+const publishedAt = new Map();
+const delays = [];
 for (let i = 0; i < C; i++) {
   const user = `u${i % U}`;
   const token = () => new SignJWT({ name: user }).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setIssuedAt().setExpirationTime('1h').sign(KEY);
   const c = new Switchboard({ url, token, WebSocket, autoConnect: false, backoff: { initialMs: 200, maxMs: 2000 } });
-  const state = { c, user, got: new Map(), resets: 0, live: false, closedAt: 0, reconnects: [] };
+  const state = { c, user, got: new Map(), resets: 0, live: false, liveSince: 0, closedAt: 0, reconnects: [] };
   c.on('task', (e) => {
     const id = e.TaskUpdated?.ID;
     state.got.set(id, (state.got.get(id) ?? 0) + 1);
+    const at = publishedAt.get(id);
+    if (at !== undefined && state.live && state.liveSince <= at) delays.push([at, Date.now() - at]);
   });
   c.on('reset', () => state.resets++);
   c.on('status', (s) => {
     const live = s.endpoints.events.state === 'live';
     if (state.live && !live) state.closedAt = Date.now();
     if (!state.live && live && state.closedAt) state.reconnects.push(Date.now());
+    if (!state.live && live) state.liveSince = Date.now();
     state.live = live;
   });
   clients.push(state);
@@ -146,6 +156,7 @@ const publisher = (async () => {
       const user = `u${seq % U}`;
       const id = `e${seq++}`;
       (published.get(user) ?? published.set(user, []).get(user)).push(id);
+      publishedAt.set(id, Date.now());
       await redis.publish(CHANNEL, JSON.stringify({ TaskUpdated: { ID: id, TriggerOwner: user } })).catch(() => undefined);
     }
     await sleep(Math.max(0, 100 - (Date.now() - started)));
@@ -155,6 +166,7 @@ await sleep(SETTLE);
 
 // The roll: each pod stopped (SIGTERM: 1001 with a retry hint to each socket), then started again.
 const steps = [];
+const rollStarted = Date.now();
 for (const pod of pods) {
   const stoppedAt = Date.now();
   pod.live = false;
@@ -169,6 +181,8 @@ for (const pod of pods) {
   steps.push({ pod: pod.port, stopMs: Date.now() - stoppedAt, reconnected: times.length, firstMs: times[0] ?? 0, p50Ms: q(0.5), p90Ms: q(0.9), lastMs: times.at(-1) ?? 0 });
   log(`pod ${pod.port} rolled: ${times.length} reconnects, first ${steps.at(-1).firstMs} ms, p50 ${steps.at(-1).p50Ms}, last ${steps.at(-1).lastMs} ms (${onIt} clients live before)`);
 }
+const rollEnded = Date.now();
+await sleep(SETTLE);
 publishing = false;
 await publisher;
 
@@ -185,6 +199,12 @@ for (const s of clients) {
     if (n > 1) duplicated += n - 1;
   }
 }
+/** p50, p99 and max of the delays of events published in [from, to). */
+function delayStats(from, to) {
+  const d = delays.filter(([at]) => at >= from && at < to).map(([, ms]) => ms).sort((a, b) => a - b);
+  const q = (p) => d[Math.min(d.length - 1, Math.floor(p * d.length))] ?? 0;
+  return { receipts: d.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: d.at(-1) ?? 0 };
+}
 const result = {
   clients: C,
   users: U,
@@ -198,6 +218,7 @@ const result = {
   lost,
   duplicated,
   resets: clients.reduce((n, s) => n + s.resets, 0),
+  delay: { beforeRoll: delayStats(0, rollStarted), duringRoll: delayStats(rollStarted, rollEnded), afterRoll: delayStats(rollEnded, Infinity) },
   withoutBarrier: clients.filter((s) => !s.got.has(barrier)).length,
   steps,
 };

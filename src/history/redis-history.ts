@@ -15,7 +15,9 @@
  *   script unless it still holds the lease (fencing). Every instance keeps what it received
  *   until it sees it announced (IngressLedger); one that takes the lease over first reads the
  *   stream to its newest entry, then appends whatever is still pending: a dying holder's last
- *   messages are appended by its successor, once.
+ *   messages are appended by its successor, once. A message still unannounced HURRY_MS after
+ *   its receipt makes an instance tick at once: when its holder stopped (a rolling restart
+ *   releases the lease), another takes the lease within that, not at its next tick.
  * - A backend's own `XADD` (no announcement) is noticed by the lease tick, which returns the
  *   stream's newest id to every instance: one that has not delivered up to it by the next tick
  *   reads the gap. So such entries are delivered within about a third of the lease (at once
@@ -42,6 +44,8 @@ import type { ConnectionOptions, RedisClient } from '../redis/redis-connections.
 const START_WAIT_MS = 2000;
 /** Commands answer at once: this long without an answer, the connection is dead. */
 const COMMAND_TIMEOUT_MS = 5000;
+/** A message received and still not announced this long after makes a non-holder tick at once (the lease may be free). */
+const HURRY_MS = 150;
 /** Entries per XRANGE: small replies, so that large payloads do not hold the event loop up. */
 const PAGE = 100;
 /** Payload bytes per append script at most (one message always goes). */
@@ -121,6 +125,9 @@ export class RedisHistory implements History {
   private closed = false;
   private lostCount = 0;
   private timer?: NodeJS.Timeout;
+  private ticking = false;
+  /** The check of a message unannounced after HURRY_MS, when one is due. */
+  private hurried?: NodeJS.Timeout;
   private deliver?: Deliver;
   private onAttached?: () => void;
   /** The stream's newest id at the last tick: not delivered by the next one, it is read. */
@@ -171,12 +178,7 @@ export class RedisHistory implements History {
   async start(deliver: Deliver): Promise<void> {
     this.deliver = deliver;
     const attached = new Promise<void>((resolve) => (this.onAttached = resolve));
-    const tick = () => {
-      void this.tick().finally(() => {
-        if (!this.closed) this.timer = setTimeout(tick, Math.max(50, Math.floor(this.opts.leaseMs / 3))).unref();
-      });
-    };
-    tick();
+    this.tickNow();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([attached, new Promise((r) => (timer = setTimeout(r, START_WAIT_MS)))]);
     clearTimeout(timer);
@@ -188,7 +190,8 @@ export class RedisHistory implements History {
 
   ingest(channel: string, raw: string): void {
     const message = this.ledger.received(channel, raw);
-    if (!message || !this.leader) return;
+    if (!message) return;
+    if (!this.leader) return this.hurry(message.seq);
     message.appended = true;
     this.batch.push(message);
     // Everything received in one read from the socket goes in one script.
@@ -242,6 +245,7 @@ export class RedisHistory implements History {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.hurried);
     if (this.leader && this.cmd.status === 'ready') {
       // Hands the lease over at once rather than after it lapses.
       this.leader = false;
@@ -440,6 +444,26 @@ export class RedisHistory implements History {
       .then(([first]) => first?.[0])
       .finally(() => (this.firstRead = undefined));
     return this.firstRead;
+  }
+
+  /** A tick now (unless one is under way), then every third of the lease. */
+  private tickNow(): void {
+    if (this.ticking || this.closed) return;
+    clearTimeout(this.timer);
+    this.ticking = true;
+    void this.tick().finally(() => {
+      this.ticking = false;
+      if (!this.closed) this.timer = setTimeout(() => this.tickNow(), Math.max(50, Math.floor(this.opts.leaseMs / 3))).unref();
+    });
+  }
+
+  /** Message `seq` reached a non-holder: if it is still unannounced after HURRY_MS, the holder may be gone. */
+  private hurry(seq: number): void {
+    if (this.hurried || this.closed) return;
+    this.hurried = setTimeout(() => {
+      this.hurried = undefined;
+      if (!this.leader && !this.ledger.settled(seq)) this.tickNow();
+    }, HURRY_MS).unref();
   }
 
   /** Lease upkeep, pending expiry, an epoch check (FLUSHALL drops no connection) and gap detection. */

@@ -79,5 +79,20 @@ describe('RedisHistory: who appends pub/sub messages', () => {
     expect(await payloads()).toEqual(['m1', 'm2', 'm3']);
   });
 
+  it('a message still unannounced makes a non-holder take a lease its holder let go, without waiting for its tick', async () => {
+    const a = await history();
+    await until(() => a.isLeader);
+    const b = await history();
+    a.ingest('c', 'm1');
+    b.ingest('c', 'm1');
+    await until(async () => (await payloads()).length === 1);
+    await a.close(); // a rolling restart: the lease is let go
+    // b's next tick is 20 s away (a lease of a minute): only the unannounced message can make it take the lease now.
+    b.ingest('c', 'm2');
+    await until(async () => (await payloads()).length === 2, 5000);
+    expect(b.isLeader).toBe(true);
+    expect(await payloads()).toEqual(['m1', 'm2']);
+  });
+
   afterAll(() => redis.disconnect());
 });
