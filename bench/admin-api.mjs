@@ -13,6 +13,7 @@ import { JwtService } from '@nestjs/jwt';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
+import { Redis } from 'ioredis';
 import { Background } from './lib/background.mjs';
 import { Child, args, benchChannels, machine, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
 
@@ -28,6 +29,7 @@ async function startServer(port) {
     PORT: String(port),
     REDIS_URL: opt.redis,
     HISTORY_KEY: `bench.${tag}.history`,
+    REVOCATIONS_KEY: `bench.${tag}.revoked`,
     CHAT_KEY_PREFIX: `bench:${tag}:chat:`,
     ADMIN_API_KEY: ADMIN_KEY,
     ADMIN_CHANNEL: `bench.${tag}.admin`,
@@ -118,4 +120,12 @@ ROUTES.forEach(([name], r) => {
 await Promise.all(procs.map((p) => p.call('close', {}, 60_000).catch(() => undefined)));
 await Promise.all(procs.map((p) => p.stop()));
 for (const s of servers) s.proc.kill('SIGTERM');
+await Promise.all(servers.map((s) => new Promise((r) => (s.proc.exitCode !== null ? r() : s.proc.once('exit', r)))));
+// What the two instances wrote (history, chat, revocation markers): gone with them.
+const redis = new Redis(opt.redis);
+for (const pattern of [`bench.${tag}.*`, `bench:${tag}:*`]) {
+  const keys = await redis.keys(pattern);
+  if (keys.length) await redis.del(...keys);
+}
+redis.disconnect();
 process.exit(0);
