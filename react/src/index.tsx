@@ -5,9 +5,9 @@
  */
 import { createContext, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import {
-  CallError,
   nodeWorkspace,
   type ActivityEvent,
+  type CallError,
   type CallOptions,
   type ChatRoomHandle,
   type ChatRoomSnapshot,
@@ -231,10 +231,8 @@ export function useCall<T = unknown>(method: string): CallState<T> {
       const promise = client.call<T>(method, params, options);
       promise.then(
         (data) => mine === latest.current && setState({ data, error: undefined, loading: false }),
-        (err: unknown) => {
-          const error = err instanceof CallError ? err : new CallError('internal', String((err as Error)?.message ?? err), method, true);
-          if (mine === latest.current) setState({ data: undefined, error, loading: false });
-        },
+        // The client rejects with a CallError only.
+        (error: CallError) => mine === latest.current && setState({ data: undefined, error, loading: false }),
       );
       return promise;
     },
