@@ -1,4 +1,5 @@
 import type { BackoffOptions } from './backoff.js';
+import { Calls, type CallOptions } from './calls.js';
 import { ChatClient, HEARTBEAT_MS } from './chat.js';
 import { Connection, type ConnectionHooks, type ConnectionOptions, type Link, type Status, type TokenProvider, type WebSocketConstructor } from './connection.js';
 import { Listeners } from './listeners.js';
@@ -81,6 +82,7 @@ export class Switchboard {
   /** The server's `subscribed` ack of the current session. */
   session?: SubscribedFrame;
   private readonly connection: Link;
+  private readonly calls: Calls;
   private readonly group?: TabGroup;
   private readonly listeners = new Listeners<Events>();
   private readonly rooms = new Map<string, number>();
@@ -133,12 +135,20 @@ export class Switchboard {
       subscribeExtras: () => this.subscribeExtras(),
       subscribed: (ack, first) => this.subscribed(ack, first),
       frame: (frame) => this.frame(frame),
-      disconnected: () => this.endResume(),
-      status: () => this.statusChanged(),
+      disconnected: () => {
+        this.endResume();
+        this.calls.disconnected();
+      },
+      status: (status) => {
+        this.calls.status(status);
+        this.statusChanged();
+      },
       skipped: (offset) => this.offsetSeen(offset),
       missed: (reason) => this.listeners.emit('reset', reason),
     };
     this.connection = group ? group.link('ws', hooks) : new Connection(events, hooks);
+    // Shared tabs call on one session: each tab's ids carry its id (the hub sends each answer to its tab).
+    this.calls = new Calls(this.connection, group?.id);
     this.chat = new ChatClient(chat, options.heartbeatMs ?? HEARTBEAT_MS, options.pageSize, group && ((chatHooks) => group.link('chat', chatHooks)));
     this.combined = this.combine();
     this.chat.on('status', () => this.statusChanged());
@@ -186,6 +196,18 @@ export class Switchboard {
       this.rooms.delete(room);
       this.connection.send({ '@type': 'leaveRoom', room });
     });
+  }
+
+  /**
+   * Calls `method` on the backend CALL_ROUTES gives it (PROTOCOL 9), through the `/ws` session,
+   * as the session's verified identity; resolves with the backend's JSON answer, rejects with a
+   * `CallError` carrying the wire `code` (`status` and `data` when the backend answered). Made
+   * while not live, it waits for the session within `timeoutMs` (default CALL_TIMEOUT_MS, 7 s);
+   * in flight when the connection drops, it rejects with `disconnected` and is never sent again;
+   * `signal` rejects it at once (`call_cancelled`; the service still runs it). `T` is not checked.
+   */
+  call<T = unknown>(method: string, params?: unknown, options?: CallOptions): Promise<T> {
+    return this.calls.call(method, params, options) as Promise<T>;
   }
 
   /** Push rooms held now. */
@@ -246,10 +268,12 @@ export class Switchboard {
         this.listeners.emit('reset', 'reconnected with no offset to resume from');
       }
     }
+    this.calls.live();
     this.listeners.emit('subscribed', ack);
   }
 
   private frame(raw: unknown): void {
+    if (this.calls.answer(raw)) return;
     const classified = classifyEventsFrame(raw);
     if (classified.kind === 'resumed') {
       const pending = this.resume.state === 'pending';

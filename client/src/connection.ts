@@ -310,7 +310,8 @@ export class Connection implements Link {
       return;
     }
     if (type === 'expiring') return void this.renew();
-    if (type === 'error') this.lastError = String((frame as Record<string, unknown>).error);
+    // An error answering a request (a call, a post: it has an id) is not why a socket closes.
+    if (type === 'error' && (frame as Record<string, unknown>).id === undefined) this.lastError = String((frame as Record<string, unknown>).error);
     this.hooks.frame(frame);
   }
 

@@ -321,8 +321,14 @@ export class Hub {
     this.post({ t: 'frame', ep, frame, n: ++this.n, ...(to && { to }) });
   }
 
-  /** Push answers to the tabs that asked; a push to a tab or a room (PROTOCOL 5.1) to its tabs; the rest to all. */
+  /** Call and push answers to the tabs that asked; a push to a tab or a room (PROTOCOL 5.1) to its tabs; the rest to all. */
   private eventTabs(frame: unknown): string[] | undefined {
+    // A call's answer (only calls carry an id on /ws): to the tab whose id prefixes the call's (`<tab>:<n>`).
+    if (isObject(frame) && frame.id !== undefined && (frame['@type'] === 'result' || frame['@type'] === 'error')) {
+      const at = typeof frame.id === 'string' ? frame.id.indexOf(':') : -1;
+      const tab = at > 0 ? (frame.id as string).slice(0, at) : '';
+      return this.tabs.has(tab) ? [tab] : [];
+    }
     const classified = classifyEventsFrame(frame);
     if (classified.kind === 'room') {
       const answer = classified.frame;

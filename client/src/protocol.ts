@@ -50,6 +50,16 @@ export type PushPayload = wire.PushPayload;
 /** What a backend sends on `switchboard.push` (or through POST /api/publish). */
 export type PushCommand = wire.PushCommand;
 
+// ---- section 9: calls over the socket ----
+
+/** The client's name for one call: a string of 1 to 64 characters or a non-negative integer. */
+export type CallId = wire.CallId;
+export type CallFrame = wire.CallFrame;
+/** The backend's answer (2xx, JSON; null for an empty body). */
+export type CallResultFrame = wire.CallResultFrame;
+/** A call that got no result: `code`, and the backend's `status` and JSON `data` when it answered. */
+export type CallErrorFrame = wire.CallErrorFrame;
+
 // ---- section 4: chat on /chat ----
 
 export type RoomType = wire.RoomType;

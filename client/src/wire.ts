@@ -206,6 +206,26 @@ export type RoomAnswer = {
   left?: true | undefined;
   reason?: string | undefined;
 };
+export type CallId = string | number;
+export type CallFrame = {
+  '@type': 'call';
+  id: string | number;
+  method: string;
+  params?: unknown;
+};
+export type CallResultFrame = {
+  '@type': 'result';
+  id: string | number;
+  result: unknown;
+};
+export type CallErrorFrame = {
+  '@type': 'error';
+  error: string;
+  code: 'busy' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
+  id?: string | number | undefined;
+  status?: number | undefined;
+  data?: unknown;
+};
 export type PushCommand = {
   [x: string]: unknown;
   pushToSession?: string | null | undefined;

@@ -3,10 +3,12 @@
  * its cleanup; rooms are reference-counted by the client and left a tick after the last release,
  * so StrictMode's mount / unmount / mount sends one JOIN and no LEAVE.
  */
-import { createContext, useCallback, useContext, useEffect, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import {
   nodeWorkspace,
   type ActivityEvent,
+  type CallError,
+  type CallOptions,
   type ChatRoomHandle,
   type ChatRoomSnapshot,
   type NodeEvent,
@@ -184,6 +186,63 @@ export function useChatRoom(room: { Type: RoomType; RoomTypeObject: string; Room
     more: useCallback(() => handle?.loadMore(), [handle]),
     remove: useCallback((uuid: string) => handle?.delete(uuid), [handle]),
   };
+}
+
+export interface CallState<T> {
+  /**
+   * Calls the method with `params`; resolves with the result, rejects with the `CallError`. The
+   * outcome is also in `data` / `error`: a call nobody awaits raises no unhandled rejection.
+   */
+  call(params?: unknown, options?: CallOptions): Promise<T>;
+  /** The result of the latest call, once it succeeded (kept while the next one runs). */
+  data: T | undefined;
+  /** Why the latest call failed (`error.code`: the wire code), kept while the next one runs. */
+  error: CallError | undefined;
+  /** The latest call is running. */
+  loading: boolean;
+  /** Back to idle; the answer of a call running now is ignored. */
+  reset(): void;
+}
+
+const IDLE = { data: undefined, error: undefined, loading: false };
+
+/**
+ * Calls over the socket (PROTOCOL 9): `const whoami = useCall<Me>('whoami')`, then
+ * `whoami.call(params)`. `data`, `error` and `loading` are the latest call's: an earlier call that
+ * answers later never overwrites them, nor does one made for another method or client, or one
+ * answering after unmount. An unmount does not cancel a call (the service would run it anyway).
+ */
+export function useCall<T = unknown>(method: string): CallState<T> {
+  const client = useSwitchboard();
+  const [state, setState] = useState<{ data: T | undefined; error: CallError | undefined; loading: boolean }>(IDLE);
+  /** The latest call's number: only its answer updates the state. */
+  const latest = useRef(0);
+  useEffect(
+    () => () => {
+      latest.current++;
+      setState(IDLE); // another method or client: its answers are not this one's
+    },
+    [client, method],
+  );
+  const call = useCallback(
+    (params?: unknown, options?: CallOptions) => {
+      const mine = ++latest.current;
+      setState((s) => (s.loading ? s : { ...s, loading: true }));
+      const promise = client.call<T>(method, params, options);
+      promise.then(
+        (data) => mine === latest.current && setState({ data, error: undefined, loading: false }),
+        // The client rejects with a CallError only.
+        (error: CallError) => mine === latest.current && setState({ data: undefined, error, loading: false }),
+      );
+      return promise;
+    },
+    [client, method],
+  );
+  const reset = useCallback(() => {
+    latest.current++;
+    setState(IDLE);
+  }, []);
+  return { ...state, call, reset };
 }
 
 /** A ref that always holds the latest value: callbacks stay current without re-subscribing. */

@@ -31,8 +31,8 @@ function readmeBlock(): string {
 }
 
 /** Each line marked `// error` must get a type error, and no other line may. */
-const PROBE = `import { Switchboard, shareTabs, type ChatMessage, type NodeEvent, type SwitchboardStatus } from '@switchboard/client';
-import { useChatRoom, useSwitchboardStatus } from '@switchboard/react';
+const PROBE = `import { CallError, Switchboard, shareTabs, type ChatMessage, type NodeEvent, type SwitchboardStatus } from '@switchboard/client';
+import { useCall, useChatRoom, useSwitchboardStatus } from '@switchboard/react';
 
 const client = new Switchboard({ token: () => 'jwt' });
 client.on('node', (e: NodeEvent) => { const n: number = e.Type; console.log(n); }); // error: Type is a string union
@@ -45,10 +45,19 @@ new Switchboard({ tokn: () => 'x' }); // error: no such option
 new Switchboard({ token: () => 'x', share: shareTabs({ probeMs: '2s' }) }); // error: probeMs is a number
 const leader: string = client.status.shared?.leader ?? ''; // error: leader is a boolean
 client.chat.join({ Type: 'GLOBAL', RoomTypeObject: 'lobby' }).post(42); // error: text is a string
+client.call<{ n: number }>('sum', [1, 2]).then((r) => r.n.toFixed(1)).catch((e: unknown) => e instanceof CallError && e.status === 403 && e.data);
+client.call('sum', [1, 2], { timeoutMs: '5s' }); // error: timeoutMs is a number
+client.call('sum').catch((e: CallError) => e.code === 'call_refusd'); // error: not an error code
+client.call(42); // error: the method is a string
 export function Probe() {
   const room = useChatRoom({ Type: 'GLOBALL', RoomTypeObject: 'x' }); // error: not a room type
   const live: boolean = useSwitchboardStatus().state; // error: a string union
-  return room.posts.filter((p) => p.state === 'lost').length + Number(live) + seq.length + leader.length; // error: not a post state
+  const whoami = useCall<{ name: string }>('whoami');
+  void whoami.call({ verbose: true }, { signal: new AbortController().signal }).then((me) => me.name.length);
+  const name: number = whoami.data?.name ?? 0; // error: name is a string
+  if (whoami.error?.code === 'call_timout') whoami.reset(); // error: not an error code
+  const busy: string = whoami.loading; // error: loading is a boolean
+  return room.posts.filter((p) => p.state === 'lost').length + Number(live) + seq.length + leader.length + name + busy.length; // error: not a post state
 }
 `;
 
@@ -67,8 +76,9 @@ function All() {
   const tasks = hooks.useTasks();
   const activity = hooks.useActivity();
   const push = hooks.usePush({ room: 'r' });
+  const call = hooks.useCall('whoami');
   hooks.useSwitchboard();
-  return h('p', null, [status.state, room.messages.length, room.posts.length, nodes.length, String(task), tasks.size, activity.length, push.length].join(','));
+  return h('p', null, [status.state, room.messages.length, room.posts.length, nodes.length, String(task), tasks.size, activity.length, push.length, call.loading].join(','));
 }
 const html = renderToString(h(hooks.SwitchboardProvider, { client }, h(All)));
 console.log(html);
@@ -153,14 +163,14 @@ describe('the packages as a React developer installs them', () => {
     rmSync(join(app, 'src/probe.tsx'));
     const reported = new Set([...`${r.stdout}${r.stderr}`.matchAll(/src\/probe\.tsx[(:](\d+)/g)].map((m) => Number(m[1])));
     const expected = PROBE.split('\n').flatMap((line, i) => (line.includes('// error') ? [i + 1] : []));
-    expect(expected).toHaveLength(11);
+    expect(expected).toHaveLength(17);
     expect([...reported].sort((a, b) => a - b)).toEqual(expected);
   }, 120_000);
 
   it('renders every hook on the server (SSR) without a socket or a throw', () => {
     writeFileSync(join(app, 'ssr.mjs'), SSR);
     const html = run(process.execPath, ['ssr.mjs'], app);
-    expect(html).toContain('<p>connecting,0,0,0,undefined,0,0,0</p>');
+    expect(html).toContain('<p>connecting,0,0,0,undefined,0,0,0,false</p>');
   });
 
   it("builds the README's block verbatim and runs it in Chromium against the service", async () => {
