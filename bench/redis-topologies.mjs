@@ -16,10 +16,13 @@
  *
  *   warm-up     --warmup events, closed loop
  *   idle        --idle-seconds with the sessions open and no event: CPU per second (services, Redis)
- *   fixed rate  --rate-events at --rate events/s, each published on time whether or not the previous
- *               ones arrived: PUBLISH to last receipt p50 / p99, service CPU per event (sum over the
- *               instances), Redis CPU per event (sum over the topology's redis-server processes,
- *               sentinels included, and its busiest one)
+ *   fixed rate  for each of --rate (200; a list: 100,1000,5000), --rate-seconds (15) of events at that
+ *               rate, each sent on its schedule whether or not the previous ones arrived: PUBLISH to
+ *               last receipt p50 / p99, service CPU per event (sum over the instances), Redis CPU per
+ *               event (sum over the topology's redis-server processes, sentinels included, and its
+ *               busiest one); each also net of the idle phase's CPU per second
+ *   no audience at the first rate, events to a workspace nobody holds, then one barrier event to
+ *               every instance: CPU per event before it has an audience (--no-audience 0 skips it)
  *   closed loop --loop-events with --inflight in flight (a new one as soon as one arrived at every
  *               receiver): events/s at saturation, and the same CPU figures
  *
@@ -38,8 +41,8 @@
  * SIGINT too.
  *
  *   npm run build && node bench/redis-topologies.mjs [--rounds 3] [--sessions 2000] [--rate 200]
- *       [--rate-events 3000] [--loop-events 4000] [--inflight 64] [--warmup 300] [--idle-seconds 3]
- *       [--instances 2]
+ *       [--rate-seconds 15] [--no-audience 1] [--loop-events 4000] [--inflight 64] [--warmup 300]
+ *       [--idle-seconds 3] [--instances 2]
  *       [--topologies single,cluster,cluster-spublish,sentinel] [--json FILE]
  */
 import { JwtService } from '@nestjs/jwt';
@@ -60,8 +63,9 @@ const opt = args({
   rounds: 3,
   sessions: 2000,
   instances: 2,
-  rate: 200,
-  'rate-events': 3000,
+  rate: '200',
+  'rate-seconds': 15,
+  'no-audience': 1,
   'loop-events': 4000,
   inflight: 64,
   warmup: 300,
@@ -69,6 +73,7 @@ const opt = args({
   json: '',
 });
 const VARIANTS = opt.topologies.split(',');
+const RATES = String(opt.rate).split(',').map(Number);
 const KNOWN = ['single', 'cluster', 'cluster-spublish', 'sentinel'];
 for (const v of VARIANTS) if (!KNOWN.includes(v)) throw new Error(`unknown topology ${v}; known: ${KNOWN.join(', ')}`);
 const INSTANCES = opt.instances;
@@ -289,20 +294,45 @@ async function closedLoop(run, count, inflight) {
   return latencies;
 }
 
-/** `count` events at `rate` per second, each on its own schedule (not waiting for the previous ones). */
-async function fixedRate(run, count, rate) {
+/**
+ * `count` events at `rate` per second, each on its schedule whether or not the previous ones
+ * arrived: at each timer tick (about 1 ms) every event due by then is sent. `send(i)` answers a
+ * promise (the event's latency, or the publish).
+ */
+async function onSchedule(count, rate, send) {
   const interval = 1000 / rate;
   const start = performance.now();
   const pending = [];
-  let behind = 0;
-  for (let i = 0; i < count; i++) {
-    const wait = start + i * interval - performance.now();
-    if (wait > 1) await sleep(wait);
-    else if (wait < -interval) behind++;
-    pending.push(oneEvent(run, i % WORKSPACES));
+  for (let i = 0; i < count; ) {
+    const due = Math.min(count, Math.floor((performance.now() - start) / interval) + 1);
+    while (i < due) pending.push(send(i++));
+    if (i < count) await sleep(Math.max(0, start + i * interval - performance.now()));
   }
-  const latencies = await Promise.all(pending);
-  return { latencies, achieved: count / ((performance.now() - start) / 1000), behind };
+  const values = await Promise.all(pending);
+  return { values, achieved: count / ((performance.now() - start) / 1000) };
+}
+
+/** Events to workspaces, one receiver on each instance, on schedule. */
+async function fixedRate(run, count, rate) {
+  const { values, achieved } = await onSchedule(count, rate, (i) => oneEvent(run, i % WORKSPACES));
+  return { latencies: values, achieved };
+}
+
+/**
+ * Events to a workspace no session holds, on schedule, then one event to every instance as a
+ * barrier: each instance delivers in the history's order, so once the barrier arrived every
+ * event before it has been handled. What an event costs before it has an audience.
+ */
+async function noAudience(run, count, rate) {
+  const { achieved } = await onSchedule(count, rate, (i) => run.publish(nodeEvent(++nextId, `nobody-${i}`)));
+  await oneEvent(run, 0);
+  return { achieved };
+}
+
+/** Resident memory (MiB) of `pid`, from /proc/<pid>/status. */
+function rssMb(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 async function markedFrames() {
@@ -339,6 +369,7 @@ async function runOne(variant, round, background) {
   try {
     for (let j = 0; j < INSTANCES; j++) instances.push(await Instance.start(env, `${variant}#${round}-${String.fromCharCode(65 + j)}`));
     run.servicePids = instances.map((i) => i.pid);
+    out.rss = { readyMb: median(run.servicePids.map(rssMb)) };
     for (const i of instances) background.track(i.pid);
     const bg = background.start();
     // Session i on instance i % INSTANCES, from client process (i % INSTANCES) % 2.
@@ -354,35 +385,56 @@ async function runOne(variant, round, background) {
     ).then((r) => r.flat());
     const failed = opened.reduce((n, r) => n + r.failed, 0);
     if (failed) throw new Error(`${variant}: ${failed} sessions failed: ${opened.find((r) => r.failed).firstError}`);
+    out.rss.openMb = median(run.servicePids.map(rssMb));
     const frames0 = await markedFrames();
+    let expected = 0;
     await closedLoop(run, opt.warmup, 16);
+    expected += opt.warmup;
 
     const idle = await metered(run, () => sleep(opt['idle-seconds'] * 1000));
     out.idle = { serviceMsPerS: idle.serviceMs / idle.seconds, redisMsPerS: idle.redisMs / idle.seconds };
 
-    const fixed = await metered(run, () => fixedRate(run, opt['rate-events'], opt.rate));
-    const n = opt['rate-events'];
-    out.fixed = {
-      events: n,
-      achieved: fixed.value.achieved,
-      behind: fixed.value.behind,
-      p50: median(fixed.value.latencies),
-      p99: percentile(fixed.value.latencies, 99),
-      serviceMs: fixed.serviceMs / n,
-      redisMs: fixed.redisMs / n,
-      // What the same seconds would have cost with no event (the idle phase's rate): the events' own cost.
-      serviceNetMs: (fixed.serviceMs - out.idle.serviceMsPerS * fixed.seconds) / n,
-      redisNetMs: (fixed.redisMs - out.idle.redisMsPerS * fixed.seconds) / n,
-      redisBusiestMs: Math.max(...fixed.redisPerProcessMs) / n,
-      redisPerProcessMs: fixed.redisPerProcessMs.map((x) => x / n),
-      seconds: fixed.seconds,
-    };
-    log(
-      `  fixed ${opt.rate}/s (${out.fixed.achieved.toFixed(0)}/s achieved): p50 ${out.fixed.p50.toFixed(2)} p99 ${out.fixed.p99.toFixed(2)} ms; service ${out.fixed.serviceMs.toFixed(3)} ms/event, redis ${out.fixed.redisMs.toFixed(3)} ms/event (busiest ${out.fixed.redisBusiestMs.toFixed(3)})`,
-    );
+    out.fixed = {};
+    for (const rate of RATES) {
+      const n = Math.round(rate * opt['rate-seconds']);
+      const fixed = await metered(run, () => fixedRate(run, n, rate));
+      expected += n;
+      const f = (out.fixed[rate] = {
+        events: n,
+        achieved: fixed.value.achieved,
+        p50: median(fixed.value.latencies),
+        p99: percentile(fixed.value.latencies, 99),
+        serviceMs: fixed.serviceMs / n,
+        redisMs: fixed.redisMs / n,
+        // What the same seconds would have cost with no event (the idle phase's rate): the events' own cost.
+        serviceNetMs: (fixed.serviceMs - out.idle.serviceMsPerS * fixed.seconds) / n,
+        redisNetMs: (fixed.redisMs - out.idle.redisMsPerS * fixed.seconds) / n,
+        redisBusiestMs: Math.max(...fixed.redisPerProcessMs) / n,
+        redisPerProcessMs: fixed.redisPerProcessMs.map((x) => x / n),
+        seconds: fixed.seconds,
+      });
+      log(
+        `  fixed ${rate}/s (${f.achieved.toFixed(0)}/s achieved): p50 ${f.p50.toFixed(2)} p99 ${f.p99.toFixed(2)} ms; service ${f.serviceMs.toFixed(3)} ms/event (net ${f.serviceNetMs.toFixed(3)}), redis ${f.redisMs.toFixed(3)} ms/event (net ${f.redisNetMs.toFixed(3)}, busiest ${f.redisBusiestMs.toFixed(3)})`,
+      );
+    }
+    if (opt['no-audience']) {
+      const n = Math.round(RATES[0] * opt['rate-seconds']);
+      const silent = await metered(run, () => noAudience(run, n, RATES[0]));
+      expected += 1;
+      out.silent = {
+        events: n,
+        achieved: silent.value.achieved,
+        serviceMs: silent.serviceMs / n,
+        serviceNetMs: (silent.serviceMs - out.idle.serviceMsPerS * silent.seconds) / n,
+        redisMs: silent.redisMs / n,
+        redisNetMs: (silent.redisMs - out.idle.redisMsPerS * silent.seconds) / n,
+      };
+      log(`  no audience ${RATES[0]}/s: service ${out.silent.serviceMs.toFixed(3)} ms/event (net ${out.silent.serviceNetMs.toFixed(3)}), redis ${out.silent.redisMs.toFixed(3)} ms/event`);
+    }
 
     const m = opt['loop-events'];
     const loop = await metered(run, () => closedLoop(run, m, opt.inflight));
+    expected += m;
     out.loop = {
       events: m,
       perS: m / loop.seconds,
@@ -400,7 +452,7 @@ async function runOne(variant, round, background) {
 
     // Every receipt was expected: one receiver per instance per event, nobody else.
     await sleep(100);
-    const extra = (await markedFrames()) - frames0 - INSTANCES * (opt.warmup + n + m);
+    const extra = (await markedFrames()) - frames0 - INSTANCES * expected;
     if (extra !== 0) throw new Error(`${variant}: ${extra} event frames received beyond the expected (delivered to sessions that must not see the event?)`);
     out.background = background.stop(bg);
     log(`  background: loadavg ${out.background.loadavg}, other processes ${out.background.othersCores.toFixed(2)} cores`);
@@ -465,21 +517,35 @@ const stat = (variant, pick) => {
   const xs = results.filter((r) => r.variant === variant).map(pick);
   return { med: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
 };
+const all = INSTANCES === 2 ? 'both instances' : `all ${INSTANCES} instances`;
 const ROWS = [
-  ['fixed rate', 'PUBLISH to last receipt p50 (ms)', (r) => r.fixed.p50],
-  ['fixed rate', 'p99 (ms)', (r) => r.fixed.p99],
-  ['fixed rate', `service CPU per event, ${INSTANCES === 2 ? 'both' : `all ${INSTANCES}`} instances (ms)`, (r) => r.fixed.serviceMs],
-  ['fixed rate', `the same, net of idle (ms)`, (r) => r.fixed.serviceNetMs],
-  ['fixed rate', 'Redis CPU per event, all its processes (ms)', (r) => r.fixed.redisMs],
-  ['fixed rate', `the same, net of idle (ms)`, (r) => r.fixed.redisNetMs],
-  ['fixed rate', 'Redis CPU per event, busiest process (ms)', (r) => r.fixed.redisBusiestMs],
+  ...RATES.flatMap((rate) => {
+    const phase = `fixed rate, ${rate}/s`;
+    return [
+      [phase, 'PUBLISH to last receipt p50 (ms)', (r) => r.fixed[rate].p50],
+      [phase, 'p99 (ms)', (r) => r.fixed[rate].p99],
+      [phase, `service CPU per event, ${all} (ms)`, (r) => r.fixed[rate].serviceMs],
+      [phase, 'the same, net of idle (ms)', (r) => r.fixed[rate].serviceNetMs],
+      [phase, 'Redis CPU per event, all its processes (ms)', (r) => r.fixed[rate].redisMs],
+      [phase, 'the same, net of idle (ms)', (r) => r.fixed[rate].redisNetMs],
+      [phase, 'Redis CPU per event, busiest process (ms)', (r) => r.fixed[rate].redisBusiestMs],
+    ];
+  }),
+  ...(opt['no-audience']
+    ? [
+        [`no audience, ${RATES[0]}/s`, `service CPU per event, ${all}, net of idle (ms)`, (r) => r.silent.serviceNetMs],
+        [`no audience, ${RATES[0]}/s`, 'Redis CPU per event, net of idle (ms)', (r) => r.silent.redisNetMs],
+      ]
+    : []),
   ['closed loop', 'events/s', (r) => r.loop.perS],
-  ['closed loop', `service CPU per event, ${INSTANCES === 2 ? 'both' : `all ${INSTANCES}`} instances (ms)`, (r) => r.loop.serviceMs],
+  ['closed loop', `service CPU per event, ${all} (ms)`, (r) => r.loop.serviceMs],
   ['closed loop', 'Redis CPU per event, all its processes (ms)', (r) => r.loop.redisMs],
   ['closed loop', 'Redis CPU per event, busiest process (ms)', (r) => r.loop.redisBusiestMs],
   ['closed loop', 'PUBLISH to last receipt p50 (ms)', (r) => r.loop.p50],
-  ['idle', `service CPU, ${INSTANCES === 2 ? 'both' : `all ${INSTANCES}`} instances (ms per s)`, (r) => r.idle.serviceMsPerS],
+  ['idle', `service CPU, ${all} (ms per s)`, (r) => r.idle.serviceMsPerS],
   ['idle', 'Redis CPU, all its processes (ms per s)', (r) => r.idle.redisMsPerS],
+  ['memory', 'RSS per instance, ready (MiB)', (r) => r.rss.readyMb],
+  ['memory', `RSS per instance, ${opt.sessions / INSTANCES} sessions open (MiB)`, (r) => r.rss.openMb],
 ];
 const lines = [];
 const say = (s = '') => lines.push(s);
@@ -488,7 +554,7 @@ say(`machine: nproc=${m.nproc}, cpu="${m.cpu}", free -g: "${m.memory}", ${m.os}`
 say(`node: ${m.node}; source tree at start: ${m.commit}`);
 say(`command: ${m.command}`);
 say(
-  `workload: ${opt.sessions} sessions over ${INSTANCES} instances (${INSTANCES} per workspace, one on each), one receiver per instance per event; fixed rate ${opt.rate} events/s x ${opt['rate-events']}; closed loop ${opt['loop-events']} events, ${opt.inflight} in flight; ${opt.rounds} rounds interleaved; duration ${Math.round(durationS)} s`,
+  `workload: ${opt.sessions} sessions over ${INSTANCES} instances (${INSTANCES} per workspace, one on each), one receiver per instance per event; fixed rate ${RATES.join(', ')} events/s for ${opt['rate-seconds']} s each${opt['no-audience'] ? ` (and ${RATES[0]}/s to nobody)` : ''}; closed loop ${opt['loop-events']} events, ${opt.inflight} in flight; ${opt.rounds} rounds interleaved; duration ${Math.round(durationS)} s`,
 );
 say();
 const compared = VARIANTS.includes('single') ? VARIANTS.filter((v) => v !== 'single') : [];
@@ -508,7 +574,7 @@ for (const r of results) say(`| ${r.round} | ${LABEL[r.variant]} | ${r.backgroun
 const others = results.map((r) => r.background.othersCores);
 say();
 say(`other processes: median ${median(others).toFixed(2)} cores, max ${Math.max(...others).toFixed(2)} cores, on a ${m.nproc}-core machine.`);
-say(`fixed rate achieved: ${results.map((r) => `${r.variant}#${r.round} ${r.fixed.achieved.toFixed(0)}/s`).join(', ')}.`);
+say(`fixed rates achieved: ${results.map((r) => `${r.variant}#${r.round} ${RATES.map((rate) => r.fixed[rate].achieved.toFixed(0)).join('/')}/s`).join(', ')}.`);
 say(`keys: deleted per run ${results.map((r) => r.keysDeleted).join(', ')}; other keys left at the end, deleted: ${Object.entries(keysAtEnd ?? {}).map(([k, v]) => `${k} ${v.left.join(' ') || 'none'} (${v.after} after)`).join(', ')}.`);
 console.log(lines.join('\n'));
 if (opt.json) writeFileSync(opt.json, JSON.stringify({ machine: m, opt, durationS, results, keysAtEnd }, null, 2));
