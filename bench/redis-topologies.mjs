@@ -21,8 +21,12 @@
  *               last receipt p50 / p99, service CPU per event (sum over the instances), Redis CPU per
  *               event (sum over the topology's redis-server processes, sentinels included, and its
  *               busiest one); each also net of the idle phase's CPU per second
- *   no audience at the first rate, events to a workspace nobody holds, then one barrier event to
- *               every instance: CPU per event before it has an audience (--no-audience 0 skips it)
+ *   no audience at each of --no-audience (default: the first --rate; 0: none), --rate-seconds of
+ *               events to workspaces nobody holds, then one barrier event to every instance: CPU
+ *               per event before it has an audience, and whether the instances kept up (the
+ *               barrier's delay); with --extra-subscribers K (single, sentinel) each again with K
+ *               more subscribers (redis-cli) of the event and feed channels: what Redis pays per
+ *               event for K more instances
  *   closed loop --loop-events with --inflight in flight (a new one as soon as one arrived at every
  *               receiver): events/s at saturation, and the same CPU figures
  *
@@ -41,7 +45,7 @@
  * SIGINT too.
  *
  *   npm run build && node bench/redis-topologies.mjs [--rounds 3] [--sessions 2000] [--rate 200]
- *       [--rate-seconds 15] [--no-audience 1] [--loop-events 4000] [--inflight 64] [--warmup 300]
+ *       [--rate-seconds 15] [--no-audience RATES] [--extra-subscribers 0] [--loop-events 4000] [--inflight 64] [--warmup 300]
  *       [--idle-seconds 3] [--instances 2]
  *       [--topologies single,cluster,cluster-spublish,sentinel] [--json FILE]
  */
@@ -65,7 +69,8 @@ const opt = args({
   instances: 2,
   rate: '200',
   'rate-seconds': 15,
-  'no-audience': 1,
+  'no-audience': '',
+  'extra-subscribers': 0,
   'loop-events': 4000,
   inflight: 64,
   warmup: 300,
@@ -74,8 +79,12 @@ const opt = args({
 });
 const VARIANTS = opt.topologies.split(',');
 const RATES = String(opt.rate).split(',').map(Number);
+/** Rates of the no-audience phases: the first fixed rate unless told (0: none). */
+const SILENT_RATES = String(opt['no-audience'] || RATES[0]).split(',').map(Number).filter((r) => r > 0);
 const KNOWN = ['single', 'cluster', 'cluster-spublish', 'sentinel'];
 for (const v of VARIANTS) if (!KNOWN.includes(v)) throw new Error(`unknown topology ${v}; known: ${KNOWN.join(', ')}`);
+const EXTRA = opt['extra-subscribers'];
+if (EXTRA && VARIANTS.some((v) => v.startsWith('cluster'))) throw new Error('--extra-subscribers: single and sentinel only (a cluster spreads its subscribers over shards)');
 const INSTANCES = opt.instances;
 if (INSTANCES < 1 || opt.sessions < INSTANCES || opt.sessions % INSTANCES) throw new Error('--sessions must be a multiple of --instances (one session per instance per workspace)');
 const LABEL = {
@@ -325,8 +334,34 @@ async function fixedRate(run, count, rate) {
  */
 async function noAudience(run, count, rate) {
   const { achieved } = await onSchedule(count, rate, (i) => run.publish(nodeEvent(++nextId, `nobody-${i}`)));
-  await oneEvent(run, 0);
-  return { achieved };
+  const drainMs = await oneEvent(run, 0);
+  return { achieved, drainMs };
+}
+
+/**
+ * `count` more subscribers of what an instance subscribes for events (the tree channel and the
+ * history's feed), on the master: `redis-cli SUBSCRIBE`, output thrown away. What Redis pays per
+ * event for each more instance. Answers a function that stops them.
+ */
+async function extraSubscribers(t, historyKey, count) {
+  const [master] = await t.masters();
+  const procs = Array.from({ length: count }, () => {
+    const proc = spawn('redis-cli', ['-p', String(master.port), 'SUBSCRIBE', TREE, `${historyKey}:feed`], { stdio: 'ignore' });
+    const handle = { killNow: () => proc.exitCode === null && proc.kill('SIGKILL') };
+    services.add(handle);
+    return { proc, handle };
+  });
+  await until('the extra subscribers', async () => {
+    const [, n] = await master.call('PUBSUB', 'NUMSUB', TREE);
+    return Number(n) >= count;
+  });
+  return async () => {
+    for (const { proc, handle } of procs) {
+      handle.killNow();
+      if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
+      services.delete(handle);
+    }
+  };
 }
 
 /** Resident memory (MiB) of `pid`, from /proc/<pid>/status. */
@@ -417,19 +452,40 @@ async function runOne(variant, round, background) {
         `  fixed ${rate}/s (${f.achieved.toFixed(0)}/s achieved): p50 ${f.p50.toFixed(2)} p99 ${f.p99.toFixed(2)} ms; service ${f.serviceMs.toFixed(3)} ms/event (net ${f.serviceNetMs.toFixed(3)}), redis ${f.redisMs.toFixed(3)} ms/event (net ${f.redisNetMs.toFixed(3)}, busiest ${f.redisBusiestMs.toFixed(3)})`,
       );
     }
-    if (opt['no-audience']) {
-      const n = Math.round(RATES[0] * opt['rate-seconds']);
-      const silent = await metered(run, () => noAudience(run, n, RATES[0]));
+    out.silent = {};
+    out.extra = {};
+    for (const rate of SILENT_RATES) {
+      const n = Math.round(rate * opt['rate-seconds']);
+      const silent = await metered(run, () => noAudience(run, n, rate));
       expected += 1;
-      out.silent = {
+      const f = (out.silent[rate] = {
         events: n,
         achieved: silent.value.achieved,
+        drainMs: silent.value.drainMs,
         serviceMs: silent.serviceMs / n,
         serviceNetMs: (silent.serviceMs - out.idle.serviceMsPerS * silent.seconds) / n,
+        serviceCoresPerInstance: silent.serviceMs / 1000 / silent.seconds / INSTANCES,
         redisMs: silent.redisMs / n,
         redisNetMs: (silent.redisMs - out.idle.redisMsPerS * silent.seconds) / n,
-      };
-      log(`  no audience ${RATES[0]}/s: service ${out.silent.serviceMs.toFixed(3)} ms/event (net ${out.silent.serviceNetMs.toFixed(3)}), redis ${out.silent.redisMs.toFixed(3)} ms/event`);
+        redisBusiestCores: Math.max(...silent.redisPerProcessMs) / 1000 / silent.seconds,
+      });
+      log(
+        `  no audience ${rate}/s (${f.achieved.toFixed(0)}/s sent, barrier ${f.drainMs.toFixed(1)} ms after): service ${f.serviceMs.toFixed(3)} ms/event (net ${f.serviceNetMs.toFixed(3)}, ${f.serviceCoresPerInstance.toFixed(2)} cores per instance), redis ${f.redisMs.toFixed(3)} ms/event (net ${f.redisNetMs.toFixed(3)})`,
+      );
+    }
+    if (EXTRA) {
+      const stop = await extraSubscribers(t, historyKey, EXTRA);
+      try {
+        for (const rate of SILENT_RATES) {
+          const n = Math.round(rate * opt['rate-seconds']);
+          const silent = await metered(run, () => noAudience(run, n, rate));
+          expected += 1;
+          out.extra[rate] = { redisNetMs: (silent.redisMs - out.idle.redisMsPerS * silent.seconds) / n, redisBusiestCores: Math.max(...silent.redisPerProcessMs) / 1000 / silent.seconds, drainMs: silent.value.drainMs };
+          log(`  no audience ${rate}/s, ${EXTRA} more subscribers: redis ${out.extra[rate].redisNetMs.toFixed(3)} ms/event net, busiest ${out.extra[rate].redisBusiestCores.toFixed(2)} cores`);
+        }
+      } finally {
+        await stop();
+      }
     }
 
     const m = opt['loop-events'];
@@ -531,12 +587,21 @@ const ROWS = [
       [phase, 'Redis CPU per event, busiest process (ms)', (r) => r.fixed[rate].redisBusiestMs],
     ];
   }),
-  ...(opt['no-audience']
-    ? [
-        [`no audience, ${RATES[0]}/s`, `service CPU per event, ${all}, net of idle (ms)`, (r) => r.silent.serviceNetMs],
-        [`no audience, ${RATES[0]}/s`, 'Redis CPU per event, net of idle (ms)', (r) => r.silent.redisNetMs],
-      ]
-    : []),
+  ...SILENT_RATES.flatMap((rate) => {
+    const phase = `no audience, ${rate}/s`;
+    return [
+      [phase, `service CPU per event, ${all}, net of idle (ms)`, (r) => r.silent[rate].serviceNetMs],
+      [phase, 'service CPU per instance (cores)', (r) => r.silent[rate].serviceCoresPerInstance],
+      [phase, 'Redis CPU per event, net of idle (ms)', (r) => r.silent[rate].redisNetMs],
+      [phase, 'last PUBLISH to the barrier event received (ms)', (r) => r.silent[rate].drainMs],
+      ...(EXTRA
+        ? [
+            [`${phase}, ${EXTRA} more subscribers`, 'Redis CPU per event, net of idle (ms)', (r) => r.extra[rate].redisNetMs],
+            [`${phase}, ${EXTRA} more subscribers`, 'Redis busiest process (cores)', (r) => r.extra[rate].redisBusiestCores],
+          ]
+        : []),
+    ];
+  }),
   ['closed loop', 'events/s', (r) => r.loop.perS],
   ['closed loop', `service CPU per event, ${all} (ms)`, (r) => r.loop.serviceMs],
   ['closed loop', 'Redis CPU per event, all its processes (ms)', (r) => r.loop.redisMs],
@@ -554,7 +619,7 @@ say(`machine: nproc=${m.nproc}, cpu="${m.cpu}", free -g: "${m.memory}", ${m.os}`
 say(`node: ${m.node}; source tree at start: ${m.commit}`);
 say(`command: ${m.command}`);
 say(
-  `workload: ${opt.sessions} sessions over ${INSTANCES} instances (${INSTANCES} per workspace, one on each), one receiver per instance per event; fixed rate ${RATES.join(', ')} events/s for ${opt['rate-seconds']} s each${opt['no-audience'] ? ` (and ${RATES[0]}/s to nobody)` : ''}; closed loop ${opt['loop-events']} events, ${opt.inflight} in flight; ${opt.rounds} rounds interleaved; duration ${Math.round(durationS)} s`,
+  `workload: ${opt.sessions} sessions over ${INSTANCES} instances (${INSTANCES} per workspace, one on each), one receiver per instance per event; fixed rate ${RATES.join(', ')} events/s for ${opt['rate-seconds']} s each${SILENT_RATES.length ? `; to nobody at ${SILENT_RATES.join(', ')} events/s` : ''}; closed loop ${opt['loop-events']} events, ${opt.inflight} in flight; ${opt.rounds} rounds interleaved; duration ${Math.round(durationS)} s`,
 );
 say();
 const compared = VARIANTS.includes('single') ? VARIANTS.filter((v) => v !== 'single') : [];
@@ -574,7 +639,7 @@ for (const r of results) say(`| ${r.round} | ${LABEL[r.variant]} | ${r.backgroun
 const others = results.map((r) => r.background.othersCores);
 say();
 say(`other processes: median ${median(others).toFixed(2)} cores, max ${Math.max(...others).toFixed(2)} cores, on a ${m.nproc}-core machine.`);
-say(`fixed rates achieved: ${results.map((r) => `${r.variant}#${r.round} ${RATES.map((rate) => r.fixed[rate].achieved.toFixed(0)).join('/')}/s`).join(', ')}.`);
+say(`rates achieved (fixed; no audience): ${results.map((r) => `${r.variant}#${r.round} ${RATES.map((rate) => r.fixed[rate].achieved.toFixed(0)).join('/')}; ${SILENT_RATES.map((rate) => r.silent[rate].achieved.toFixed(0)).join('/')}`).join(', ')}.`);
 say(`keys: deleted per run ${results.map((r) => r.keysDeleted).join(', ')}; other keys left at the end, deleted: ${Object.entries(keysAtEnd ?? {}).map(([k, v]) => `${k} ${v.left.join(' ') || 'none'} (${v.after} after)`).join(', ')}.`);
 console.log(lines.join('\n'));
 if (opt.json) writeFileSync(opt.json, JSON.stringify({ machine: m, opt, durationS, results, keysAtEnd }, null, 2));
