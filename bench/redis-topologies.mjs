@@ -573,7 +573,7 @@ const stat = (variant, pick) => {
   const xs = results.filter((r) => r.variant === variant).map(pick);
   return { med: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
 };
-const all = INSTANCES === 2 ? 'both instances' : `all ${INSTANCES} instances`;
+const all = INSTANCES === 1 ? 'the instance' : INSTANCES === 2 ? 'both instances' : `all ${INSTANCES} instances`;
 const ROWS = [
   ...RATES.flatMap((rate) => {
     const phase = `fixed rate, ${rate}/s`;
@@ -619,16 +619,17 @@ say(`machine: nproc=${m.nproc}, cpu="${m.cpu}", free -g: "${m.memory}", ${m.os}`
 say(`node: ${m.node}; source tree at start: ${m.commit}`);
 say(`command: ${m.command}`);
 say(
-  `workload: ${opt.sessions} sessions over ${INSTANCES} instances (${INSTANCES} per workspace, one on each), one receiver per instance per event; fixed rate ${RATES.join(', ')} events/s for ${opt['rate-seconds']} s each${SILENT_RATES.length ? `; to nobody at ${SILENT_RATES.join(', ')} events/s` : ''}; closed loop ${opt['loop-events']} events, ${opt.inflight} in flight; ${opt.rounds} rounds interleaved; duration ${Math.round(durationS)} s`,
+  `workload: ${opt.sessions} sessions over ${INSTANCES} instance${INSTANCES === 1 ? '' : 's'} (${INSTANCES} per workspace, one on each instance), one receiver per instance per event; fixed rate ${RATES.join(', ')} events/s for ${opt['rate-seconds']} s each${SILENT_RATES.length ? `; to nobody at ${SILENT_RATES.join(', ')} events/s` : ''}; closed loop ${opt['loop-events']} events, ${opt.inflight} in flight; ${opt.rounds} rounds interleaved; duration ${Math.round(durationS)} s`,
 );
 say();
 const compared = VARIANTS.includes('single') ? VARIANTS.filter((v) => v !== 'single') : [];
-say(`| phase | figure | ${VARIANTS.map((v) => LABEL[v]).join(' | ')} | ${compared.map((v) => `${LABEL[v]} vs single`).join(' | ')} |`);
-say(`|---|---|${VARIANTS.map(() => '---:').join('|')}|${compared.map(() => '---:').join('|')}|`);
+const row = (cells) => `| ${cells.join(' | ')} |`;
+say(row(['phase', 'figure', ...VARIANTS.map((v) => LABEL[v]), ...compared.map((v) => `${LABEL[v]} vs single`)]));
+say(row(['---', '---', ...[...VARIANTS, ...compared].map(() => '---:')]));
 for (const [phase, name, pick] of ROWS) {
   const cells = VARIANTS.map((v) => stat(v, pick));
   const ratios = compared.map((v) => `${(stat(v, pick).med / stat('single', pick).med).toFixed(2)}x`);
-  say(`| ${phase} | ${name} | ${cells.map((c) => `${fmt(c.med)} (${fmt(c.min)}–${fmt(c.max)})`).join(' | ')} | ${ratios.join(' | ')} |`);
+  say(row([phase, name, ...cells.map((c) => `${fmt(c.med)} (${fmt(c.min)}–${fmt(c.max)})`), ...ratios]));
 }
 say();
 say('Background load, per run:');
