@@ -17,7 +17,6 @@
  * mget-batch on the single Redis.
  *
  *   npm run build && node bench/revocation-check.mjs [--checks 20000] [--per-turn 50] [--reps 5]
- * (Node >= 23.6: it imports test/support/redis-topology.ts as it is, types stripped.)
  */
 import { Cluster, Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
@@ -27,7 +26,7 @@ import process from 'node:process';
 import { setImmediate, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { args, machine, median, percentile, printMachine } from './lib/common.mjs';
-import { ClusterTopology, RedisProcess, freePort, redisCall } from '../test/support/redis-topology.ts';
+import { ClusterTopology, RedisProcess, freePort, redisCall } from '../test/support/redis-topology.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -34,9 +34,10 @@ function redisPids() {
 }
 
 export class Background {
-  constructor(pids) {
+  /** `pids`: the bench's own processes; `redis`: the Redis processes to count apart (default: every redis-server now running). */
+  constructor(pids, redis = redisPids()) {
     this.pids = new Set(pids);
-    this.redis = redisPids();
+    this.redis = redis;
   }
 
   track(pid) {
