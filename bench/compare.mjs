@@ -96,7 +96,6 @@ const jwt = new JwtService({ secret: SECRET });
 const { tag, env: channelEnv } = benchChannels();
 const TREE = channelEnv.CHANNEL_TREE;
 const HISTORY_KEY = `bench:${tag}:history`;
-const CHAT_PREFIX = 'switchboard:chat:'; // RedisChatStore / RedisPresenceBoard default prefix
 
 const BENCH_WS = { uuid: 'w-bench', slug: 'bench', label: 'Bench', roots: [{ uuid: 'r-bench', path: 'pydiods1/bench' }] };
 const personal = (i) => ({ uuid: `w-personal-${i}`, slug: 'personal-files', label: 'My Files', roots: [{ uuid: `r-personal-${i}`, path: `personal/user-${i}` }] });
@@ -178,6 +177,10 @@ function startServer(system, rep) {
     env: serviceEnv(SECRET, {
       REDIS_URL: opt.redis,
       ...channelEnv,
+      // Switchboard's keys under the run's prefix, deleted after it (a baseline build may not know REVOCATIONS_KEY).
+      HISTORY_KEY: `bench:${tag}:stream`,
+      CHAT_KEY_PREFIX: `bench:${tag}:chat:`,
+      REVOCATIONS_KEY: `bench:${tag}:revoked`,
       // Nothing may pace the bench: flow control, the inbound frame limit, the chat rates.
       SESSION_RATE: '100000',
       SESSION_BURST: '100000',
@@ -615,16 +618,16 @@ async function messages(run, expected, fire) {
   return { p50: median(last), p99: percentile(last, 99), max: Math.max(...last), cpuMs: samples.reduce((a, s) => a + s.cpuMs, 0) / samples.length };
 }
 
-/** The run's chat keys: Switchboard's room (found by its room-key), the others' history lists. */
-async function cleanChat(rooms) {
-  const keys = [];
-  for (const { system, room, rep } of rooms) {
-    if (isSwitchboard(system)) {
-      const roomKey = `${CHAT_PREFIX}room-key:WORKSPACE:w-chat-${tag}-${rep}`;
-      keys.push(roomKey, ...['room', 'messages', 'message', 'presence'].map((k) => `${CHAT_PREFIX}${k}:${room}`));
-    } else keys.push(`${HISTORY_KEY}:${room}`);
-  }
-  return keys.length ? pub.del(...keys) : 0;
+/** Every key of the run (all under `bench:<tag>:`): Switchboard's stream, chat and markers, the others' chat lists. */
+async function cleanKeys() {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await pub.scan(cursor, 'MATCH', `bench:${tag}:*`, 'COUNT', 1000);
+    if (keys.length) deleted += await pub.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return deleted;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -674,7 +677,6 @@ const clock = await clockCheck(procs);
 log(`clock check: ${clock.min.toFixed(3)}..${clock.max.toFixed(3)} ms (>= 0: one clock)`);
 const background = new Background([process.pid, ...procs.map((p) => p.proc.pid)]);
 const results = [];
-const rooms = [];
 try {
   for (let rep = 1; rep <= opt.reps; rep++) {
     // Rotate the order each repetition, so that drift over the run touches every system alike.
@@ -682,14 +684,13 @@ try {
     for (const system of order) {
       log(`rep ${rep} ${system}`);
       const r = await runSystem(system, rep, background);
-      if (r.chat) rooms.push({ system, room: r.chat.room, rep });
       results.push(r);
     }
   }
 } finally {
   await Promise.all(procs.map((p) => p.stop()));
-  const deleted = await cleanChat(rooms).catch(() => 0);
-  log(`redis: deleted ${deleted} chat keys of the run`);
+  const deleted = await cleanKeys().catch(() => 0);
+  log(`redis: deleted ${deleted} keys of the run`);
   await pub.quit();
 }
 const durationS = (Date.now() - started) / 1000;
