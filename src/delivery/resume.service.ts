@@ -9,6 +9,7 @@ import { textFrame } from '../sessions/outbox.js';
 import type { Session } from '../sessions/session.js';
 import { SessionView } from './audience.js';
 import { DeliveryService } from './delivery.service.js';
+import { ReplaySlots } from './replay-slots.js';
 
 /** History entries read per step of a replay. */
 const PAGE = 200;
@@ -17,52 +18,6 @@ type Prepared = { frames: Buffer[]; upTo: StreamId; held: MemoryReservation } | 
 
 /** What a frame of a replay costs the session beside the frame itself (a reference in its queue). */
 const FRAME_OVERHEAD = 16;
-
-/**
- * At most `max` replays at once; the others wait their turn (at most `queueMax` of them), each
- * until its deadline. A resume storm (every client of a restarted pod at once) is served a
- * few at a time instead of all reading and holding frames together.
- */
-class ReplaySlots {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(
-    private readonly max: number,
-    private readonly queueMax: number,
-  ) {}
-
-  /** `work`'s result, or undefined when no slot came free before the deadline. */
-  async run<T>(deadline: number, work: () => Promise<T>): Promise<T | undefined> {
-    if (this.active >= this.max) {
-      if (this.waiting.length >= this.queueMax) return undefined;
-      let turn!: () => void;
-      const granted = new Promise<boolean>((resolve) => (turn = () => resolve(true)));
-      this.waiting.push(turn);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
-      const got = await Promise.race([granted, late]);
-      clearTimeout(timer);
-      if (!got) {
-        const i = this.waiting.indexOf(turn);
-        if (i >= 0) this.waiting.splice(i, 1);
-        else this.next(); // granted as the deadline passed: hand it on
-        return undefined;
-      }
-    }
-    this.active++;
-    try {
-      return await work();
-    } finally {
-      this.active--;
-      this.next();
-    }
-  }
-
-  private next(): void {
-    if (this.active < this.max) this.waiting.shift()?.();
-  }
-}
 
 /**
  * `subscribe` with `resumeFrom` on `/ws` (PROTOCOL 6). The session is already indexed for
@@ -92,7 +47,7 @@ export class ResumeService {
     const deadline = Date.now() + this.config.history.replayTimeoutMs;
     let prepared: Prepared;
     try {
-      prepared = (await this.slots.run(deadline, () => this.prepare(session, resumeFrom, deadline))) ?? { reason: 'busy' };
+      prepared = await this.slots.run(deadline, () => this.prepare(session, resumeFrom, deadline));
     } catch (err) {
       this.log.warn({ msg: 'resume failed', sessionId: session.id, err: (err as Error)?.message });
       prepared = { reason: 'error' };
