@@ -405,7 +405,7 @@ export function loadConfig(env: Env = process.env): Config {
       replayTimeoutMs: int('HISTORY_REPLAY_TIMEOUT_MS', 5000, 100, 600_000),
       replayConcurrency: int('HISTORY_REPLAY_CONCURRENCY', 8, 1, 1000),
       replayQueueMax: int('HISTORY_REPLAY_QUEUE_MAX', 10_000, 0, 1_000_000),
-      cacheBytes: int('HISTORY_CACHE_BYTES', 8 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
+      cacheBytes: int('HISTORY_CACHE_BYTES', 32 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
       leaseMs: int('HISTORY_LEASE_MS', 3000, 300, 60_000),
     },
     calls,
