@@ -38,11 +38,11 @@ export type ExpiringFrame = {
   '@type': 'expiring';
   expiresAt: number;
 };
-export type ErrorCode = 'busy' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
+export type ErrorCode = 'busy' | 'unavailable' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
 export type ErrorFrame = {
   '@type': 'error';
   error: string;
-  code: 'busy' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
+  code: 'busy' | 'unavailable' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
   Room?: {
     Uuid?: string | undefined;
     Type?: 'GLOBAL' | 'WORKSPACE' | 'USER' | 'NODE' | 'ANY' | undefined;
@@ -221,7 +221,7 @@ export type CallResultFrame = {
 export type CallErrorFrame = {
   '@type': 'error';
   error: string;
-  code: 'busy' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
+  code: 'busy' | 'unavailable' | 'bad_frame' | 'bad_json' | 'unauthenticated' | 'token_expired' | 'no_subscribe' | 'user_removed' | 'too_many_sessions' | 'not_subscribed' | 'rate_limited' | 'too_many_rooms' | 'forbidden' | 'room_not_found' | 'room_not_joined' | 'read_only' | 'empty_message' | 'message_too_long' | 'message_not_found' | 'not_author' | 'unknown_method' | 'too_many_calls' | 'call_timeout' | 'call_refused' | 'call_failed' | 'call_too_large' | 'call_cancelled' | 'disconnected' | 'internal';
   id?: string | number | undefined;
   status?: number | undefined;
   data?: unknown;

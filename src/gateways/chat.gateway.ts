@@ -7,6 +7,7 @@ import { SchemaError, parseWith, type FieldLabel, type Json } from '../common/sc
 import { CONFIG, type Config } from '../config/config.js';
 import { ChatSessions } from '../sessions/endpoints.js';
 import { ChatDeleteMsgFrame, ChatHistoryFrame, ChatJoinFrame, ChatLeaveFrame, ChatPostFrame, ClientId, errorFrame } from '../protocol/frames.js';
+import { redisUnreachable } from '../redis/redis-connections.js';
 import type { Session } from '../sessions/session.js';
 import { readSubscribe } from './subscribe-frame.js';
 
@@ -19,6 +20,8 @@ import { readSubscribe } from './subscribe-frame.js';
 @WebSocketGateway({ path: '/chat' })
 export class ChatGateway implements OnGatewayConnection {
   private readonly log = new Logger(ChatGateway.name);
+  /** When an unreachable Redis was last logged: once per outage, not once per frame. */
+  private unreachableLoggedAt = 0;
 
   constructor(
     @Inject(CONFIG) config: Config,
@@ -67,7 +70,8 @@ export class ChatGateway implements OnGatewayConnection {
   }
 
   /**
-   * A bad frame gets its reason; anything else is logged (without the frame) and answered vaguely.
+   * A bad frame gets its reason; one that needed an unreachable Redis `unavailable` (the client
+   * sends it again); anything else is logged (without the frame) and answered vaguely.
    * Either answer carries the frame's client `id` (ext, POST and DELETE_MSG) when it had a valid one.
    */
   private async run(session: Session, msg: Json, work: () => Promise<void>): Promise<void> {
@@ -77,6 +81,11 @@ export class ChatGateway implements OnGatewayConnection {
       const id = ClientId.safeParse(msg.id);
       const about = id.success ? { id: id.data } : {};
       if (err instanceof SchemaError) return session.reply({ ...errorFrame('bad_frame', err.message), ...about });
+      if (redisUnreachable(err)) {
+        if (Date.now() - this.unreachableLoggedAt > 60_000) this.log.warn({ msg: 'chat frames refused: Redis unreachable', err: (err as Error).message });
+        this.unreachableLoggedAt = Date.now();
+        return session.reply({ ...errorFrame('unavailable'), ...about });
+      }
       this.log.error({ msg: 'chat frame failed', sessionId: session.id, err: (err as Error)?.stack });
       session.reply({ ...errorFrame('internal'), ...about });
     }

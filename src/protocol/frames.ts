@@ -262,6 +262,8 @@ export const ERROR_CODES = {
   disconnected: ['disconnected', '<the reason given to the API>'],
   /** A HISTORY not answered now: the session has not read what it was sent (CHAT_HISTORY_MAX_BYTES), or the instance is at its memory budget. Ask again later. */
   busy: ['too much unread: read what was sent first', 'server busy: try again later'],
+  /** A chat frame that needed Redis while it could not be reached (an outage, a failover under way): send it again. */
+  unavailable: ['storage unavailable: try again'],
   /** A bug: the frame handler failed; the log has the details. */
   internal: ['internal error'],
 } as const satisfies Record<string, readonly string[]>;

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, MaxRetriesPerRequestError, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { CONFIG, type Config, type RedisAuth, type RedisTarget } from '../config/config.js';
 
 /** ioredis connection options from a `redis://` or `rediss://` URL. */
@@ -136,7 +136,7 @@ export class RedisConnections implements OnApplicationShutdown {
     const target = this.target;
     if (!target) throw new Error('no Redis configured');
     const connectionName = `switchboard:${name ?? role}`;
-    if (target.mode !== 'cluster') return new Redis({ ...this.nodeOptions(), connectionName, ...options });
+    if (target.mode !== 'cluster') return new Redis({ ...this.nodeOptions(), connectionName, retryStrategy: reconnectDelay, ...options });
     const { lazyConnect, enableOfflineQueue, enableAutoPipelining, ...perNode } = options;
     const clusterOptions: ClusterOptions = {
       lazyConnect,
@@ -156,6 +156,28 @@ export class RedisConnections implements OnApplicationShutdown {
     return client;
   }
 }
+
+/**
+ * Whether `err` says Redis could not be reached or cannot serve now (an outage, a failover
+ * under way), rather than that a command is wrong: what a client may simply try again.
+ */
+export function redisUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof MaxRetriesPerRequestError || err.name === 'ClusterAllFailedError') return true;
+  if (/^(Connection is closed|Command timed out|Stream isn't writeable|None of startup nodes is available)/.test(err.message)) return true;
+  // Replies of a server that is not (yet) the master, loading, or of a cluster without a master for the slot.
+  if (/^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /.test(err.message)) return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE';
+}
+
+/**
+ * Reconnection delays of a connection to one server or to a Sentinel master: ioredis doubles
+ * them up to 5 s, so after a 4 s failover one connection came back seconds after another (the
+ * bus delivering while chat posts still failed). Capped at half a second, every connection is
+ * back within about that of the new master; the jitter spreads an instance's connections.
+ */
+export const reconnectDelay = (times: number): number => Math.min(50 * 2 ** (times - 1), 500) + Math.floor(Math.random() * 100);
 
 function auth({ username, password, tls }: RedisAuth): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
   return { username, password, tls: tls ? {} : undefined };

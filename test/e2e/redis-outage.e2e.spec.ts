@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { Client, sleep, startInstance, testChannels, token, type Instance } from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
+import { joinRoom } from '../support/chat.js';
 
 async function until(check: () => Promise<boolean>, ms = 8000): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (await check()) return;
@@ -39,13 +40,25 @@ describe('a vanished Redis', () => {
     await until(async () => (await publish('first')) > 0);
     expect(await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'first')).toMatchObject({ TaskUpdated: { ID: 'first', TriggerOwner: 'alice' } });
 
+    // A chat POST needs Redis (the room's history): while it is gone, `unavailable`, never `internal`.
+    const chat = await Client.subscribed(`${app.wsUrl}/chat`, token({ name: 'alice' }));
+    const room = await joinRoom(chat, { Type: 'GLOBAL', RoomTypeObject: 'outage' });
+    const post = (id: string) => {
+      chat.send({ '@type': 'POST', id, Message: { RoomUuid: room.Uuid, Message: id } });
+      return chat.next((f) => f.id === id, 10_000);
+    };
+    expect(await post('p-before')).toMatchObject({ '@type': 'ack' });
+
     await redis.stop();
     await until(async () => !(await ready()));
+    expect(await post('p-during')).toEqual({ '@type': 'error', error: 'storage unavailable: try again', code: 'unavailable', id: 'p-during' });
     await redis.start();
     await until(ready);
+    expect(await post('p-after')).toMatchObject({ '@type': 'ack' });
+    chat.close();
     await until(async () => (await publish('after-restart')) > 0);
     expect(await alice.next((f) => (f.TaskUpdated as { ID?: string })?.ID === 'after-restart')).toMatchObject({ TaskUpdated: { ID: 'after-restart', TriggerOwner: 'alice' } });
     expect(alice.socket.readyState).toBe(alice.socket.OPEN);
     alice.close();
-  }, 30_000);
+  }, 60_000);
 });

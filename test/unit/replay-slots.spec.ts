@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals
 import { ReplaySlots } from '../../src/delivery/replay-slots.js';
 
 describe('ReplaySlots', () => {
-  beforeEach(() => jest.useFakeTimers({ now: 0 }));
-  afterEach(() => jest.useRealTimers());
+  beforeEach(() => void jest.useFakeTimers({ now: 0 }));
+  afterEach(() => void jest.useRealTimers());
 
   /** Work that runs until `finish` is called. */
   const pending = () => {
