@@ -139,6 +139,8 @@ export class RedisHistory implements History {
   /** Messages received and not yet sent to the append script (the holder's). */
   private readonly batch: PendingMessage[] = [];
   private appending = false;
+  /** The epoch an append starts when the stream has none (or ran out of ids): made once, not per append. */
+  private spareEpoch = randomEpoch();
   /** Work waiting for the history to catch up with pub/sub (afterIngested), in order. */
   private readonly waiting: Array<{ seq: number; then: () => void }> = [];
   private firstRead?: Promise<StreamId | undefined>;
@@ -577,9 +579,12 @@ export class RedisHistory implements History {
   private async runAppend(holder: string, ...pairs: string[]): Promise<boolean> {
     const { key, maxLength } = this.opts;
     const publish = this.opts.sharded ? 'SPUBLISH' : 'PUBLISH';
-    const result = (await this.cmd.historyAppend(key, this.epochKey, this.leaseKey, this.keptKey, holder, maxLength, this.ttlMs, this.feedChannel, randomEpoch(), publish, ...pairs)) as
+    const spare = this.spareEpoch;
+    const result = (await this.cmd.historyAppend(key, this.epochKey, this.leaseKey, this.keptKey, holder, maxLength, this.ttlMs, this.feedChannel, spare, publish, ...pairs)) as
       | [string, string, string, number]
       | null;
+    // Used (no epoch, or ids ran out): never offer it again, so that no two epochs share a name.
+    if (result?.[0] === spare) this.spareEpoch = randomEpoch();
     if (result?.[3] === 1) this.unexpected('ids_exhausted', 'the history stream ran out of ids (an XADD of the largest id?): a new epoch');
     return result !== null;
   }

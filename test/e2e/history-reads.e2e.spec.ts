@@ -104,11 +104,25 @@ describe('the history against entries it did not expect (a private redis-server)
     expect(await anomalies('head_backwards')).toBe(1);
   });
 
-  it('starts a new epoch when the stream has no id left (an XADD of the largest id), and delivers again', async () => {
-    const last = await appended('18446744073709551615-18446744073709551615');
-    const after = await published();
-    expect(epochOf(after)).not.toBe(epochOf(last));
-    expect(after['@offset']).not.toMatch(/^18446744073709551615-/);
-    expect(await anomalies('ids_exhausted')).toBe(1);
+  it('starts a new epoch each time the stream has no id left (an XADD of the largest id), never one it used before, and delivers again', async () => {
+    const epochs = new Set<string>();
+    for (const time of [1, 2]) {
+      const last = await appended('18446744073709551615-18446744073709551615');
+      epochs.add(epochOf(last));
+      const after = await published();
+      expect(after['@offset']).not.toMatch(/^18446744073709551615-/);
+      expect(await anomalies('ids_exhausted')).toBe(time);
+      epochs.add(epochOf(after));
+    }
+    expect(epochs.size).toBe(3); // the first one, then a new one each time: an old offset never reads as current
+  });
+
+  it('names a new epoch each time its key is lost (deleted twice), never one it used before', async () => {
+    const epochs = new Set([epochOf(await published())]);
+    for (let time = 0; time < 2; time++) {
+      await admin.del(`${ch.HISTORY_KEY}:epoch`);
+      epochs.add(epochOf(await published(8000)));
+    }
+    expect(epochs.size).toBe(3);
   });
 });
