@@ -5,20 +5,23 @@
  * embedded mode: TASK_COALESCE_MS at its default (200 ms) and 0 (coalescing off: the
  * baseline). Per service: frames the session received, the bytes of them, the Progress
  * values seen (the last one must be the last published), and how late each frame is after
- * the newest event it carries (publish of that event to receipt: p50/p99/max). Events go in
- * through `POST /api/publish`, as a backend without Redis would publish them, to both
- * services at once (one event, two requests), so the two see the same timing.
+ * the newest event it carries (PUBLISH of that event to receipt: p50/p99/max). Events are
+ * PUBLISHed on Redis as Cells' job service does, one event to both services' channels in one
+ * MULTI (each service has channels, history and keys of its own under the run's tag, deleted
+ * at the end), so the two see the same timing. Without coalescing the session's own pace
+ * (SESSION_RATE, 30 frames/s) makes frames wait: the lateness column shows it.
  *
- *   npm run build && node bench/task-progress.mjs [--rate 50] [--seconds 10] [--window 200]
+ *   npm run build && node bench/task-progress.mjs [--rate 50] [--seconds 10] [--window 200] [--redis redis://127.0.0.1:6379]
  */
 import { JwtService } from '@nestjs/jwt';
+import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { WebSocket } from 'ws';
-import { args, machine, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { args, benchChannels, machine, percentile, printMachine, serviceEnv, sleep, waitSubscribed } from './lib/common.mjs';
 
-const opt = args({ rate: 50, seconds: 10, window: 200 });
+const opt = args({ rate: 50, seconds: 10, window: 200, redis: 'redis://127.0.0.1:6379' });
 const SECRET = 'bench-' + randomBytes(8).toString('hex');
 const m = machine();
 const children = [];
@@ -27,7 +30,16 @@ process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 /** A service on its own port; resolves once it answers /readyz. */
 async function service(name, coalesceMs) {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const env = serviceEnv(SECRET, { PORT: String(port), TASK_COALESCE_MS: String(coalesceMs) });
+  const { tag, env: channels } = benchChannels();
+  const env = serviceEnv(SECRET, {
+    ...channels,
+    PORT: String(port),
+    REDIS_URL: opt.redis,
+    HISTORY_KEY: `bench.${tag}.history`,
+    REVOCATIONS_KEY: `bench.${tag}.revoked`,
+    CHAT_KEY_PREFIX: `bench:${tag}:chat:`,
+    TASK_COALESCE_MS: String(coalesceMs),
+  });
   const proc = spawn(process.execPath, ['dist/main.js'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(proc);
   for (let i = 0; !(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)); i++) {
@@ -47,33 +59,32 @@ async function service(name, coalesceMs) {
   });
   socket.send(JSON.stringify({ '@type': 'subscribe', jwt: new JwtService({ secret: SECRET }).sign({ sub: 'u-alice', name: 'alice' }, { expiresIn: 3600 }) }));
   await ack;
-  const publish = (data) =>
-    fetch(`http://127.0.0.1:${port}/api/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer bench-api-key' },
-      body: JSON.stringify({ channel: 'topic.pydio.tasks.event', data }),
-    }).then((r) => {
-      if (!r.ok) throw new Error(`${name}: publish answered ${r.status}`);
-    });
-  return { name, coalesceMs, socket, frames, publish };
+  await waitSubscribed(redis, channels.CHANNEL_TASKS);
+  return { name, coalesceMs, socket, frames, tag, channel: channels.CHANNEL_TASKS };
 }
 
+const redis = new Redis(opt.redis);
 const services = [await service('coalesced', opt.window), await service('not coalesced (baseline)', 0)];
 const id = `task-${randomBytes(4).toString('hex')}`;
 const event = (n, Status = 'Running') => ({ JobID: 'bench-job', TaskUpdated: { ID: id, JobID: 'bench-job', TriggerOwner: 'alice', Status, Progress: n, StatusMessage: `step ${n}` } });
 /** When each Progress value was published (hrtime), to measure each frame against the newest event it carries. */
 const publishedAt = new Map();
 const total = opt.rate * opt.seconds;
+/** One event to both services at once (one MULTI: the same instant for both). */
+async function publish(n, status) {
+  const raw = JSON.stringify(event(n, status));
+  publishedAt.set(n, process.hrtime.bigint());
+  await services.reduce((multi, s) => multi.publish(s.channel, raw), redis.multi()).exec();
+}
 const started = Date.now();
 for (let n = 1; n <= total; n++) {
   // Paced on the wall clock: event n goes out at n / rate seconds, whatever a request took.
   const due = started + ((n - 1) * 1000) / opt.rate;
   if (due > Date.now()) await sleep(due - Date.now());
-  publishedAt.set(n, process.hrtime.bigint());
-  await Promise.all(services.map((s) => s.publish(event(n))));
+  await publish(n);
 }
-publishedAt.set(total + 1, process.hrtime.bigint());
-await Promise.all(services.map((s) => s.publish(event(total + 1, 'Finished'))));
+await publish(total + 1, 'Finished');
+const publishedIn = (Date.now() - started) / 1000;
 // The Finished frame is the barrier: it goes out at once, after any pending progress.
 for (const s of services) {
   for (let i = 0; !s.frames.some((f) => f.task.Status === 'Finished'); i++) {
@@ -81,10 +92,10 @@ for (const s of services) {
     await sleep(50);
   }
 }
-const elapsed = (Date.now() - started) / 1000;
+const lastFrameAfter = (Date.now() - started) / 1000;
 
 printMachine(m);
-console.log(`one task: ${total} Running progress events at ${opt.rate}/s over ${elapsed.toFixed(1)} s, then Finished; both services get every event (POST /api/publish)`);
+console.log(`one task: ${total} Running progress events at ${opt.rate}/s published over ${publishedIn.toFixed(1)} s, then Finished; both services get every event (PUBLISH on Redis); the last frame arrived ${lastFrameAfter.toFixed(1)} s after the first publish`);
 console.log('\n| service | TASK_COALESCE_MS | frames | bytes | frames saved | last Running Progress | lateness p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|---|---|');
 const baseline = services[1].frames.length;
 for (const s of services) {
@@ -96,4 +107,14 @@ for (const s of services) {
 }
 console.log('\nlateness: from the publish of the newest event a frame carries to its receipt (a coalesced frame waits for its window by design).');
 for (const s of services) s.socket.close();
+for (const c of children) c.kill('SIGTERM');
+await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
+// What the services wrote (history, revocation markers): gone with them.
+for (const s of services) {
+  for (const pattern of [`bench.${s.tag}.*`, `bench:${s.tag}:*`]) {
+    const keys = await redis.keys(pattern);
+    if (keys.length) await redis.del(...keys);
+  }
+}
+redis.disconnect();
 process.exit(0);
