@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { Redis } from 'ioredis';
 import { Background } from './lib/background.mjs';
-import { Child, args, benchChannels, machine, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { Child, args, benchChannels, benchKeys, deleteBenchKeys, machine, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
 
 const opt = args({ sessions: 10_000, users: 1000, rooms: 10, requests: 200, warmup: 20, redis: 'redis://127.0.0.1:6379' });
 const SECRET = 'bench-' + randomBytes(8).toString('hex');
@@ -28,9 +28,7 @@ async function startServer(port) {
     ...channels,
     PORT: String(port),
     REDIS_URL: opt.redis,
-    HISTORY_KEY: `bench.${tag}.history`,
-    REVOCATIONS_KEY: `bench.${tag}.revoked`,
-    CHAT_KEY_PREFIX: `bench:${tag}:chat:`,
+    ...benchKeys(tag),
     ADMIN_API_KEY: ADMIN_KEY,
     ADMIN_CHANNEL: `bench.${tag}.admin`,
     PUSH_OPEN_ROOMS: 'lobby-*',
@@ -123,9 +121,6 @@ for (const s of servers) s.proc.kill('SIGTERM');
 await Promise.all(servers.map((s) => new Promise((r) => (s.proc.exitCode !== null ? r() : s.proc.once('exit', r)))));
 // What the two instances wrote (history, chat, revocation markers): gone with them.
 const redis = new Redis(opt.redis);
-for (const pattern of [`bench.${tag}.*`, `bench:${tag}:*`]) {
-  const keys = await redis.keys(pattern);
-  if (keys.length) await redis.del(...keys);
-}
+await deleteBenchKeys(redis, tag);
 redis.disconnect();
 process.exit(0);

@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { WebSocket } from 'ws';
-import { args, benchChannels, machine, percentile, printMachine, serviceEnv, sleep, waitSubscribed } from './lib/common.mjs';
+import { args, benchChannels, benchKeys, deleteBenchKeys, machine, percentile, printMachine, serviceEnv, sleep, waitSubscribed } from './lib/common.mjs';
 
 const opt = args({ rate: 50, seconds: 10, window: 200, redis: 'redis://127.0.0.1:6379' });
 const SECRET = 'bench-' + randomBytes(8).toString('hex');
@@ -35,9 +35,7 @@ async function service(name, coalesceMs) {
     ...channels,
     PORT: String(port),
     REDIS_URL: opt.redis,
-    HISTORY_KEY: `bench.${tag}.history`,
-    REVOCATIONS_KEY: `bench.${tag}.revoked`,
-    CHAT_KEY_PREFIX: `bench:${tag}:chat:`,
+    ...benchKeys(tag),
     TASK_COALESCE_MS: String(coalesceMs),
   });
   const proc = spawn(process.execPath, ['dist/main.js'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -110,11 +108,6 @@ for (const s of services) s.socket.close();
 for (const c of children) c.kill('SIGTERM');
 await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)))));
 // What the services wrote (history, revocation markers): gone with them.
-for (const s of services) {
-  for (const pattern of [`bench.${s.tag}.*`, `bench:${s.tag}:*`]) {
-    const keys = await redis.keys(pattern);
-    if (keys.length) await redis.del(...keys);
-  }
-}
+for (const s of services) await deleteBenchKeys(redis, s.tag);
 redis.disconnect();
 process.exit(0);

@@ -149,6 +149,19 @@ export function benchChannels() {
   return { tag, env: Object.fromEntries(names.map((n) => [`CHANNEL_${n}`, `bench.${tag}.${n.toLowerCase()}`])) };
 }
 
+/** Where a service of the run `tag` keeps its Redis keys (history, revocation markers, chat): all under `bench.<tag>.` / `bench:<tag>:`. */
+export function benchKeys(tag) {
+  return { HISTORY_KEY: `bench.${tag}.history`, REVOCATIONS_KEY: `bench.${tag}.revoked`, CHAT_KEY_PREFIX: `bench:${tag}:chat:` };
+}
+
+/** Deletes every key the services of the run `tag` wrote (see benchKeys). */
+export async function deleteBenchKeys(redis, tag) {
+  for (const pattern of [`bench.${tag}.*`, `bench:${tag}:*`]) {
+    const keys = await redis.keys(pattern);
+    if (keys.length) await redis.del(...keys);
+  }
+}
+
 /** The lines that go next to a result: machine, runtime, command, date. */
 export function machine() {
   const sh = (cmd) => {
