@@ -261,6 +261,9 @@ async function round(variant, redisUrl, r) {
       lastRecoveredMs: recoveredMs.length ? Math.max(...recoveredMs) : NaN,
       reasons,
       retried: results.filter((x) => x.retries).length,
+      // When the sockets opened: a busy service accepts late, and a full listen queue drops SYNs (retried by the kernel after 1, 3, 7 s...).
+      connectP50: percentile(results.filter((x) => x.connectMs !== undefined).map((x) => x.connectMs), 50),
+      connectMax: Math.max(...results.filter((x) => x.connectMs !== undefined).map((x) => x.connectMs)),
       idle,
       peak: peakRss,
       redisOut: out1 - out0,
@@ -300,12 +303,12 @@ try {
 
 printMachine(m);
 console.log(
-  `storm: ${opt.clients} clients of ${opt.users} users (${opt.procs} client processes) resume at once, on a just-restarted service, over ${opt.entries} entries of ${opt['entry-bytes']} bytes (1 in ${opt.users} to each user); ` +
+  `storm: ${opt.clients} clients of ${opt.users} users (${opt.procs} client processes) resume at once, on a just-restarted service, over ${opt.entries} entries of ${opt['entry-bytes']} bytes (1 in ${opt.users} to each user), from offsets ${lead} entries into it (${last - lead + 1} entries after them); ` +
     `service: --max-old-space-size=${opt.heap}, MEMORY_BUDGET_MB=${opt.budget}, ${opt.env ? `this tree: ${opt.env}, ` : ''}other settings default; Redis: ${opt.redis ? opt.redis : 'its own redis-server, started by the bench'}`,
 );
 console.log(`medians of ${opt.rounds} round(s); "all resumed": storm start to the last client's resumed frame; live latency: a push to another user every ${opt['probe-ms']} ms, PUBLISH to receipt\n`);
-console.log('| build | all resumed (s) | recovered | not recovered (reason: count) | connects tried again | peak RSS (MiB) | RSS before (MiB) | under budget | alive | Redis bytes out during the storm (MiB) | at the restart (MiB) | service CPU during the storm (s) | live p50 / p99 before (ms) | live p50 / p99 during (ms) | probes lost |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| build | all resumed (s) | recovered | not recovered (reason: count) | connects tried again | socket open p50 / last (s) | peak RSS (MiB) | RSS before (MiB) | under budget | alive | Redis bytes out during the storm (MiB) | at the restart (MiB) | service CPU during the storm (s) | live p50 / p99 before (ms) | live p50 / p99 during (ms) | probes lost |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 for (const v of variants) {
   const rows = results.filter((x) => x.variant === v.name);
@@ -314,8 +317,11 @@ for (const v of variants) {
   const keys = [...new Set(rows.flatMap((x) => Object.keys(x.reasons)))].filter((k) => k !== 'recovered').sort();
   const others = keys.map((k) => `${k}: ${rows.map((x) => x.reasons[k] ?? 0).join('/')}`).join(', ') || '-';
   console.log(
-    `| ${v.name} | ${f1(med((x) => x.lastMs / 1000))} | ${recovered} of ${opt.clients} | ${others} | ${med((x) => x.retried)} | ${med((x) => x.peak / MiB).toFixed(0)} | ${med((x) => x.idle / MiB).toFixed(0)} | ${rows.every((x) => x.peak < opt.budget * MiB) ? 'yes' : 'NO'} | ${rows.every((x) => x.alive) ? 'yes' : 'NO'} | ${f1(med((x) => x.redisOut / MiB))} | ${f1(med((x) => x.startOut / MiB))} | ${f1(med((x) => x.cpu / 1000))} | ${f1(med((x) => x.quiet.p50))} / ${f1(med((x) => x.quiet.p99))} | ${f1(med((x) => x.live.p50))} / ${f1(med((x) => x.live.p99))} | before ${rows.map((x) => `${x.quiet.lost}/${x.quiet.n}`).join(', ')}; during ${rows.map((x) => `${x.live.lost}/${x.live.n}`).join(', ')} |`,
+    `| ${v.name} | ${f1(med((x) => x.lastMs / 1000))} | ${recovered} of ${opt.clients} | ${others} | ${med((x) => x.retried)} | ${f1(med((x) => x.connectP50 / 1000))} / ${f1(med((x) => x.connectMax / 1000))} | ${med((x) => x.peak / MiB).toFixed(0)} | ${med((x) => x.idle / MiB).toFixed(0)} | ${rows.every((x) => x.peak < opt.budget * MiB) ? 'yes' : 'NO'} | ${rows.every((x) => x.alive) ? 'yes' : 'NO'} | ${f1(med((x) => x.redisOut / MiB))} | ${f1(med((x) => x.startOut / MiB))} | ${f1(med((x) => x.cpu / 1000))} | ${f1(med((x) => x.quiet.p50))} / ${f1(med((x) => x.quiet.p99))} | ${f1(med((x) => x.live.p50))} / ${f1(med((x) => x.live.p99))} | before ${rows.map((x) => `${x.quiet.lost}/${x.quiet.n}`).join(', ')}; during ${rows.map((x) => `${x.live.lost}/${x.live.n}`).join(', ')} |`,
   );
 }
-if (opt.rounds > 1) console.log(`\nper round (all resumed, s): ${variants.map((v) => `${v.name}: ${results.filter((x) => x.variant === v.name).map((x) => f1(x.lastMs / 1000)).join(', ')}`).join('; ')}`);
+if (opt.rounds > 1) {
+  const each = (fn) => variants.map((v) => `${v.name}: ${results.filter((x) => x.variant === v.name).map(fn).join(', ')}`).join('; ');
+  console.log(`\nper round: all resumed (s) ${each((x) => f1(x.lastMs / 1000))}; recovered ${each((x) => x.reasons.recovered ?? 0)}; peak RSS (MiB) ${each((x) => (x.peak / MiB).toFixed(0))}`);
+}
 process.exit(0);

@@ -8,7 +8,7 @@
  *             with each socket's last offset (the mark's)
  *   close     {}                  closes every socket
  *   storm     {url, clients: [{jwt, resumeFrom, expect}], localAddress}  every client connects at
- *             once (a failed connect is tried again, up to 5 times, after 100-500 ms) and subscribes with `resumeFrom`; per client: ms from the storm's start (the
+ *             once (a failed connect is tried again, up to 5 times, after 100-500 ms); `connectMs`: when its socket opened and subscribes with `resumeFrom`; per client: ms from the storm's start (the
  *             hrtime `t0` given) to its `resumed` frame, recovered or the reason, and whether the
  *             replay was exactly `expect` (a list of bench entry numbers, in order)
  *   probeOpen {url, jwt}          one more socket (another user's): the receipt time of each probe
@@ -133,6 +133,7 @@ serve({
             await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
           }
         }
+        const connectMs = Number(process.hrtime.bigint() - BigInt(t0)) / 1e6;
         sockets.push({ socket, marks: new Set() });
         const replay = [];
         const onFrame = (data) => {
@@ -149,9 +150,9 @@ serve({
         const frame = JSON.parse(text);
         if (frame['@type'] !== 'resumed') return { reason: `error: ${frame.error ?? text.slice(0, 80)}`, retries };
         const ms = Number(at - BigInt(t0)) / 1e6;
-        if (!frame.recovered) return { ms, reason: frame.reason, stray: replay.length, retries };
+        if (!frame.recovered) return { ms, connectMs, reason: frame.reason, stray: replay.length, retries };
         const exact = replay.length === expect.length && replay.every((v, i) => v === expect[i]) && frame.replayed === expect.length;
-        return { ms, recovered: true, exact, replayed: replay.length, retries };
+        return { ms, connectMs, recovered: true, exact, replayed: replay.length, retries };
       }),
     );
     return results;
