@@ -2,9 +2,13 @@
  * The service as it is deployed: its own Node process (`node scripts/start.mjs`, which builds
  * dist/ when src/ is newer), for what only a real process shows: that it survives (a throw in
  * a timer ends a process, but not a Jest test), how it takes signals, its own heap.
+ *
+ * SERVICE_DIST=<dir> runs `<dir>/main.js` instead (another build, e.g. a copy of main's dist/):
+ * the check that a regression test fails on the build before the change it guards.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHAT_KEY_PREFIX, REVOCATIONS_KEY } from './test-redis.js';
 
@@ -51,7 +55,8 @@ export class ServiceProcess {
     // Jest's VM-modules flag is not for the service; nor is a REDIS_URL of the shell: the test's
     // env alone says which Redis (TEST_REDIS_URL) or none (embedded).
     const { NODE_OPTIONS: _omit, REDIS_URL: _redis, ...parentEnv } = process.env;
-    const args = [...nodeArgs, ...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), 'scripts/start.mjs'];
+    const main = process.env.SERVICE_DIST ? join(resolve(process.env.SERVICE_DIST), 'main.js') : 'scripts/start.mjs';
+    const args = [...nodeArgs, ...(gc ? ['--expose-gc', '--import', GC_PRELOAD] : []), main];
     const proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...parentEnv, HOST: '127.0.0.1', LOG_LEVEL: 'warn', CHAT_KEY_PREFIX, REVOCATIONS_KEY, ...env, PORT: String(port) },
