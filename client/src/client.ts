@@ -16,7 +16,7 @@ export interface SwitchboardOptions {
   backoff?: BackoffOptions;
   /** [0, 1) source for the backoff jitter. Default `Math.random`. */
   random?: () => number;
-  /** After a reconnect with `resumeFrom`, how long the client waits for `resumed` before it resets (ms). */
+  /** After a reconnect with `resumeFrom`, how long the client waits for `resumed` before it resets (ms; default 20 s, above the service's HISTORY_REPLAY_TIMEOUT_MS of 15 s, so that its answer comes first). */
   resumeTimeoutMs?: number;
   /** Chat heartbeat period (ms); the server's presence timeout is 20 s. */
   heartbeatMs?: number;
@@ -116,7 +116,7 @@ export class Switchboard {
       url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
       return url.toString();
     };
-    this.resumeTimeoutMs = options.resumeTimeoutMs ?? 5000;
+    this.resumeTimeoutMs = options.resumeTimeoutMs ?? 20_000;
     const events: ConnectionOptions = { ...base, url: endpoint('/ws'), renewBeforeExpiry: false };
     const chat: ConnectionOptions = { ...base, url: endpoint('/chat'), renewBeforeExpiry: true };
     const group = unavailable

@@ -402,7 +402,7 @@ export function loadConfig(env: Env = process.env): Config {
       replayMaxEvents: int('HISTORY_REPLAY_MAX_EVENTS', 1000, 0, 100_000),
       replayMaxBytes: int('HISTORY_REPLAY_MAX_BYTES', 1024 * 1024, 0, 256 * 1024 * 1024),
       replayScanMax: int('HISTORY_REPLAY_SCAN_MAX', historyMaxLength, 1, 10_000_000),
-      replayTimeoutMs: int('HISTORY_REPLAY_TIMEOUT_MS', 5000, 100, 600_000),
+      replayTimeoutMs: int('HISTORY_REPLAY_TIMEOUT_MS', 15_000, 100, 600_000),
       replayConcurrency: int('HISTORY_REPLAY_CONCURRENCY', 8, 1, 1000),
       replayQueueMax: int('HISTORY_REPLAY_QUEUE_MAX', 10_000, 0, 1_000_000),
       cacheBytes: int('HISTORY_CACHE_BYTES', 32 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
