@@ -177,6 +177,7 @@ async function chatScenario(dir) {
   const server = await startServer(dir, {
     ...channels,
     HISTORY_KEY: `${prefix}history`,
+    REVOCATIONS_KEY: `${prefix}revoked`,
     REDIS_URL: opt.redis,
     CHAT_KEY_PREFIX: prefix,
     // Filling the room fast; the rates play no part in what is measured.

@@ -118,6 +118,17 @@ const clients = [];
 /** Event id -> when it was published; [publishedAt, delay] of each receipt by a client live since before its publish. */
 const publishedAt = new Map();
 const delays = [];
+/** Why clients reset (the client's reason: the server's `recovered:false` reason, or its own timeout). */
+const resetReasons = new Map();
+// A deployment's history is seldom empty: one event first, so that each ack gives the client a
+// position to resume from before its own first event (an empty history gives none).
+{
+  const warm = new Redis(opt.redis);
+  await warm.publish(CHANNEL, JSON.stringify({ TaskUpdated: { ID: `warm-${tag}`, TriggerOwner: 'nobody' } }));
+  for (let i = 0; i < 100 && (await warm.xlen(HISTORY_KEY)) < 1; i++) await sleep(50);
+  await sleep(300); // every pod delivers the announcement within milliseconds
+  warm.disconnect();
+}
 for (let i = 0; i < C; i++) {
   const user = `u${i % U}`;
   const token = () => new SignJWT({ name: user }).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setIssuedAt().setExpirationTime('1h').sign(KEY);
@@ -129,7 +140,10 @@ for (let i = 0; i < C; i++) {
     const at = publishedAt.get(id);
     if (at !== undefined && state.live && state.liveSince <= at) delays.push([at, Date.now() - at]);
   });
-  c.on('reset', () => state.resets++);
+  c.on('reset', (why) => {
+    state.resets++;
+    resetReasons.set(why, (resetReasons.get(why) ?? 0) + 1);
+  });
   c.on('status', (s) => {
     const live = s.endpoints.events.state === 'live';
     if (state.live && !live) state.closedAt = Date.now();
@@ -218,6 +232,7 @@ const result = {
   lost,
   duplicated,
   resets: clients.reduce((n, s) => n + s.resets, 0),
+  resetReasons: Object.fromEntries(resetReasons),
   delay: { beforeRoll: delayStats(0, rollStarted), duringRoll: delayStats(rollStarted, rollEnded), afterRoll: delayStats(rollEnded, Infinity) },
   withoutBarrier: clients.filter((s) => !s.got.has(barrier)).length,
   steps,

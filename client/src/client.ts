@@ -267,6 +267,8 @@ export class Switchboard {
       } else if (reconnect && this.lastOffset === undefined) {
         this.listeners.emit('reset', 'reconnected with no offset to resume from');
       }
+      // Where the stream stood as the session went live: a drop before the first event resumes from it.
+      if (this.resume.state !== 'pending' && this.lastOffset === undefined && typeof ack['@offset'] === 'string') this.lastOffset = ack['@offset'];
     }
     this.calls.live();
     this.listeners.emit('subscribed', ack);
@@ -278,7 +280,8 @@ export class Switchboard {
     if (classified.kind === 'resumed') {
       const pending = this.resume.state === 'pending';
       this.endResume();
-      if (pending && !classified.frame.recovered) this.listeners.emit('reset', 'the server could not resume');
+      const why = classified.frame.reason ? ` (${classified.frame.reason})` : '';
+      if (pending && !classified.frame.recovered) this.listeners.emit('reset', `the server could not resume${why}`);
       return;
     }
     if (classified.kind === 'subscribed' || classified.kind === 'expiring' || classified.kind === 'error') return;

@@ -214,6 +214,8 @@ export class Hub {
       subscribed: (ack, first) => {
         if (!mine()) return;
         this.acks[ep] = ack;
+        // Where the stream stood as the session went live: a drop before the first event resumes from it.
+        if (ep === 'ws' && first && !this.resumed && this.last === undefined && typeof ack['@offset'] === 'string') this.last = ack['@offset'];
         if (first) this.reset(ep);
         this.post({ t: 'up', ep, ack, first, resumed: first && ep === 'ws' && this.resumed });
       },

@@ -30,6 +30,7 @@ export type SubscribedFrame = {
   workspaces: string[];
   expiresAt?: number | undefined;
   pingIntervalMs?: number | undefined;
+  '@offset'?: string | undefined;
 };
 export type PingFrame = {
   '@type': 'ping';

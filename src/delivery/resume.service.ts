@@ -42,6 +42,11 @@ export class ResumeService {
     this.slots = new ReplaySlots(config.history.replayConcurrency, config.history.replayQueueMax);
   }
 
+  /** Where live delivery stands: a new session can resume from here before its first event. */
+  position(): string | undefined {
+    return this.history.position();
+  }
+
   /** Answers `resumed` and releases the session's held frames, whatever happens. Never rejects. */
   async resume(session: Session, resumeFrom: unknown): Promise<void> {
     const deadline = Date.now() + this.config.history.replayTimeoutMs;

@@ -34,7 +34,10 @@ export class EventsGateway implements OnGatewayConnection {
       case 'subscribe': {
         const { jwt, resumeFrom, heartbeat } = readSubscribe(msg);
         if (heartbeat) heartbeatSockets.add(session.socket);
-        return this.sessions.subscribe(session, jwt, resumeFrom === undefined ? undefined : (s) => this.resume.resume(s, resumeFrom));
+        return this.sessions.subscribe(session, jwt, {
+          position: () => this.resume.position(),
+          resume: resumeFrom === undefined ? undefined : (s) => this.resume.resume(s, resumeFrom),
+        });
       }
       case 'unsubscribe':
         return this.sessions.unsubscribe(session);

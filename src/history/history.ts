@@ -82,6 +82,12 @@ export interface History {
   /** Where the history stands, for a resume; undefined while unreadable. */
   bounds(): Promise<HistoryBounds | undefined>;
   /**
+   * The offset of the last entry this instance delivered live, read at once: a session indexed
+   * now gets every later entry it may see live, so it can resume from here before its first
+   * event. Undefined while unreadable or before the first entry.
+   */
+  position(): string | undefined;
+  /**
    * Entries after `after` up to `upTo` included, oldest first, at most `count`. The newest
    * entries come from memory, as the same objects every time (whoever caches work per entry
    * can key it by the object); older ones from Redis.

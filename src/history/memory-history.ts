@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Deliver, History, HistoryEntry, HistoryOptions, HistoryStats } from './history.js';
 import { RecentEntries } from './recent-entries.js';
-import { idMs, nextId, ZERO_ID, type HistoryBounds, type StreamId } from './offset.js';
+import { formatOffset, idMs, nextId, ZERO_ID, type HistoryBounds, type StreamId } from './offset.js';
 
 /** In memory, for the embedded mode: one instance, the same bounds and numbering as Redis. */
 export class MemoryHistory implements History {
@@ -45,6 +45,10 @@ export class MemoryHistory implements History {
   afterIngested(then: () => void): void {
     // Appends are delivered on the next ticks, in order: so is this.
     setImmediate(then);
+  }
+
+  position(): string | undefined {
+    return this.head === ZERO_ID ? undefined : formatOffset(this.head, this.epoch);
   }
 
   bounds(): Promise<HistoryBounds> {

@@ -36,7 +36,7 @@ import { randomBytes } from 'node:crypto';
 import type { Deliver, History, HistoryAnomaly, HistoryEntry, HistoryOptions, HistoryStats } from './history.js';
 import { HISTORY_SCRIPTS } from './history-scripts.js';
 import { IngressLedger, type PendingMessage } from './ingress-ledger.js';
-import { compareIds, idMs, parseStreamId, ZERO_ID, type HistoryBounds, type StreamId } from './offset.js';
+import { compareIds, formatOffset, idMs, parseStreamId, ZERO_ID, type HistoryBounds, type StreamId } from './offset.js';
 import { RecentEntries } from './recent-entries.js';
 import type { ConnectionOptions, RedisClient } from '../redis/redis-connections.js';
 
@@ -211,6 +211,10 @@ export class RedisHistory implements History {
     // Bounded like the ledger: past it, the oldest run now rather than wait.
     if (this.waiting.length >= 10_000) this.runWaiting(true);
     this.waiting.push({ seq, then });
+  }
+
+  position(): string | undefined {
+    return this.readable && this.epoch && this.head !== ZERO_ID ? formatOffset(this.head, this.epoch) : undefined;
   }
 
   async bounds(): Promise<HistoryBounds | undefined> {

@@ -170,6 +170,11 @@ export const SubscribedFrame = z.object({
   expiresAt: z.int().optional(),
   /** **ext**: only after a subscribe with `heartbeat: true`: a `ping` frame comes this often (ms). */
   pingIntervalMs: z.int().min(1).optional(),
+  /**
+   * **ext** (PROTOCOL 6), `/ws` without `resumeFrom`: the history's position as the session went
+   * live; a client that loses the connection before its first event resumes from it.
+   */
+  '@offset': z.string().optional(),
 });
 export type SubscribedFrame = z.infer<typeof SubscribedFrame>;
 

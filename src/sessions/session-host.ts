@@ -12,9 +12,9 @@ import { Outbox, type OutboxHooks, type OutboxLimits } from './outbox.js';
 import { Renewals } from './renewals.js';
 import { Session, type Endpoint, type FrameHandler } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
-import { Subscriptions, type Resume } from './subscriptions.js';
+import { Subscriptions, type Stream } from './subscriptions.js';
 
-export type { Resume } from './subscriptions.js';
+export type { Resume, Stream } from './subscriptions.js';
 
 /**
  * How long a socket the service closes gets to answer the close frame before it is cut: a
@@ -116,8 +116,8 @@ export class SessionHost {
     return session;
   }
 
-  subscribe(session: Session, jwt: unknown, resume?: Resume): Promise<void> {
-    return this.subscriptions.subscribe(session, jwt, resume);
+  subscribe(session: Session, jwt: unknown, stream?: Stream): Promise<void> {
+    return this.subscriptions.subscribe(session, jwt, stream);
   }
 
   /** Settles once the rooms have been left (the session's next frame waits for it). */

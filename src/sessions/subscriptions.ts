@@ -18,6 +18,13 @@ import type { SessionRegistry } from './session-registry.js';
  */
 export type Resume = (session: Session) => Promise<void>;
 
+/** What `/ws` adds to a subscribe (PROTOCOL 6): where live delivery stands, and the resume when asked for. */
+export interface Stream {
+  /** The history's position now (History.position): given in the ack, to resume from before any event. */
+  position(): string | undefined;
+  resume?: Resume;
+}
+
 /** How the host ends a session that may not go on. */
 export interface Refusals {
   refuse(session: Session, code: ErrorCode, reason?: string): void;
@@ -42,7 +49,8 @@ export class Subscriptions {
     private readonly revocations?: Revocations,
   ) {}
 
-  async subscribe(session: Session, jwt: unknown, resume?: Resume): Promise<void> {
+  async subscribe(session: Session, jwt: unknown, stream?: Stream): Promise<void> {
+    const resume = stream?.resume;
     const n = session.nextSubscribe();
     let holding = false;
     try {
@@ -73,6 +81,8 @@ export class Subscriptions {
       // Drops what was queued for a narrower previous identity, and re-checks every room
       // (push, chat) before the ack: the session's next frame is handled only after that.
       const rechecked = this.registry.setIdentity(session, identity, jwt as string);
+      // Read as the session is indexed: every later entry reaches it live. A resume sets its own.
+      const position = resume ? undefined : stream?.position();
       if (!previous) this.metrics.sessions.inc({ endpoint: this.endpoint });
       this.renewals.planned(session, previous?.exp);
       await rechecked;
@@ -86,6 +96,7 @@ export class Subscriptions {
         workspaces: identity.workspaces.map((w) => w.uuid),
         expiresAt: identity.exp,
         ...heartbeatAck(session.socket, this.config.limits.pingIntervalMs), // ext PROTOCOL 2.1 (opt-in, see common/heartbeat.ts)
+        ...(position && { '@offset': position }), // ext PROTOCOL 6
       });
       if (resume) {
         holding = false;

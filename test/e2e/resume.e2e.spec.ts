@@ -76,6 +76,27 @@ describe('resume over a real Redis, two instances (PROTOCOL 6)', () => {
     expect(client.frames.filter((f) => taskId(f)?.startsWith(tag)).map(taskId)).toEqual([...missed, `${tag}-w`, `${tag}-live`]);
   });
 
+  it('gives the position in the ack, so that a client dropped before its first event resumes from it (also on another instance)', async () => {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const witness = keep(await Client.subscribed(`${a.wsUrl}/ws`, alice));
+    await backend.publish(ch.CHANNEL_TASKS, task(`${tag}-before`));
+    const before = (await got(witness, `${tag}-before`))['@offset'];
+    const fresh = await Client.subscribed(`${a.wsUrl}/ws`, alice);
+    const position = fresh.frames[0]['@offset'];
+    fresh.close();
+    // Where A stood as the session went live: the event of before, nothing of later.
+    expect(position).toBe(before);
+    const missed = [1, 2].map((n) => `${tag}-${n}`);
+    for (const id of missed) await backend.publish(ch.CHANNEL_TASKS, task(id));
+    await got(witness, `${tag}-2`);
+    const { client, resumed: r } = await resumed(`${b.wsUrl}/ws`, alice, position);
+    keep(client);
+    expect(r).toEqual({ '@type': 'resumed', recovered: true, replayed: 2 });
+    expect(replayOf(client).map(taskId)).toEqual(missed);
+    // A resume's ack carries no position: the replay and the frames after it say where the client is.
+    expect(client.frames[0]['@offset']).toBeUndefined();
+  });
+
   it('answers recovered:false at once for garbage, another epoch, the future or a trimmed offset, and stays live', async () => {
     const probe = keep(await Client.subscribed(`${a.wsUrl}/ws`, alice));
     await backend.publish(ch.CHANNEL_TASKS, task('probe'));

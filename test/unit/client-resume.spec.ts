@@ -79,6 +79,7 @@ describe('resume after a reconnect', () => {
     ['a replay slower than the timeout, frames still coming: recovered', [ack, 4000, node('100-2'), 4000, node('100-3'), 4000, { '@type': 'resumed', recovered: true, replayed: 2 }, 60_000], [], '100-3'],
     ['resumed recovered:false: reset', [ack, { '@type': 'resumed', recovered: false }], ['the server could not resume'], '100-1'],
     ['recovered:false before the ack: reset', [{ '@type': 'resumed', recovered: false }, ack, 60_000], ['the server could not resume'], '100-1'],
+    ['recovered:false with its reason: the reset says it', [ack, { '@type': 'resumed', recovered: false, reason: 'trimmed' }], ['the server could not resume (trimmed)'], '100-1'],
     ['ack and no resumed at all: nothing before the timeout', [ack, RESUME_TIMEOUT - 1], [], '100-1'],
     ['ack and no resumed at all: reset after the timeout', [ack, RESUME_TIMEOUT, 60_000], ['no resumed frame: the server did not resume'], '100-1'],
     ['ack then a live event without @offset: reset at once', [ack, node()], ['the server does not resume'], '100-1'],
@@ -101,5 +102,37 @@ describe('resume after a reconnect', () => {
     socket.open();
     [ack, node('100-2'), node('100-3'), { '@type': 'resumed', recovered: true, replayed: 2 }, node('100-4')].forEach((f) => socket.deliver(f));
     expect(seen).toEqual(['100-2', '100-3', '100-4']);
+  });
+});
+
+describe('resume before the first event (the ack\'s @offset)', () => {
+  afterEach(() => void jest.useRealTimers());
+
+  /** Connects, gets `first` as the ack, drops (1006), reconnects: what the second subscribe says, and the resets. */
+  async function dropBeforeAnyEvent(first: Record<string, unknown>) {
+    jest.useFakeTimers();
+    ScriptedSocket.all = [];
+    const resets: string[] = [];
+    const client = new Switchboard({ url: 'ws://sb.test', token: () => 'jwt', WebSocket: ScriptedSocket as unknown as WebSocketConstructor, random: () => 0, autoConnect: true });
+    client.on('reset', (why) => resets.push(why));
+    await flush();
+    ScriptedSocket.all[0].open();
+    ScriptedSocket.all[0].deliver(first);
+    ScriptedSocket.all[0].close(1006);
+    jest.advanceTimersByTime(1000);
+    await flush();
+    ScriptedSocket.all[1].open();
+    ScriptedSocket.all[1].deliver(ack);
+    client.close();
+    return { subscribe: ScriptedSocket.all[1].sent[0], resets };
+  }
+
+  it.each<[string, Record<string, unknown>, unknown, string[]]>([
+    ['an ack with @offset: the reconnect resumes from it', { ...ack, '@offset': '100-7@e' }, '100-7@e', []],
+    ['an ack without @offset (an empty history, an older server): nothing to resume from, a reset', ack, undefined, ['reconnected with no offset to resume from']],
+  ])('%s', async (_name, first, resumeFrom, expectedResets) => {
+    const { subscribe, resets } = await dropBeforeAnyEvent(first);
+    expect(subscribe.resumeFrom).toEqual(resumeFrom);
+    expect(resets).toEqual(expectedResets);
   });
 });
