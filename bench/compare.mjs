@@ -54,7 +54,7 @@ import { resolve } from 'node:path';
 import process from 'node:process';
 import { setTimeout } from 'node:timers';
 import { Background } from './lib/background.mjs';
-import { Child, args, benchChannels, clockCheck, machine, median, percentile, printMachine, serviceEnv, sleep, waitRoomSettled, waitSubscribed } from './lib/common.mjs';
+import { Child, args, benchChannels, clockCheck, deleteMatching, machine, median, percentile, printMachine, serviceEnv, sleep, waitRoomSettled, waitSubscribed } from './lib/common.mjs';
 import { missingFigures, report } from './lib/compare-report.mjs';
 
 const opt = args({
@@ -619,16 +619,7 @@ async function messages(run, expected, fire) {
 }
 
 /** Every key of the run (all under `bench:<tag>:`): Switchboard's stream, chat and markers, the others' chat lists. */
-async function cleanKeys() {
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await pub.scan(cursor, 'MATCH', `bench:${tag}:*`, 'COUNT', 1000);
-    if (keys.length) deleted += await pub.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return deleted;
-}
+const cleanKeys = () => deleteMatching(pub, `bench:${tag}:*`);
 
 // ---------------------------------------------------------------------------------------------
 

@@ -27,12 +27,13 @@ import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { WebSocket } from 'ws';
 import { args, benchChannels, machine, median, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { watchPeak } from './lib/proc.mjs';
 
 const opt = args({
   baseline: '',
@@ -85,26 +86,6 @@ async function stopServer({ proc }) {
   await gone;
 }
 
-const status = (pid, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-
-/**
- * Resets the process's peak RSS, returns its RSS now and a function that answers the peak
- * since (sampled every 50 ms too, so that it is known even if the process dies).
- */
-function watchPeak(pid) {
-  writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  const idle = status(pid, 'VmRSS');
-  let peak = idle;
-  const sample = () => {
-    try {
-      peak = Math.max(peak, status(pid, 'VmHWM'));
-    } catch {
-      // gone
-    }
-  };
-  const timer = setInterval(sample, 50);
-  return { idle, peak: () => (sample(), clearInterval(timer), peak) };
-}
 
 // ------------------------------------------------------------------ clients
 

@@ -35,11 +35,11 @@ import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { SingleTopology } from '../test/support/redis-topology.mjs';
-import { Child, args, benchChannels, machine, median, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { Child, args, benchChannels, deleteMatching, machine, median, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { cpuMs, watchPeak } from './lib/proc.mjs';
 
 const opt = args({
   baseline: '',
@@ -100,29 +100,6 @@ async function stopServer({ proc }, signal = 'SIGKILL') {
   const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
   await gone;
   clearTimeout(t);
-}
-
-const status = (pid, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-/** utime + stime of `pid`, in ms (clock ticks of 10 ms). */
-const cpuMs = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
-
-/** Resets the peak RSS; `peak()` answers the peak since (sampled every 50 ms, so known if the process dies). */
-function watchPeak(pid) {
-  writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  const idle = status(pid, 'VmRSS');
-  let peak = idle;
-  const sample = () => {
-    try {
-      peak = Math.max(peak, status(pid, 'VmHWM'));
-    } catch {
-      // gone
-    }
-  };
-  const timer = setInterval(sample, 50);
-  return { idle, peak: () => (sample(), clearInterval(timer), peak) };
 }
 
 async function netOut(redis) {
@@ -278,12 +255,7 @@ async function round(variant, redisUrl, r) {
     await Promise.all([...workers, prober].map((w) => w.stop()));
     // SIGTERM: a clean exit, which writes the --cpu-prof profile.
     if (server) await stopServer(server, opt.prof ? 'SIGTERM' : 'SIGKILL');
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteMatching(redis, `${prefix}*`);
     await redis.quit();
   }
 }

@@ -26,7 +26,7 @@ import { resolve } from 'node:path';
 import process from 'node:process';
 import { WebSocket } from 'ws';
 import { SingleTopology } from '../test/support/redis-topology.mjs';
-import { args, benchChannels, machine, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { args, benchChannels, deleteMatching, machine, printMachine, serviceEnv, sleep } from './lib/common.mjs';
 
 const opt = args({
   baseline: '',
@@ -150,12 +150,7 @@ async function run(variant, redisUrl, r) {
   } finally {
     clearTimeout(timer);
     if (server && server.proc.exitCode === null) server.proc.kill('SIGKILL');
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteMatching(redis, `${prefix}*`);
     await redis.quit();
   }
 }

@@ -154,12 +154,20 @@ export function benchKeys(tag) {
   return { HISTORY_KEY: `bench.${tag}.history`, REVOCATIONS_KEY: `bench.${tag}.revoked`, CHAT_KEY_PREFIX: `bench:${tag}:chat:` };
 }
 
+/** Deletes every key matching `pattern`, by SCAN (never KEYS on a big database); answers how many. */
+export async function deleteMatching(redis, pattern) {
+  let [cursor, deleted] = ['0', 0];
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length) deleted += await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return deleted;
+}
+
 /** Deletes every key the services of the run `tag` wrote (see benchKeys). */
 export async function deleteBenchKeys(redis, tag) {
-  for (const pattern of [`bench.${tag}.*`, `bench:${tag}:*`]) {
-    const keys = await redis.keys(pattern);
-    if (keys.length) await redis.del(...keys);
-  }
+  for (const pattern of [`bench.${tag}.*`, `bench:${tag}:*`]) await deleteMatching(redis, pattern);
 }
 
 /** The lines that go next to a result: machine, runtime, command, date. */
