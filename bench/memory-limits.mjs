@@ -25,7 +25,6 @@
  */
 import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -33,7 +32,7 @@ import { resolve } from 'node:path';
 import process from 'node:process';
 import { WebSocket } from 'ws';
 import { args, benchChannels, machine, median, printMachine, serviceEnv, sleep } from './lib/common.mjs';
-import { watchPeak } from './lib/proc.mjs';
+import { exited, startService, watchPeak } from './lib/proc.mjs';
 
 const opt = args({
   baseline: '',
@@ -62,22 +61,10 @@ const variants = [
 // ------------------------------------------------------------------ the service process and its memory
 
 async function startServer(dir, env) {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(process.execPath, [`--max-old-space-size=${opt.heap}`, `${dir}/dist/main.js`], {
-    cwd: dir,
-    env: { ...process.env, ...serviceEnv(SECRET, { PORT: String(port), MEMORY_BUDGET_MB: String(opt.budget), ...env }) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { proc, url, wsUrl: `ws://127.0.0.1:${port}` };
-    await sleep(50);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`server in ${dir} did not become ready`);
+  const s = await startService(dir, { heap: opt.heap, env: serviceEnv(SECRET, { MEMORY_BUDGET_MB: String(opt.budget), ...env }) });
+  return { ...s, wsUrl: s.ws };
 }
 
-const exited = (proc) => proc.exitCode !== null || proc.signalCode !== null;
 
 async function stopServer({ proc }) {
   if (exited(proc)) return;

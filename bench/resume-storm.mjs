@@ -33,13 +33,12 @@
  */
 import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { SingleTopology } from '../test/support/redis-topology.mjs';
 import { Child, args, benchChannels, deleteMatching, machine, median, percentile, printMachine, serviceEnv, sleep } from './lib/common.mjs';
-import { cpuMs, watchPeak } from './lib/proc.mjs';
+import { cpuMs, exited, startService, watchPeak } from './lib/proc.mjs';
 
 const opt = args({
   baseline: '',
@@ -75,23 +74,10 @@ const variants = [
 // ------------------------------------------------------------------ processes
 
 async function startServer(dir, env, execArgv = []) {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(process.execPath, [`--max-old-space-size=${opt.heap}`, ...execArgv, `${dir}/dist/main.js`], {
-    cwd: dir,
-    env: { ...process.env, ...serviceEnv(SECRET, { PORT: String(port), MEMORY_BUDGET_MB: String(opt.budget), ...env }) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 400; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { proc, url, wsUrl: `ws://127.0.0.1:${port}/ws` };
-    if (exited(proc)) break;
-    await sleep(50);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`server in ${dir} did not become ready`);
+  const s = await startService(dir, { heap: opt.heap, env: serviceEnv(SECRET, { MEMORY_BUDGET_MB: String(opt.budget), ...env }), execArgv });
+  return { ...s, wsUrl: `${s.ws}/ws` };
 }
 
-const exited = (proc) => proc.exitCode !== null || proc.signalCode !== null;
 
 async function stopServer({ proc }, signal = 'SIGKILL') {
   if (exited(proc)) return;

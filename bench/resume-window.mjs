@@ -20,13 +20,13 @@
  */
 import { JwtService } from '@nestjs/jwt';
 import { Redis } from 'ioredis';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { WebSocket } from 'ws';
 import { SingleTopology } from '../test/support/redis-topology.mjs';
 import { args, benchChannels, deleteMatching, machine, printMachine, serviceEnv, sleep } from './lib/common.mjs';
+import { startService } from './lib/proc.mjs';
 
 const opt = args({
   baseline: '',
@@ -49,20 +49,8 @@ const extraEnv = Object.fromEntries(opt.env ? opt.env.split(',').map((kv) => [kv
 const variants = [...(opt.baseline ? [{ name: 'baseline', dir: resolve(opt.baseline), env: {} }] : []), { name: 'this tree', dir: resolve('.'), env: extraEnv }];
 
 async function startServer(dir, env) {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const proc = spawn(process.execPath, [`--max-old-space-size=${opt.heap}`, `${dir}/dist/main.js`], {
-    cwd: dir,
-    env: { ...process.env, ...serviceEnv(SECRET, { PORT: String(port), MEMORY_BUDGET_MB: String(opt.budget), ...env }) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 400; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { proc, wsUrl: `ws://127.0.0.1:${port}/ws` };
-    if (proc.exitCode !== null || proc.signalCode !== null) break;
-    await sleep(50);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`server in ${dir} did not become ready`);
+  const s = await startService(dir, { heap: opt.heap, env: serviceEnv(SECRET, { MEMORY_BUDGET_MB: String(opt.budget), ...env }) });
+  return { ...s, wsUrl: `${s.ws}/ws` };
 }
 
 /** A socket of the user `away`: `seen` is the sequence of its events (`"w":<n>`), with the offset of the last. */
