@@ -11,22 +11,13 @@ import { WebSocket } from 'ws';
 import { API_KEY, Backend, Client, REDIS_URL, SECRET, testChannels, token, waitSubscribed, ws, type Frame } from '../support/harness.js';
 import { CALL_SECRET, CallBackend } from '../support/call-backend.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { FuzzGen, prng, type Vocabulary } from '../support/fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const BUDGET = { frames: 3000, http: 800, bus: 1000 };
 const MIB = 1024 * 1024;
 const ADMIN_KEY = `fuzz-admin-key-${randomBytes(4).toString('hex')}`;
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Every user the fuzz may disconnect starts with this: a disconnect revokes the user's tokens
@@ -38,44 +29,25 @@ const KEYS = ['__proto__', 'constructor', 'prototype', '@type', 'id', 'method', 
 /** Never alice: the well-behaved client must keep its session, whatever the fuzz asks. */
 const PEOPLE = [`${P}mallory`, `${P}eve`, `${P}`, `${P} `, `${P}*`, `${P}user:alice`];
 
-class Gen {
-  constructor(private readonly rnd: () => number) {}
-  int = (n: number) => Math.floor(this.rnd() * n);
-  chance = (p: number) => this.rnd() < p;
-  pick = <T>(xs: readonly T[]): T => xs[this.int(xs.length)];
+const VOCABULARY: Vocabulary = {
+  keys: KEYS,
+  strings: (g) => [
+    () => '',
+    () => 'x'.repeat(g.int(80)),
+    () => '€😀\u0000\ud800\u202e<script>%00%2F..',
+    () => 'y'.repeat(g.int(70_000)),
+    () => g.pick(KEYS),
+    () => g.pick(PEOPLE),
+    () => String.fromCharCode(...Array.from({ length: g.int(30) }, () => g.int(0xffff))),
+  ],
+  spared: ['alice'],
+  numbers: [0, -1, 1.5, 4000, 4999, 5000, 1000, 2 ** 53 + 1, 1e308, -0, Number.MAX_SAFE_INTEGER],
+  depths: [33, 500, 60_000],
+};
 
-  str(): string {
-    const s = this.pick([
-      () => '',
-      () => 'x'.repeat(this.int(80)),
-      () => '€😀\u0000\ud800\u202e<script>%00%2F..',
-      () => 'y'.repeat(this.int(70_000)),
-      () => this.pick(KEYS),
-      () => this.pick(PEOPLE),
-      () => String.fromCharCode(...Array.from({ length: this.int(30) }, () => this.int(0xffff))),
-    ])();
-    return s === 'alice' ? 'x' : s;
-  }
-
-  num(): number {
-    return this.pick([0, -1, 1.5, 4000, 4999, 5000, 1000, 2 ** 53 + 1, 1e308, -0, Number.MAX_SAFE_INTEGER]);
-  }
-
-  value(depth = 3): unknown {
-    const kind = this.int(depth > 0 ? 7 : 4);
-    if (kind === 0) return null;
-    if (kind === 1) return this.chance(0.5);
-    if (kind === 2) return this.num();
-    if (kind === 3) return this.str();
-    if (kind === 4) return Array.from({ length: this.int(4) }, () => this.value(depth - 1));
-    const out: Record<string, unknown> = {};
-    for (let i = this.int(4); i > 0; i--) out[this.chance(0.6) ? this.pick(KEYS) : this.str()] = this.value(depth - 1);
-    return out;
-  }
-
-  deep(): string {
-    const n = this.pick([33, 500, 60_000]);
-    return this.chance(0.5) ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+class Gen extends FuzzGen {
+  constructor(rnd: () => number) {
+    super(rnd, VOCABULARY);
   }
 
   broken(): string {

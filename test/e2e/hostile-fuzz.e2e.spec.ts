@@ -12,22 +12,12 @@ import { connect } from 'node:net';
 import { WebSocket } from 'ws';
 import { API_KEY, Backend, Client, REDIS_URL, SECRET, testChannels, token, waitSubscribed, ws, type Frame } from '../support/harness.js';
 import { ServiceProcess } from '../support/service-process.js';
+import { FuzzGen, prng, type Vocabulary } from '../support/fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const BUDGET = { frames: 12_000, bus: 5000, publish: 1500, upgrades: 1000 };
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const MIB = 1024 * 1024;
-
-/** mulberry32: small, fast, good enough to generate test input. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'Type', 'Target', 'Source', 'Uuid', 'Path', 'MetaStore', '@type', 'jwt', 'Room', 'Message', 'payload', 'data', 'pattern'];
 const TYPES = ['subscribe', 'unsubscribe', 'joinRoom', 'leaveRoom', 'JOIN', 'join', 'LEAVE', 'HISTORY', 'POST', 'msg', 'DELETE_MSG', 'constructor', '__proto__', 'hasOwnProperty', 'nope'];
@@ -35,46 +25,25 @@ const NODE_TYPES = ['CREATE', 'UPDATE_CONTENT', 'UPDATE_META', 'UPDATE_PATH', 'U
 /** Never alice nor w1: the well-behaved client must keep its rights, whatever the fuzz says. */
 const PEOPLE = ['mallory', 'eve', 'bob', '', ' '];
 
-class Gen {
-  constructor(private readonly rnd: () => number) {}
-  int = (n: number) => Math.floor(this.rnd() * n);
-  chance = (p: number) => this.rnd() < p;
-  pick = <T>(xs: readonly T[]): T => xs[this.int(xs.length)];
+const VOCABULARY: Vocabulary = {
+  keys: KEYS,
+  strings: (g) => [
+    () => '',
+    () => 'x'.repeat(g.int(40)),
+    () => '€😀\u0000\ud800\u202e<script>',
+    () => 'y'.repeat(g.int(70_000)),
+    () => g.pick(KEYS),
+    () => `pydiods1/projects/${g.int(50)}/../../x`,
+    () => String.fromCharCode(...Array.from({ length: g.int(30) }, () => g.int(0xffff))),
+  ],
+  spared: ['alice', 'w1'],
+  numbers: [0, -1, 1.5, 2 ** 53 + 1, 1e308, -1e308, Number.MIN_VALUE, 4294967296, -0],
+  depths: [33, 200, 6000, 60_000],
+};
 
-  str(): string {
-    const s = this.pick([
-      () => '',
-      () => 'x'.repeat(this.int(40)),
-      () => '€😀\u0000\ud800\u202e<script>',
-      () => 'y'.repeat(this.int(70_000)),
-      () => this.pick(KEYS),
-      () => `pydiods1/projects/${this.int(50)}/../../x`,
-      () => String.fromCharCode(...Array.from({ length: this.int(30) }, () => this.int(0xffff))),
-    ])();
-    return s === 'alice' || s === 'w1' ? 'x' : s;
-  }
-
-  num(): number {
-    return this.pick([0, -1, 1.5, 2 ** 53 + 1, 1e308, -1e308, Number.MIN_VALUE, 4294967296, -0]);
-  }
-
-  /** Any JSON value, nested at most `depth` more levels. */
-  value(depth = 3): unknown {
-    const kind = this.int(depth > 0 ? 7 : 4);
-    if (kind === 0) return null;
-    if (kind === 1) return this.chance(0.5);
-    if (kind === 2) return this.num();
-    if (kind === 3) return this.str();
-    if (kind === 4) return Array.from({ length: this.int(4) }, () => this.value(depth - 1));
-    const out: Record<string, unknown> = {};
-    // Computed keys make own properties, `__proto__` included: JSON carries them as such.
-    for (let i = this.int(4); i > 0; i--) out[this.chance(0.6) ? this.pick(KEYS) : this.str()] = this.value(depth - 1);
-    return out;
-  }
-
-  deep(): string {
-    const n = this.pick([33, 200, 6000, 60_000]);
-    return this.chance(0.5) ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+class Gen extends FuzzGen {
+  constructor(rnd: () => number) {
+    super(rnd, VOCABULARY);
   }
 
   /** A JSON text that is not quite right, or not JSON at all. */
