@@ -10,12 +10,28 @@ import { replayOf, task, taskId } from '../support/resume.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 
+/** An instance on the test Redis whose NODE_LOOKUP_URL never answers (the locator gives up after its 2 s), and a backend. */
+async function withHangingLookup(env: Record<string, string>) {
+  const lookup: Server = createServer(() => undefined).listen(0, '127.0.0.1');
+  await new Promise((r) => lookup.once('listening', r));
+  const ch = testChannels();
+  const backend = new Backend();
+  const { port } = lookup.address() as { port: number };
+  const app = await startInstance({ ...ch, REDIS_URL, ...env, NODE_LOOKUP_URL: `http://127.0.0.1:${port}/nodes` });
+  const close = async () => {
+    await app.close();
+    await backend.close();
+    lookup.closeAllConnections();
+    await new Promise((r) => lookup.close(r));
+  };
+  return { app, backend, ch, close };
+}
+
 describe('replay through the live path, over a real Redis', () => {
   let app: Instance;
   let backend: Backend;
   let ch: Record<string, string>;
-  /** A lookup endpoint that never answers (the locator gives up after its 2 s). */
-  let lookup: Server;
+  let close: () => Promise<void>;
   const clients: Client[] = [];
   const alice = () => token({ name: 'alice', workspaces: [W1] });
   const bob = () => token({ name: 'bob', workspaces: [W1] });
@@ -41,20 +57,12 @@ describe('replay through the live path, over a real Redis', () => {
   };
 
   beforeAll(async () => {
-    lookup = createServer(() => undefined).listen(0, '127.0.0.1');
-    await new Promise((r) => lookup.once('listening', r));
-    ch = testChannels();
-    backend = new Backend();
-    const { port } = lookup.address() as { port: number };
-    app = await startInstance({ ...ch, REDIS_URL, PUSH_OPEN_ROOMS: 'open/*', NODE_LOOKUP_URL: `http://127.0.0.1:${port}/nodes` });
+    ({ app, backend, ch, close } = await withHangingLookup({ PUSH_OPEN_ROOMS: 'open/*' }));
     await waitSubscribed(backend, ch.CHANNEL_PUSH);
   });
   afterAll(async () => {
     clients.forEach((c) => c.close());
-    await app?.close();
-    await backend?.close();
-    lookup?.closeAllConnections();
-    await new Promise((r) => lookup?.close(r));
+    await close?.();
   });
 
   it('replays pushes to the user, never pushes to a room, even to a session in that room (PROTOCOL 6)', async () => {
@@ -120,24 +128,16 @@ describe('a replay that cannot finish within HISTORY_REPLAY_TIMEOUT_MS', () => {
   let app: Instance;
   let backend: Backend;
   let ch: Record<string, string>;
-  let lookup: Server;
+  let close: () => Promise<void>;
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    lookup = createServer(() => undefined).listen(0, '127.0.0.1');
-    await new Promise((r) => lookup.once('listening', r));
-    ch = testChannels();
-    backend = new Backend();
-    const { port } = lookup.address() as { port: number };
-    app = await startInstance({ ...ch, REDIS_URL, HISTORY_REPLAY_TIMEOUT_MS: '500', NODE_LOOKUP_URL: `http://127.0.0.1:${port}/nodes` });
+    ({ app, backend, ch, close } = await withHangingLookup({ HISTORY_REPLAY_TIMEOUT_MS: '500' }));
     await waitSubscribed(backend, ch.CHANNEL_META);
   });
   afterAll(async () => {
     clients.forEach((c) => c.close());
-    await app?.close();
-    await backend?.close();
-    lookup?.closeAllConnections();
-    await new Promise((r) => lookup?.close(r));
+    await close?.();
   });
 
   it('answers recovered:false (timeout) instead of stalling or closing the session, then goes live', async () => {
