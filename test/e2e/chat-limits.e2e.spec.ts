@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, ask, marker, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, CHAT_KEY_PREFIX, Client, REDIS_URL, ask, marker, metricValue, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
 import { chatMessage, isError, joinAnswer, roomOf } from '../support/chat.js';
 
 const tag = randomBytes(4).toString('hex');
@@ -32,11 +32,7 @@ describe("/chat limits on a real Redis, several instances", () => {
   /** JOIN; resolves with the ROOM_UPDATE (or error) about that room. */
   const join = joinAnswer;
   const userRoom = (...users: string[]) => ({ Type: 'USER', RoomTypeObject: users.join(',') });
-  const closes4008 = async (instance: Instance) => {
-    const text = await (await fetch(`${instance.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('switchboard_closes_total{code="4008"}'));
-    return line ? Number(line.split(' ').pop()) : 0;
-  };
+  const closes4008 = (instance: Instance) => metricValue(instance.url, 'switchboard_closes_total{code="4008"}');
 
   beforeAll(async () => {
     backend = new Backend();

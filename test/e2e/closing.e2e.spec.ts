@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import type { Socket } from 'node:net';
-import { Client, sleep, startInstance, testChannels, token, type Instance } from '../support/harness.js';
+import { Client, metricValue, sleep, startInstance, testChannels, token, type Instance } from '../support/harness.js';
 import { joinRoom } from '../support/chat.js';
 import { PrivateRedis } from '../support/private-redis.js';
 
@@ -18,11 +18,7 @@ describe('a session the service closes (4008, a client that never reads)', () =>
   let app: Instance;
   const clients: Client[] = [];
 
-  const metric = async (line: string): Promise<number> => {
-    const text = await (await fetch(`${app.url}/metrics`)).text();
-    const found = text.split('\n').find((l) => l.startsWith(line));
-    return found ? Number(found.split(' ').pop()) : 0;
-  };
+  const metric = (series: string) => metricValue(app.url, series);
   /** LRANGEs Redis has served: the store reads a HISTORY page with one (scrapes of /metrics send others). */
   const historyReads = async (): Promise<number> => Number(/cmdstat_lrange:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
   async function until(check: () => Promise<boolean>, ms: number): Promise<number> {

@@ -5,7 +5,7 @@
  * never merged away; a resume sends the last value only. Over a real Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Backend, Client, REDIS_URL, framesBefore, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
+import { Backend, Client, REDIS_URL, framesBefore, metricValue, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance } from '../support/harness.js';
 import { replayOf, resumed, task, taskId } from '../support/resume.js';
 
 describe('coalescing over a real Redis', () => {
@@ -28,11 +28,7 @@ describe('coalescing over a real Redis', () => {
     await push({ pushToSession: c.frames[0].sessionId, payload: { sentinel } });
     return framesBefore(c, 0, (f) => f.sentinel === sentinel);
   };
-  const coalesced = async (topic: string) => {
-    const text = await (await fetch(`${app.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`switchboard_events_coalesced_total{topic="${topic}"}`));
-    return line ? Number(line.split(' ').pop()) : 0;
-  };
+  const coalesced = (topic: string) => metricValue(app.url, `switchboard_events_coalesced_total{topic="${topic}"}`);
 
   beforeAll(async () => {
     ch = testChannels();

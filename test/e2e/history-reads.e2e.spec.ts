@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { Client, sleep, startInstance, testChannels, token, type Frame, type Instance } from '../support/harness.js';
+import { Client, metricValue, sleep, startInstance, testChannels, token, type Frame, type Instance } from '../support/harness.js';
 import { PrivateRedis } from '../support/private-redis.js';
 import { resumed, task, taskId } from '../support/resume.js';
 
@@ -33,11 +33,7 @@ describe('the history against entries it did not expect (a private redis-server)
     await admin.xadd(ch.HISTORY_KEY, id, 'c', ch.CHANNEL_TASKS, 'd', JSON.stringify(task(name)));
     return watcher.next((f) => taskId(f) === name, timeoutMs);
   };
-  const anomalies = async (kind: string): Promise<number> => {
-    const text = await (await fetch(`${app.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`switchboard_history_anomalies_total{kind="${kind}"}`));
-    return line ? Number(line.split(' ').pop()) : 0;
-  };
+  const anomalies = (kind: string) => metricValue(app.url, `switchboard_history_anomalies_total{kind="${kind}"}`);
   const commandsProcessed = async (): Promise<number> => Number(/total_commands_processed:(\d+)/.exec(await admin.info('stats'))![1]);
   const epochOf = (f: Frame) => String(f['@offset']).split('@')[1];
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { API_KEY, Backend, Client, REDIS_URL, ask, framesBefore, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
+import { API_KEY, Backend, Client, REDIS_URL, ask, framesBefore, metricValue, startInstance, testChannels, token, waitSubscribed, ws, type Frame, type Instance } from '../support/harness.js';
 
 const W1 = ws('w1', 'projects', 'pydiods1/projects');
 const W2 = ws('w2', 'common', 'pydiods1/common');
@@ -46,11 +46,7 @@ describe('/ws generic push over a real Redis (PROTOCOL 5)', () => {
     for (const c of notTo) expect((await upToSentinel(c)).filter(has(m))).toEqual([]);
     for (const c of to) expect((await upToSentinel(c)).filter(has(m))).toHaveLength(1);
   };
-  const rejectedPush = async () => {
-    const text = await (await fetch(`${app.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('switchboard_bus_rejected_total{topic="push",reason="schema"}'));
-    return line ? Number(line.split(' ').pop()) : 0;
-  };
+  const rejectedPush = () => metricValue(app.url, 'switchboard_bus_rejected_total{topic="push",reason="schema"}');
 
   beforeAll(async () => {
     ch = testChannels();

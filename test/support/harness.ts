@@ -176,6 +176,13 @@ export class Backend {
   }
 }
 
+/** The value of one series at `url`/metrics: the line that starts with `series` (e.g. `switchboard_closes_total{code="4008"}`); 0 when absent. */
+export async function metricValue(url: string, series: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(series));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 /** Waits until the instance's Redis subscriptions are live (PUBSUB NUMSUB counts them). */
 export async function waitSubscribed(backend: Backend, channel: string, count = 1): Promise<void> {
   for (let i = 0; i < 100; i++) {
