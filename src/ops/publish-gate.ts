@@ -1,18 +1,12 @@
-import { NotFoundException, PayloadTooLargeException, UnauthorizedException, type HttpException } from '@nestjs/common';
+import { PayloadTooLargeException, type HttpException } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { bearerKeyRefusal } from '../common/bearer-key.js';
 import { jsonTooDeep } from '../common/json-bounds.js';
 import type { Config } from '../config/config.js';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
 /** Why a publish request may not go on, judged on its Authorization header alone; undefined when it may. */
 export function apiKeyRefusal(config: Config, authorization: string | undefined): HttpException | undefined {
-  const key = config.apiKey;
-  if (!key) return new NotFoundException('publishing over HTTP is disabled: set API_KEY');
-  const given = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1] ?? '';
-  if (!timingSafeEqual(digest(given), digest(key))) return new UnauthorizedException('missing or wrong API key');
-  return undefined;
+  return bearerKeyRefusal(config.apiKey, authorization, { disabled: 'publishing over HTTP is disabled: set API_KEY', wrong: 'missing or wrong API key' });
 }
 
 /**
