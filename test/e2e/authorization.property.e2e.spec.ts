@@ -12,6 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Backend, Client, REDIS_URL, ask as askFrame, startInstance, testChannels, token, waitSubscribed, type Frame, type Instance, channelsOf } from '../support/harness.js';
+import { prng } from '../support/fuzz.js';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const ROUNDS = 8;
@@ -19,23 +20,16 @@ const EVENTS_PER_ROUND = 100;
 const tag = randomBytes(3).toString('hex');
 const SYSTEM_USER = 'pydio.system.user';
 
-/** mulberry32: small, seeded, good enough for picking cases. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Seeded picks for the cases (the hostile suites' mulberry32: the same seed, the same run). */
+function picker(seed: number) {
+  const next = prng(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(list: readonly T[]): T => list[int(list.length)];
   const chance = (p: number) => next() < p;
   const subset = <T>(list: readonly T[], p = 0.5): T[] => list.filter(() => chance(p));
   return { int, pick, chance, subset };
 }
-const rnd = prng(SEED);
+const rnd = picker(SEED);
 
 // ---------------------------------------------------------------- the world, as the oracle sees it
 
